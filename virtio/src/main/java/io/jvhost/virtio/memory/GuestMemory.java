@@ -105,6 +105,11 @@ public final class GuestMemory {
         return gpaStarts[index];
     }
 
+    /** First guest-physical address after region {@code index} (unsigned, exclusive). */
+    public long regionGpaEnd(int index) {
+        return gpaEnds[index];
+    }
+
     /** Index of the region holding {@code gpa}, or {@link #NOT_MAPPED}. */
     public int regionOfGpa(long gpa) {
         return find(gpaStarts, gpaEnds, gpa);

@@ -1,0 +1,188 @@
+package io.jvhost.affinity.pool;
+
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoEventLoopGroup;
+import io.netty.channel.IoHandle;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.util.concurrent.Future;
+import net.openhft.affinity.Affinity;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * One data-path thread: a Netty epoll event loop, optionally pinned to one CPU.
+ *
+ * <p>An idle worker sleeps in {@code epoll_wait} and costs nothing. Virtqueues are served by
+ * registering {@link IoHandle}s (kick eventfds) on {@link #loop()}; everything a worker owns is
+ * mutated only on its own thread, other threads talk to it through {@link #execute(Runnable)} (Netty's
+ * task queue, drained at the top of each loop turn) or {@link #call(Callable)}.
+ *
+ * <p>Busy time is measured by the handlers themselves ({@link #workStarted()} / {@link #workEnded(long)}),
+ * two {@code nanoTime} reads per wakeup, and published with release stores so the management thread
+ * can read it without locks.
+ */
+public final class Worker implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(Worker.class.getName());
+    private static final VarHandle BUSY_NANOS;
+    private static final VarHandle WAKEUPS;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            BUSY_NANOS = lookup.findVarHandle(Worker.class, "busyNanos", long.class);
+            WAKEUPS = lookup.findVarHandle(Worker.class, "wakeups", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final String name;
+    private final int cpu;
+    private final IoEventLoopGroup group;
+    private final IoEventLoop loop;
+    private volatile Thread thread;
+    private volatile boolean pinned;
+    @SuppressWarnings("unused") // accessed through BUSY_NANOS
+    private long busyNanos;
+    @SuppressWarnings("unused") // accessed through WAKEUPS
+    private long wakeups;
+
+    /**
+     * Starts a worker thread.
+     *
+     * @param name thread name, e.g. {@code jvhost-worker-cpu3}
+     * @param cpu  the CPU to pin to, or -1 for an unpinned thread (the per-device model)
+     */
+    public Worker(String name, int cpu) {
+        this.name = name;
+        this.cpu = cpu;
+        this.group = new MultiThreadIoEventLoopGroup(1, runnable -> {
+            Thread t = new Thread(() -> {
+                pin();
+                runnable.run();
+            }, name);
+            t.setDaemon(true);
+            return t;
+        }, EpollIoHandler.newFactory());
+        this.loop = (IoEventLoop) group.next();
+        // Start the thread now so that pinning failures show at start-up, not at first kick.
+        call(() -> null);
+    }
+
+    private void pin() {
+        thread = Thread.currentThread();
+        if (cpu < 0) {
+            return;
+        }
+        try {
+            Affinity.setAffinity(cpu);
+            pinned = Affinity.getAffinity().cardinality() == 1 && Affinity.getAffinity().get(cpu);
+        } catch (RuntimeException | LinkageError e) {
+            pinned = false;
+        }
+        if (!pinned) {
+            LOG.log(System.Logger.Level.WARNING, "{0}: could not pin to CPU {1}; running unpinned", name, cpu);
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** The CPU this worker is pinned to, or -1. */
+    public int cpu() {
+        return cpu;
+    }
+
+    /** Whether pinning to {@link #cpu()} succeeded. */
+    public boolean pinned() {
+        return pinned;
+    }
+
+    public IoEventLoop loop() {
+        return loop;
+    }
+
+    public boolean inWorkerThread() {
+        return loop.inEventLoop();
+    }
+
+    /** Queues a task for the worker thread. Any thread. */
+    public void execute(Runnable task) {
+        loop.execute(task);
+    }
+
+    /** Registers an I/O handle (an fd) with this worker's epoll. Any thread. */
+    public Future<IoRegistration> register(IoHandle handle) {
+        return loop.register(handle);
+    }
+
+    /**
+     * Runs {@code task} on the worker thread and waits for its result. Never call from the worker
+     * thread of another worker that might call back (deadlock); from this worker it runs inline.
+     */
+    public <T> T call(Callable<T> task) {
+        if (loop.inEventLoop()) {
+            try {
+                return task.call();
+            } catch (Exception e) {
+                throw new IllegalStateException(name + ": " + e.getMessage(), e);
+            }
+        }
+        try {
+            return loop.submit(task).get(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(name + ": interrupted", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(name + ": " + e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new IllegalStateException(name + ": worker did not answer within 10 s", e);
+        }
+    }
+
+    /** Worker thread: a wakeup starts; returns the start time for {@link #workEnded(long)}. */
+    public long workStarted() {
+        WAKEUPS.setRelease(this, (long) WAKEUPS.get(this) + 1);
+        return System.nanoTime();
+    }
+
+    /** Worker thread: the work begun at {@code startNanos} is done. */
+    public void workEnded(long startNanos) {
+        BUSY_NANOS.setRelease(this, (long) BUSY_NANOS.get(this) + (System.nanoTime() - startNanos));
+    }
+
+    /** Total busy time so far. Any thread. */
+    public long busyNanos() {
+        return (long) BUSY_NANOS.getAcquire(this);
+    }
+
+    /** Wakeups (handler invocations) so far. Any thread. */
+    public long wakeups() {
+        return (long) WAKEUPS.getAcquire(this);
+    }
+
+    /** The thread's native id, once started (for /proc lookups); -1 before. */
+    public long threadId() {
+        Thread t = thread;
+        return t == null ? -1 : t.threadId();
+    }
+
+    @Override
+    public void close() {
+        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

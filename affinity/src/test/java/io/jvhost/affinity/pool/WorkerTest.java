@@ -1,0 +1,63 @@
+package io.jvhost.affinity.pool;
+
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.epoll.EpollIoHandle;
+import io.netty.channel.epoll.EpollIoOps;
+import io.netty.channel.epoll.Native;
+import io.netty.channel.unix.FileDescriptor;
+import net.openhft.affinity.Affinity;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class WorkerTest {
+
+    @Test
+    void shouldPinItsThreadToTheGivenCpu() {
+        try (Worker worker = new Worker("jvhost-worker-cpu0", 0)) {
+            assertTrue(worker.pinned());
+            assertEquals("0", worker.call(() -> Affinity.getAffinity().toString().replaceAll("[{} ]", "")));
+            assertEquals("jvhost-worker-cpu0", worker.call(() -> Thread.currentThread().getName()));
+        }
+    }
+
+    @Test
+    void shouldCallHandleOnItsThreadWhenEventfdIsWritten() throws Exception {
+        FileDescriptor eventFd = Native.newEventFd();
+        try (Worker worker = new Worker("jvhost-worker-cpu1", 1)) {
+            CountDownLatch kicked = new CountDownLatch(1);
+            AtomicReference<String> thread = new AtomicReference<>();
+            EpollIoHandle handle = new EpollIoHandle() {
+                @Override
+                public FileDescriptor fd() {
+                    return eventFd;
+                }
+
+                @Override
+                public void handle(IoRegistration registration, IoEvent event) {
+                    Native.eventFdRead(eventFd.intValue());
+                    thread.set(Thread.currentThread().getName());
+                    kicked.countDown();
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+            IoRegistration registration = worker.register(handle).sync().getNow();
+            registration.submit(EpollIoOps.EPOLLIN);
+            Native.eventFdWrite(eventFd.intValue(), 1);
+            assertTrue(kicked.await(5, TimeUnit.SECONDS));
+            assertEquals("jvhost-worker-cpu1", thread.get());
+            worker.call(registration::cancel);
+        } finally {
+            eventFd.close();
+        }
+    }
+}

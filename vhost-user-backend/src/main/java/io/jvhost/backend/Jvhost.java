@@ -1,0 +1,262 @@
+package io.jvhost.backend;
+
+import io.jvhost.affinity.pool.Worker;
+import io.jvhost.affinity.pool.WorkerPool;
+import io.jvhost.affinity.topology.CpuTopology;
+import io.jvhost.backend.cli.RunningDaemon;
+import io.jvhost.backend.config.ConfigException;
+import io.jvhost.backend.config.JvhostConfig;
+import io.jvhost.backend.config.PortConfig;
+import io.jvhost.backend.config.WorkersConfig;
+import io.jvhost.backend.device.VirtioNetPort;
+import io.jvhost.backend.management.ManagementView;
+import io.jvhost.backend.management.PortStatus;
+import io.jvhost.backend.management.QueueStatus;
+import io.jvhost.backend.management.WorkerStatus;
+import io.jvhost.backend.protocol.EndpointListener;
+import io.jvhost.backend.protocol.VhostUserEndpoint;
+import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.backend.worker.LeastQueuesScheduler;
+import io.jvhost.backend.worker.PerDeviceScheduler;
+import io.jvhost.backend.worker.QueueScheduler;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The running daemon: workers, networks, ports and their vhost-user endpoints, wired from a config.
+ *
+ * <p>Start-up order: workers, networks, ports, endpoints (so a front-end that connects at once finds
+ * everything ready). Shutdown runs the other way: endpoints first (their sessions stop every queue and
+ * unmap guest memory), then the workers.
+ */
+public final class Jvhost implements RunningDaemon, ManagementView {
+
+    private static final System.Logger LOG = System.getLogger(Jvhost.class.getName());
+    /** How often worker busy ratios are sampled and MAC tables aged. */
+    private static final long HOUSEKEEPING_MS = 1000;
+
+    private final JvhostConfig config;
+    private final CpuTopology topology;
+    private final List<Worker> threads = new ArrayList<>();
+    private final List<DataWorker> dataWorkers = new ArrayList<>();
+    private final Map<String, L2Switch> networks = new LinkedHashMap<>();
+    private final List<PortEntry> ports = new ArrayList<>();
+    private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "jvhost-housekeeping");
+        t.setDaemon(true);
+        return t;
+    });
+    private WorkerPool pool;
+    private volatile double[] busyRatios = new double[0];
+    private long[] lastBusyNanos = new long[0];
+    private long lastSampleNanos;
+
+    private record PortEntry(PortConfig config, VirtioNetPort port, VhostUserEndpoint endpoint) {
+    }
+
+    private Jvhost(JvhostConfig config) {
+        this.config = config;
+        this.topology = config.topology() != null
+                ? CpuTopology.ofSockets(config.topology().sockets())
+                : CpuTopology.detect();
+    }
+
+    /** Starts serving {@code config}; on failure releases what it had set up. */
+    public static RunningDaemon start(JvhostConfig config) throws Exception {
+        Jvhost daemon = new Jvhost(config);
+        try {
+            daemon.open();
+            return daemon;
+        } catch (Exception | Error e) {
+            daemon.close();
+            throw e;
+        }
+    }
+
+    private void open() throws Exception {
+        QueueScheduler scheduler = startWorkers();
+        for (int i = 0; i < config.ports().size(); i++) {
+            PortConfig pc = config.ports().get(i);
+            if (pc.isTap()) {
+                throw new ConfigException("ports[" + i + "].tap: TAP ports are not supported yet (port " + pc.name() + ")");
+            }
+            L2Switch network = networks.computeIfAbsent(pc.network(), L2Switch::new);
+            VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues());
+            network.attach(port);
+            ports.add(new PortEntry(pc, port, openEndpoint(i, pc, port)));
+        }
+        lastSampleNanos = System.nanoTime();
+        housekeeping.scheduleAtFixedRate(this::housekeep, HOUSEKEEPING_MS, HOUSEKEEPING_MS, TimeUnit.MILLISECONDS);
+    }
+
+    private QueueScheduler startWorkers() {
+        if (config.workers().model() == WorkersConfig.Model.PER_DEVICE) {
+            Map<String, DataWorker> perPort = new LinkedHashMap<>();
+            for (PortConfig pc : config.ports()) {
+                Worker w = new Worker("jvhost-device-" + pc.name(), -1);
+                threads.add(w);
+                DataWorker dw = new DataWorker(w);
+                dataWorkers.add(dw);
+                perPort.put(pc.name(), dw);
+            }
+            initBusySamples();
+            return new PerDeviceScheduler(perPort);
+        }
+        int[] cpus = config.workers().cpus().stream().mapToInt(Integer::intValue).toArray();
+        pool = WorkerPool.pinned(cpus);
+        for (Worker w : pool.workers()) {
+            dataWorkers.add(new DataWorker(w));
+        }
+        initBusySamples();
+        return new LeastQueuesScheduler(dataWorkers.toArray(new DataWorker[0]));
+    }
+
+    private void initBusySamples() {
+        busyRatios = new double[dataWorkers.size()];
+        lastBusyNanos = new long[dataWorkers.size()];
+    }
+
+    private VhostUserEndpoint openEndpoint(int i, PortConfig pc, VirtioNetPort port) throws Exception {
+        Path socket = pc.socket();
+        Path parent = socket.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(parent);
+        } catch (IOException e) {
+            throw new ConfigException("ports[" + i + "].socket: cannot create directory " + parent + ": " + e.getMessage(), e);
+        }
+        return pc.mode() == PortConfig.Mode.SERVER
+                ? VhostUserEndpoint.server(pc.name(), socket, port, EndpointListener.NONE)
+                : VhostUserEndpoint.client(pc.name(), socket, port, EndpointListener.NONE);
+    }
+
+    private void housekeep() {
+        try {
+            long now = System.nanoTime();
+            long elapsed = Math.max(1, now - lastSampleNanos);
+            double[] ratios = new double[dataWorkers.size()];
+            for (int i = 0; i < ratios.length; i++) {
+                long busy = dataWorkers.get(i).worker().busyNanos();
+                ratios[i] = Math.min(1.0, (busy - lastBusyNanos[i]) / (double) elapsed);
+                lastBusyNanos[i] = busy;
+            }
+            lastSampleNanos = now;
+            busyRatios = ratios;
+            for (L2Switch network : networks.values()) {
+                network.age(now, L2Switch.DEFAULT_AGEING_NANOS);
+            }
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "housekeeping failed", e);
+        }
+    }
+
+    // ---- ManagementView (management thread) ----
+
+    @Override
+    public ManagementView view() {
+        return this;
+    }
+
+    @Override
+    public List<PortStatus> ports() {
+        List<PortStatus> out = new ArrayList<>();
+        for (PortEntry e : ports) {
+            long rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0, drops = 0;
+            for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
+                // Port counters are from the switch's side: rx = received from the guest (its TX queues).
+                if (q.direction().equals("tx")) {
+                    rxPackets += q.packets();
+                    rxBytes += q.bytes();
+                } else {
+                    txPackets += q.packets();
+                    txBytes += q.bytes();
+                }
+                drops += q.drops();
+            }
+            PortConfig pc = e.config();
+            out.add(new PortStatus(pc.name(), pc.kind(), String.valueOf(pc.socket()), pc.mode().configName(),
+                    pc.network(), e.port().connected(), e.port().features(), pc.queues(), rxPackets, rxBytes,
+                    txPackets, txBytes, drops, e.port().errors()));
+        }
+        return out;
+    }
+
+    @Override
+    public List<WorkerStatus> workers() {
+        double[] ratios = busyRatios;
+        List<WorkerStatus> out = new ArrayList<>();
+        for (int i = 0; i < dataWorkers.size(); i++) {
+            DataWorker w = dataWorkers.get(i);
+            List<String> queues = new ArrayList<>();
+            for (PortEntry e : ports) {
+                for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
+                    if (e.port().queueOwner(q.index()) == w) {
+                        queues.add(q.port() + "/" + q.index());
+                    }
+                }
+            }
+            int socket = topology.socketOf(w.cpu());
+            out.add(new WorkerStatus(w.cpu(), socket < 0 ? null : socket, queues, i < ratios.length ? ratios[i] : 0,
+                    w.worker().wakeups(), 0));
+        }
+        return out;
+    }
+
+    @Override
+    public List<QueueStatus> queues() {
+        List<QueueStatus> out = new ArrayList<>();
+        for (PortEntry e : ports) {
+            for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
+                out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), null, q.packets(),
+                        q.bytes(), q.drops(), q.migrations()));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public Map<String, Long> extraCounters() {
+        long flooded = 0, learned = 0, aged = 0, hairpin = 0;
+        for (L2Switch n : networks.values()) {
+            flooded += n.flooded();
+            learned += n.learned();
+            aged += n.aged();
+            hairpin += n.hairpinDrops();
+        }
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("flooded", flooded);
+        m.put("learned", learned);
+        m.put("aged", aged);
+        m.put("hairpin_drops", hairpin);
+        return m;
+    }
+
+    // ---- shutdown ----
+
+    @Override
+    public void close() {
+        housekeeping.shutdownNow();
+        for (PortEntry e : ports) {
+            try {
+                e.endpoint().close();
+            } catch (RuntimeException ex) {
+                LOG.log(System.Logger.Level.WARNING, "port " + e.config().name() + ": close failed", ex);
+            }
+        }
+        if (pool != null) {
+            pool.close();
+        }
+        for (Worker w : threads) {
+            w.close();
+        }
+    }
+}

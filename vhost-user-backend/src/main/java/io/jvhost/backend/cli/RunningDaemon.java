@@ -1,0 +1,22 @@
+package io.jvhost.backend.cli;
+
+import io.jvhost.backend.management.ManagementView;
+
+/**
+ * A started daemon. {@link Main} calls {@link #view()} once after start and {@link #close()} once, on
+ * its own thread, after the management endpoint is closed (so the view is not used any more).
+ */
+@SuppressWarnings("try") // close() may throw anything, as AutoCloseable's; Main never uses try-with-resources on it
+public interface RunningDaemon extends AutoCloseable {
+
+    /** What the management endpoint shows; called on the management thread, see {@link ManagementView}. */
+    ManagementView view();
+
+    /**
+     * Stops gracefully: stop the workers, answer in-flight protocol requests, remove the server sockets
+     * it created. Throwing makes the exit status 1. Main calls it without an interrupt pending; an
+     * implementation that waits for threads should finish waiting rather than give up on interrupt.
+     */
+    @Override
+    void close() throws Exception;
+}

@@ -1,0 +1,500 @@
+package io.jvhost.backend.config;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.jvhost.backend.config.PortConfig.Mode;
+import io.jvhost.backend.config.WorkersConfig.Balance;
+import io.jvhost.backend.config.WorkersConfig.Model;
+import io.jvhost.backend.config.WorkersConfig.Placement;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+
+/**
+ * Reads and validates the YAML config file (see {@code docs/interface.md} and the documented default,
+ * {@value #DEFAULT_RESOURCE}, next to this class).
+ *
+ * <p>The file is parsed into a tree and checked by hand, key by key, so that the first problem found
+ * is reported as one message naming the file, the key path and what is wrong, e.g.
+ * {@code config.yaml: ports[1].mode: expected 'server' or 'client', got 'listen'}. Unknown keys are
+ * errors. Every optional key has a default; {@code ports} is required.
+ *
+ * <p>Relative socket paths are kept as written and are relative to the working directory of the
+ * process (not to the config file).
+ */
+public final class ConfigLoader {
+
+    /** The documented default config, a resource next to this class. */
+    public static final String DEFAULT_RESOURCE = "jvhost-default.yaml";
+
+    static final List<String> ROOT_KEYS = List.of("workers", "topology", "ports", "management");
+    static final List<String> WORKERS_KEYS =
+            List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms");
+    static final List<String> TOPOLOGY_KEYS = List.of("sockets");
+    static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus");
+    static final List<String> MANAGEMENT_KEYS = List.of("listen");
+
+    static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
+    /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
+    static final int MAX_SOCKET_PATH_BYTES = 107;
+    /** IFNAMSIZ is 16 including the terminating NUL (netdevice(7)). */
+    static final int MAX_TAP_NAME_BYTES = 15;
+    static final int MAX_FILE_BYTES = 1 << 20;
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    private static final String NAME_RULE = "a name of 1 to 64 letters, digits, '.', '_' or '-'";
+    private static final Pattern HOST = Pattern.compile("[A-Za-z0-9.-]+");
+    private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]+");
+    private static final Pattern PORT_NUMBER = Pattern.compile("[0-9]{1,5}");
+    private static final String CPU_LIST = "a CPU list like '0-3,6' or a list of CPU ids";
+
+    private static final YAMLMapper YAML = YAMLMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    private ConfigLoader() {
+    }
+
+    /**
+     * Loads and validates a config file; the worker pool defaults to the host's online CPUs.
+     *
+     * @throws ConfigException      the file cannot be read or is not a valid config
+     * @throws UncheckedIOException the online CPUs of the host cannot be read (not a config problem)
+     */
+    public static JvhostConfig load(Path file) throws ConfigException {
+        return load(file, CpuList.online());
+    }
+
+    /** {@link #load(Path)} against a given set of online CPUs (tests). */
+    public static JvhostConfig load(Path file, List<Integer> onlineCpus) throws ConfigException {
+        String source = file.toString();
+        byte[] bytes;
+        try {
+            if (Files.isDirectory(file)) {
+                throw new ConfigException(source + ": cannot read the file: it is a directory");
+            }
+            if (Files.size(file) > MAX_FILE_BYTES) {
+                throw new ConfigException(source + ": cannot read the file: larger than 1 MiB");
+            }
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new ConfigException(source + ": cannot read the file: no such file", e);
+        } catch (AccessDeniedException e) {
+            throw new ConfigException(source + ": cannot read the file: permission denied", e);
+        } catch (IOException e) {
+            throw new ConfigException(source + ": cannot read the file: " + e.getMessage(), e);
+        }
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new ConfigException(source + ": cannot read the file: not valid UTF-8", e);
+        }
+        return parse(source, text, onlineCpus);
+    }
+
+    /**
+     * The embedded default ({@value #DEFAULT_RESOURCE}): server-mode ports {@code vm0} and {@code vm1}
+     * on {@code run/vm0.sock} and {@code run/vm1.sock} in network {@code default}, one queue pair each,
+     * workers on all online CPUs, management on 127.0.0.1:9180.
+     */
+    public static JvhostConfig embeddedDefault() throws ConfigException {
+        return embeddedDefault(CpuList.online());
+    }
+
+    /** {@link #embeddedDefault()} against a given set of online CPUs (tests). */
+    public static JvhostConfig embeddedDefault(List<Integer> onlineCpus) throws ConfigException {
+        return parse(DEFAULT_RESOURCE, defaultText(), onlineCpus);
+    }
+
+    /** The text of {@value #DEFAULT_RESOURCE}. */
+    public static String defaultText() {
+        try (InputStream in = ConfigLoader.class.getResourceAsStream(DEFAULT_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException("resource " + DEFAULT_RESOURCE + " is missing from the build");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Parses and validates config text.
+     *
+     * @param source     the file name used in messages
+     * @param yaml       the YAML text
+     * @param onlineCpus the host's online CPUs: the default worker pool, and what workers.cpus may use
+     */
+    public static JvhostConfig parse(String source, String yaml, List<Integer> onlineCpus) throws ConfigException {
+        JsonNode tree = readYaml(source, yaml);
+        return new Validation(onlineCpus).config(ConfigNode.root(source, tree));
+    }
+
+    private static JsonNode readYaml(String source, String yaml) throws ConfigException {
+        try (JsonParser parser = YAML.createParser(yaml)) {
+            JsonNode tree = YAML.readTree(parser);
+            JsonToken next = parser.nextToken();
+            if (next != null) {
+                JsonLocation at = parser.currentTokenLocation();
+                throw new ConfigException(source + ":" + at.getLineNr() + ":" + at.getColumnNr()
+                        + ": expected a single YAML document, found another one");
+            }
+            return tree == null ? YAML.createObjectNode() : tree;
+        } catch (JsonProcessingException e) {
+            throw syntaxError(source, e);
+        } catch (IOException e) {
+            // Reading from a String: only a parse problem can get here.
+            throw new ConfigException(source + ": invalid YAML: " + e.getMessage(), e);
+        }
+    }
+
+    private static ConfigException syntaxError(String source, JsonProcessingException e) {
+        if (e.getCause() instanceof MarkedYAMLException yaml && yaml.getProblemMark() != null) {
+            Mark problem = yaml.getProblemMark();
+            StringBuilder message = new StringBuilder()
+                    .append(source).append(':').append(problem.getLine() + 1).append(':')
+                    .append(problem.getColumn() + 1).append(": invalid YAML: ").append(yaml.getProblem());
+            Mark context = yaml.getContextMark();
+            if (yaml.getContext() != null) {
+                message.append(" (").append(yaml.getContext());
+                if (context != null) {
+                    message.append(" at line ").append(context.getLine() + 1)
+                            .append(", column ").append(context.getColumn() + 1);
+                }
+                message.append(')');
+            }
+            return new ConfigException(message.toString(), e);
+        }
+        String original = e.getOriginalMessage();
+        if (original != null && original.startsWith("Duplicate field ")) {
+            original = "duplicate key " + original.substring("Duplicate field ".length());
+        } else {
+            original = "invalid YAML: " + original;
+        }
+        JsonLocation at = e.getLocation();
+        String where = at == null ? "" : ":" + at.getLineNr();
+        return new ConfigException(source + where + ": " + original, e);
+    }
+
+    /** One validation run; checks in file order so the first problem is the one reported. */
+    private static final class Validation {
+
+        private final List<Integer> onlineCpus;
+
+        Validation(List<Integer> onlineCpus) {
+            this.onlineCpus = List.copyOf(onlineCpus);
+        }
+
+        JvhostConfig config(ConfigNode root) throws ConfigException {
+            if (!root.json().isObject()) {
+                throw root.error("expected a mapping with the keys " + String.join(", ", ROOT_KEYS)
+                        + ", got " + ConfigNode.describe(root.json()));
+            }
+            root.requireMapping(ROOT_KEYS);
+            ConfigNode workersNode = root.child("workers");
+            WorkersConfig workers = workers(workersNode);
+            TopologyConfig topology = topology(root.child("topology"));
+            if (topology != null) {
+                for (int cpu : workers.cpus()) {
+                    if (topology.socketOf(cpu) < 0) {
+                        String origin = workersNode.child("cpus").isMissing()
+                                ? " (workers.cpus defaults to all online CPUs)"
+                                : " (in workers.cpus)";
+                        throw root.child("topology").child("sockets")
+                                .error("worker CPU " + cpu + origin + " is in no socket");
+                    }
+                }
+            }
+            List<PortConfig> ports = ports(root.child("ports"));
+            ManagementConfig management = management(root.child("management"));
+            return new JvhostConfig(workers, topology, ports, management);
+        }
+
+        private WorkersConfig workers(ConfigNode node) throws ConfigException {
+            Model model = Model.PER_CPU;
+            Placement placement = Placement.SOCKET_AFFINE;
+            Balance balance = Balance.LEAST_LOADED;
+            long interval = WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS;
+            List<Integer> cpus = onlineCpus;
+            if (!node.isMissingOrNull()) {
+                node.requireMapping(WORKERS_KEYS);
+                ConfigNode cpusNode = node.child("cpus");
+                if (!cpusNode.isMissing()) {
+                    cpus = cpus(cpusNode);
+                    for (int cpu : cpus) {
+                        if (!onlineCpus.contains(cpu)) {
+                            throw cpusNode.error("CPU " + cpu + " is not online (online CPUs: "
+                                    + CpuList.format(onlineCpus) + ")");
+                        }
+                    }
+                }
+                if (!node.child("model").isMissing()) {
+                    model = node.child("model").enumValue(Model.class);
+                }
+                if (!node.child("placement").isMissing()) {
+                    placement = node.child("placement").enumValue(Placement.class);
+                }
+                if (!node.child("balance").isMissing()) {
+                    balance = node.child("balance").enumValue(Balance.class);
+                }
+                if (!node.child("rebalance-interval-ms").isMissing()) {
+                    interval = node.child("rebalance-interval-ms").integer(1, MAX_REBALANCE_INTERVAL_MS);
+                }
+            }
+            if (cpus.isEmpty()) {
+                throw node.child("cpus").error("no CPU is online");
+            }
+            return new WorkersConfig(cpus, model, placement, balance, interval);
+        }
+
+        private TopologyConfig topology(ConfigNode node) throws ConfigException {
+            if (node.isMissingOrNull()) {
+                return null;
+            }
+            node.requireMapping(TOPOLOGY_KEYS);
+            ConfigNode socketsNode = node.child("sockets");
+            if (socketsNode.isMissing()) {
+                throw socketsNode.missing();
+            }
+            List<ConfigNode> elements = socketsNode.elements("a list of sockets, each a list of CPU ids");
+            if (elements.isEmpty()) {
+                throw socketsNode.error("expected at least one socket");
+            }
+            List<List<Integer>> sockets = new ArrayList<>();
+            Map<Integer, String> socketOfCpu = new HashMap<>();
+            for (ConfigNode element : elements) {
+                List<Integer> cpus = cpus(element);
+                for (int cpu : cpus) {
+                    String previous = socketOfCpu.putIfAbsent(cpu, element.path());
+                    if (previous != null) {
+                        throw element.error("CPU " + cpu + " is already in " + previous);
+                    }
+                }
+                sockets.add(cpus);
+            }
+            return new TopologyConfig(sockets);
+        }
+
+        /** A CPU list string, a single CPU id or a list of CPU ids; sorted, distinct, not empty. */
+        private static List<Integer> cpus(ConfigNode node) throws ConfigException {
+            if (node.json().isTextual()) {
+                String text = node.json().textValue();
+                try {
+                    return CpuList.parse(text);
+                } catch (IllegalArgumentException e) {
+                    throw node.error("invalid CPU list '" + text + "': " + e.getMessage());
+                }
+            }
+            if (node.json().isIntegralNumber()) {
+                return List.of(node.integer(0, CpuList.MAX_CPU));
+            }
+            List<ConfigNode> elements = node.elements(CPU_LIST);
+            if (elements.isEmpty()) {
+                throw node.error("expected at least one CPU");
+            }
+            List<Integer> cpus = new ArrayList<>();
+            for (ConfigNode element : elements) {
+                int cpu = element.integer(0, CpuList.MAX_CPU);
+                if (cpus.contains(cpu)) {
+                    throw element.error("CPU " + cpu + " is listed twice");
+                }
+                cpus.add(cpu);
+            }
+            cpus.sort(null);
+            return List.copyOf(cpus);
+        }
+
+        private List<PortConfig> ports(ConfigNode node) throws ConfigException {
+            if (node.isMissing()) {
+                throw node.missing();
+            }
+            List<ConfigNode> elements = node.elements("a list of ports");
+            if (elements.isEmpty()) {
+                throw node.error("expected at least one port");
+            }
+            List<PortConfig> ports = new ArrayList<>();
+            Map<String, String> names = new HashMap<>();
+            Map<Path, String> sockets = new HashMap<>();
+            Map<String, String> taps = new HashMap<>();
+            for (ConfigNode element : elements) {
+                PortConfig port = port(element);
+                unique(names, port.name(), element.child("name"), "port name");
+                if (port.socket() != null) {
+                    unique(sockets, port.socket().toAbsolutePath().normalize(), element.child("socket"),
+                            "socket path");
+                } else {
+                    unique(taps, port.tap(), element.child("tap"), "TAP device");
+                }
+                ports.add(port);
+            }
+            return ports;
+        }
+
+        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String what)
+                throws ConfigException {
+            String previous = seen.putIfAbsent(key, node.path());
+            if (previous != null) {
+                throw node.error("duplicate " + what + " '" + node.json().textValue() + "' (also " + previous + ")");
+            }
+        }
+
+        private static PortConfig port(ConfigNode node) throws ConfigException {
+            node.requireMapping(PORT_KEYS);
+            ConfigNode nameNode = node.child("name");
+            if (nameNode.isMissing()) {
+                throw nameNode.missing();
+            }
+            String name = nameNode.text(NAME_RULE);
+            if (!NAME.matcher(name).matches()) {
+                throw nameNode.error("expected " + NAME_RULE + ", got '" + name + "'");
+            }
+            ConfigNode socketNode = node.child("socket");
+            ConfigNode tapNode = node.child("tap");
+            if (socketNode.isMissing() == tapNode.isMissing()) {
+                throw node.error("expected exactly one of 'socket' or 'tap', got "
+                        + (socketNode.isMissing() ? "neither" : "both"));
+            }
+            Path socket = null;
+            String tap = null;
+            Mode mode = null;
+            if (!socketNode.isMissing()) {
+                socket = socketPath(socketNode);
+                mode = Mode.SERVER;
+                if (!node.child("mode").isMissing()) {
+                    mode = node.child("mode").enumValue(Mode.class);
+                }
+            } else {
+                tap = tapName(tapNode);
+                for (String key : List.of("mode", "vcpus")) {
+                    if (!node.child(key).isMissing()) {
+                        throw node.child(key).error("only valid for a vhost-user port (one with 'socket')");
+                    }
+                }
+            }
+            int queues = 1;
+            if (!node.child("queues").isMissing()) {
+                queues = node.child("queues").integer(PortConfig.MIN_QUEUES, PortConfig.MAX_QUEUES);
+            }
+            String network = PortConfig.DEFAULT_NETWORK;
+            ConfigNode networkNode = node.child("network");
+            if (!networkNode.isMissing()) {
+                network = networkNode.text(NAME_RULE);
+                if (!NAME.matcher(network).matches()) {
+                    throw networkNode.error("expected " + NAME_RULE + ", got '" + network + "'");
+                }
+            }
+            List<Integer> vcpus = null;
+            ConfigNode vcpusNode = node.child("vcpus");
+            if (!vcpusNode.isMissing()) {
+                String expected = "a list of " + queues + " vCPU indexes (one per queue pair)";
+                List<ConfigNode> elements = vcpusNode.elements(expected);
+                if (elements.size() != queues) {
+                    throw vcpusNode.error("expected " + queues + (queues == 1 ? " entry" : " entries")
+                            + " (one per queue pair), got " + elements.size());
+                }
+                List<Integer> list = new ArrayList<>();
+                for (ConfigNode element : elements) {
+                    list.add(element.integer(0, CpuList.MAX_CPU));
+                }
+                vcpus = list;
+            }
+            return new PortConfig(name, socket, mode, queues, network, tap, vcpus);
+        }
+
+        private static Path socketPath(ConfigNode node) throws ConfigException {
+            String text = node.text("a socket path");
+            if (text.isEmpty()) {
+                throw node.error("expected a socket path, got ''");
+            }
+            if (text.indexOf('\0') >= 0) {
+                throw node.error("the path contains a NUL character");
+            }
+            int bytes = text.getBytes(StandardCharsets.UTF_8).length;
+            if (bytes > MAX_SOCKET_PATH_BYTES) {
+                throw node.error("the path is " + bytes + " bytes long, a unix socket path has at most "
+                        + MAX_SOCKET_PATH_BYTES);
+            }
+            if (text.endsWith("/")) {
+                throw node.error("expected a socket path, got the directory '" + text + "'");
+            }
+            return Path.of(text);
+        }
+
+        private static String tapName(ConfigNode node) throws ConfigException {
+            String rule = "an interface name of 1 to " + MAX_TAP_NAME_BYTES
+                    + " bytes without '/', ':' or white space";
+            String tap = node.text(rule);
+            boolean valid = !tap.isEmpty()
+                    && tap.getBytes(StandardCharsets.UTF_8).length <= MAX_TAP_NAME_BYTES
+                    && !tap.equals(".") && !tap.equals("..")
+                    && tap.chars().noneMatch(c -> c == '/' || c == ':' || Character.isWhitespace(c) || c == 0);
+            if (!valid) {
+                throw node.error("expected " + rule + ", got '" + tap + "'");
+            }
+            return tap;
+        }
+
+        private static ManagementConfig management(ConfigNode node) throws ConfigException {
+            ManagementConfig defaults =
+                    new ManagementConfig(ManagementConfig.DEFAULT_HOST, ManagementConfig.DEFAULT_PORT);
+            if (node.isMissingOrNull()) {
+                return defaults;
+            }
+            node.requireMapping(MANAGEMENT_KEYS);
+            ConfigNode listenNode = node.child("listen");
+            if (listenNode.isMissing()) {
+                return defaults;
+            }
+            String expected = "host:port like '127.0.0.1:9180'";
+            String listen = listenNode.text(expected);
+            String host;
+            String portText;
+            if (listen.startsWith("[")) {
+                int close = listen.indexOf("]:");
+                if (close < 0) {
+                    throw listenNode.error("expected " + expected + " or '[::1]:9180', got '" + listen + "'");
+                }
+                host = listen.substring(1, close);
+                portText = listen.substring(close + 2);
+                if (!IPV6.matcher(host).matches()) {
+                    throw listenNode.error("invalid IPv6 address '" + host + "' in '" + listen + "'");
+                }
+            } else {
+                int colon = listen.lastIndexOf(':');
+                if (colon < 0) {
+                    throw listenNode.error("expected " + expected + ", got '" + listen + "'");
+                }
+                host = listen.substring(0, colon);
+                portText = listen.substring(colon + 1);
+                if (!HOST.matcher(host).matches()) {
+                    throw listenNode.error("expected " + expected + ", got '" + listen + "'");
+                }
+            }
+            if (!PORT_NUMBER.matcher(portText).matches() || Integer.parseInt(portText) > 65_535) {
+                throw listenNode.error("port '" + portText + "' in '" + listen
+                        + "' is not a number from 0 to 65535");
+            }
+            return new ManagementConfig(host, Integer.parseInt(portText));
+        }
+    }
+}

@@ -1,0 +1,80 @@
+package io.jvhost.backend.config;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * One entry of {@code ports}: a vhost-user socket (when {@link #socket()} is set) or a host TAP device
+ * (when {@link #tap()} is set), never both.
+ *
+ * @param name    unique port name (letters, digits, '.', '_', '-')
+ * @param socket  the vhost-user socket path as written in the file (relative paths are relative to the
+ *                working directory of the process), or {@code null} for a TAP port
+ * @param mode    who listens on the socket, or {@code null} for a TAP port
+ * @param queues  the queue pairs offered, 1..16
+ * @param network the isolated L2 network (one learning switch each) this port belongs to
+ * @param tap     the TAP interface name, or {@code null} for a vhost-user port
+ * @param vcpus   optional: queue pair {@code i} is kicked by guest vCPU {@code vcpus[i]} (exactly
+ *                {@code queues} entries); {@code null} means the default {@code i mod nvcpus}
+ */
+public record PortConfig(String name, Path socket, Mode mode, int queues, String network, String tap,
+                         List<Integer> vcpus) {
+
+    public static final int MIN_QUEUES = 1;
+    public static final int MAX_QUEUES = 16;
+    public static final String DEFAULT_NETWORK = "default";
+
+    public PortConfig {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(network, "network");
+        if ((socket == null) == (tap == null)) {
+            throw new IllegalArgumentException("port " + name + ": exactly one of socket or tap");
+        }
+        if ((socket == null) != (mode == null)) {
+            throw new IllegalArgumentException("port " + name + ": mode goes with socket");
+        }
+        if (queues < MIN_QUEUES || queues > MAX_QUEUES) {
+            throw new IllegalArgumentException("port " + name + ": queues out of range: " + queues);
+        }
+        vcpus = vcpus == null ? null : List.copyOf(vcpus);
+    }
+
+    /** A vhost-user port with the default queue-to-vCPU mapping. */
+    public static PortConfig vhostUser(String name, Path socket, Mode mode, int queues, String network) {
+        return new PortConfig(name, socket, mode, queues, network, null, null);
+    }
+
+    /** A TAP port. */
+    public static PortConfig tap(String name, String tap, int queues, String network) {
+        return new PortConfig(name, null, null, queues, network, tap, null);
+    }
+
+    public boolean isTap() {
+        return tap != null;
+    }
+
+    /** {@code "vhost-user"} or {@code "tap"}, as the management endpoint reports it. */
+    public String kind() {
+        return isTap() ? "tap" : "vhost-user";
+    }
+
+    /** {@code ports[].mode}. */
+    public enum Mode implements ConfigEnum {
+        /** jvhost creates and listens on the socket; QEMU connects ({@code server=off} on QEMU's side). */
+        SERVER("server"),
+        /** QEMU listens; jvhost connects and reconnects ({@code server=on} on QEMU's side). */
+        CLIENT("client");
+
+        private final String configName;
+
+        Mode(String configName) {
+            this.configName = configName;
+        }
+
+        @Override
+        public String configName() {
+            return configName;
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package io.jvhost.backend.config;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * {@code workers}: the pinned worker pool and how queues are placed on it.
+ *
+ * @param cpus                the CPUs of the pool, sorted, distinct, all online, not empty
+ * @param model               the threading model
+ * @param placement           which workers a queue may go to
+ * @param balance             how one worker is chosen among the allowed ones
+ * @param rebalanceIntervalMs how often placement is re-evaluated, in milliseconds (at least 1)
+ */
+public record WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance,
+                            long rebalanceIntervalMs) {
+
+    public static final long DEFAULT_REBALANCE_INTERVAL_MS = 100;
+
+    public WorkersConfig {
+        cpus = List.copyOf(cpus);
+        Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(placement, "placement");
+        Objects.requireNonNull(balance, "balance");
+    }
+
+    /** {@code workers.model}. */
+    public enum Model implements ConfigEnum {
+        /** One worker thread per CPU of the pool, each serving many queues (the design). */
+        PER_CPU("per-cpu"),
+        /** One thread per device, the classic vhost model (a baseline to compare against). */
+        PER_DEVICE("per-device");
+
+        private final String configName;
+
+        Model(String configName) {
+            this.configName = configName;
+        }
+
+        @Override
+        public String configName() {
+            return configName;
+        }
+    }
+
+    /** {@code workers.placement}. */
+    public enum Placement implements ConfigEnum {
+        /** A worker on the same socket as the kicking vCPU, on another core. */
+        SOCKET_AFFINE("socket-affine"),
+        /** Workers in turn, ignoring the topology. */
+        ROUND_ROBIN("round-robin");
+
+        private final String configName;
+
+        Placement(String configName) {
+            this.configName = configName;
+        }
+
+        @Override
+        public String configName() {
+            return configName;
+        }
+    }
+
+    /** {@code workers.balance}. */
+    public enum Balance implements ConfigEnum {
+        /** The allowed worker with the least load. */
+        LEAST_LOADED("least-loaded"),
+        /** A random allowed worker. */
+        RANDOM("random");
+
+        private final String configName;
+
+        Balance(String configName) {
+            this.configName = configName;
+        }
+
+        @Override
+        public String configName() {
+            return configName;
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package io.jvhost.backend.device;
+
+import io.jvhost.backend.switching.DeliveryContext;
+import io.jvhost.backend.switching.Frame;
+import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.virtio.memory.GuestMemory;
+import io.jvhost.virtio.net.RxFrameWriter;
+import io.jvhost.virtio.ring.RingStatus;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A receive queue: frames for the guest are copied into its buffers here.
+ *
+ * <p>Cross-worker delivery: any worker whose TX queue forwards a frame to this guest writes this ring
+ * itself, straight from the source chain (one copy), under a per-ring claim (a CAS spin lock held for
+ * one frame's copy). The alternative, a hand-over queue to the RX queue's own worker, costs a second
+ * copy or delays the source's completion; the claim is only contended when two workers send to the
+ * same guest queue at the same instant. Completions are buffered in the ring's shadow used array and
+ * published, with one call, at the end of the sender's batch ({@link DeliveryContext#flushTouched()}).
+ *
+ * <p>The kick of an RX queue only says the guest added buffers. Frames for a guest without buffers are
+ * dropped (counted), as a NIC does, so RX kicks are suppressed and only drained.
+ */
+final class RxQueue extends NetQueue implements DeliveryContext.Flushable {
+
+    private static final VarHandle CLAIM;
+
+    static {
+        try {
+            CLAIM = MethodHandles.lookup().findVarHandle(RxQueue.class, "claim", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    @SuppressWarnings("unused") // through CLAIM
+    private volatile int claim;
+    // Fields below are guarded by the claim.
+    private boolean running;
+    private boolean flushPending;
+    private int callFd = -1;
+
+    RxQueue(VirtioNetPort port, int index) {
+        super(port, index);
+    }
+
+    private void lock() {
+        while (!CLAIM.compareAndSet(this, 0, 1)) {
+            Thread.onSpinWait();
+        }
+    }
+
+    private void unlock() {
+        CLAIM.setRelease(this, 0);
+    }
+
+    void start(DataWorker worker, int kickFd, int callFd) {
+        lock();
+        try {
+            this.callFd = callFd;
+            clearBroken();
+            ring.disableNotifications();
+            running = true;
+        } finally {
+            unlock();
+        }
+        attach(worker, kickFd);
+    }
+
+    /** Control thread: stop, publish what senders left pending, and return the next avail index. */
+    int stop() {
+        lock();
+        try {
+            running = false;
+            publishLocked();
+        } finally {
+            unlock();
+        }
+        detach();
+        return ring.nextAvail();
+    }
+
+    void setCallFd(int fd) {
+        lock();
+        try {
+            callFd = fd;
+        } finally {
+            unlock();
+        }
+    }
+
+    /** Re-translates the ring after a new memory table. Control thread. */
+    void updateMemory(GuestMemory memory) {
+        lock();
+        try {
+            ring.updateMemory(memory);
+        } catch (RuntimeException e) {
+            running = false;
+            broken("ring no longer mapped after a memory table change: " + e.getMessage());
+        } finally {
+            unlock();
+        }
+    }
+
+    /** Copies {@code frame} into the guest. Any sending worker. */
+    void deliver(Frame frame, DeliveryContext context) {
+        lock();
+        try {
+            if (!running) {
+                counters.addDrops(1);
+                return;
+            }
+            RxFrameWriter writer = context.writer();
+            int status = frame.chain() != null
+                    ? writer.write(ring, frame.chain(), frame.chainOffset(), frame.length())
+                    : writer.write(ring, frame.segment(), frame.segmentOffset(), frame.length());
+            if (status == RingStatus.OK) {
+                counters.addPackets(1, frame.length());
+                if (!flushPending) {
+                    flushPending = true;
+                    context.touch(this);
+                }
+            } else if (!RingStatus.isError(status)) {
+                counters.addDrops(1); // no buffers posted, or a frame larger than the guest's buffers
+            } else {
+                counters.addDrops(1);
+                running = false;
+                publishLocked();
+                broken(ring.brokenReason());
+            }
+        } finally {
+            unlock();
+        }
+    }
+
+    @Override
+    public void flush() {
+        lock();
+        try {
+            publishLocked();
+        } finally {
+            unlock();
+        }
+    }
+
+    private void publishLocked() {
+        if (flushPending) {
+            flushPending = false;
+            if (ring.publishUsed()) {
+                signal(callFd);
+            }
+        }
+    }
+
+    boolean running() {
+        lock();
+        try {
+            return running;
+        } finally {
+            unlock();
+        }
+    }
+
+    @Override
+    void onKick(DataWorker worker) {
+        // Buffers were added; nothing waits for them (see the class comment).
+    }
+
+    @Override
+    void onAttached() {
+    }
+
+    @Override
+    void onDetached() {
+    }
+}

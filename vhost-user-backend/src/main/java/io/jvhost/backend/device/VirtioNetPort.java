@@ -1,0 +1,277 @@
+package io.jvhost.backend.device;
+
+import io.jvhost.backend.protocol.VhostUserDevice;
+import io.jvhost.backend.protocol.VringConfig;
+import io.jvhost.backend.switching.DeliveryContext;
+import io.jvhost.backend.switching.Frame;
+import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.switching.SwitchPort;
+import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.backend.worker.QueueScheduler;
+import io.jvhost.virtio.memory.GuestMemory;
+import io.jvhost.virtio.net.NetHeader;
+import io.jvhost.virtio.net.VirtioNetFeatures;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A guest's virtio-net device behind one vhost-user connection, and its port on the L2 switch.
+ *
+ * <p>Virtqueue 2k is the RX queue of pair k, 2k+1 its TX queue (virtio 1.x §5.1.2). TX queues forward
+ * into {@link #network()}; other ports' senders deliver into this port's RX queues.
+ *
+ * <p>Threads: the {@link VhostUserDevice} methods come from this port's control thread;
+ * {@link #deliver} from any worker.
+ */
+public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
+
+    private static final System.Logger LOG = System.getLogger(VirtioNetPort.class.getName());
+
+    /** vhost-user protocol features offered: MQ (bit 0) and REPLY_ACK (bit 3). */
+    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 3);
+
+    private final String name;
+    private final L2Switch network;
+    private final QueueScheduler scheduler;
+    private final int maxQueuePairs;
+    private final RxQueue[] rx;
+    private final TxQueue[] tx;
+    /** Running RX queues, swapped whole when one starts or stops (read by every sender). */
+    private volatile RxQueue[] activeRx = new RxQueue[0];
+    private volatile int headerLength = 12;
+    private volatile long features;
+    private volatile boolean connected;
+    private volatile int peerPid = -1;
+    private final AtomicLong errors = new AtomicLong();
+    private GuestMemory memory = GuestMemory.empty();
+    private final int[] errFds;
+
+    public VirtioNetPort(String name, L2Switch network, QueueScheduler scheduler, int maxQueuePairs) {
+        this.name = name;
+        this.network = network;
+        this.scheduler = scheduler;
+        this.maxQueuePairs = maxQueuePairs;
+        this.rx = new RxQueue[maxQueuePairs];
+        this.tx = new TxQueue[maxQueuePairs];
+        this.errFds = new int[2 * maxQueuePairs];
+        Arrays.fill(errFds, -1);
+        for (int i = 0; i < maxQueuePairs; i++) {
+            rx[i] = new RxQueue(this, 2 * i);
+            tx[i] = new TxQueue(this, 2 * i + 1);
+        }
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    public L2Switch network() {
+        return network;
+    }
+
+    int headerLength() {
+        return headerLength;
+    }
+
+    // ---- VhostUserDevice (control thread) ----
+
+    @Override
+    public long offeredFeatures() {
+        long f = VirtioNetFeatures.mask(VirtioNetFeatures.VERSION_1)
+                | VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF)
+                | VirtioNetFeatures.mask(VirtioNetFeatures.RING_INDIRECT_DESC)
+                | VirtioNetFeatures.mask(VirtioNetFeatures.RING_EVENT_IDX)
+                | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
+        if (maxQueuePairs > 1) {
+            f |= VirtioNetFeatures.mask(VirtioNetFeatures.MQ) | VirtioNetFeatures.mask(VirtioNetFeatures.CTRL_VQ);
+        }
+        return f;
+    }
+
+    @Override
+    public long offeredProtocolFeatures() {
+        return PROTOCOL_FEATURES;
+    }
+
+    @Override
+    public int maxQueuePairs() {
+        return maxQueuePairs;
+    }
+
+    @Override
+    public void connected(int peerPid) {
+        this.peerPid = peerPid;
+        this.connected = true;
+        LOG.log(System.Logger.Level.INFO, "port {0}: front-end connected (pid {1})", name, peerPid);
+    }
+
+    @Override
+    public void setFeatures(long ackedFeatures) {
+        features = ackedFeatures;
+        headerLength = NetHeader.length(ackedFeatures);
+        LOG.log(System.Logger.Level.INFO, "port {0}: features {1}", name, VirtioNetFeatures.describe(ackedFeatures));
+    }
+
+    @Override
+    public void setMemory(GuestMemory newMemory) {
+        memory = newMemory;
+        for (int i = 0; i < maxQueuePairs; i++) {
+            RxQueue r = rx[i];
+            if (r.owner != null) {
+                r.updateMemory(newMemory);
+            }
+            TxQueue t = tx[i];
+            DataWorker w = t.owner;
+            if (w != null) {
+                w.worker().call(() -> {
+                    try {
+                        t.ring.updateMemory(newMemory);
+                    } catch (RuntimeException e) {
+                        t.broken("ring no longer mapped after a memory table change: " + e.getMessage());
+                    }
+                    return null;
+                });
+            }
+        }
+    }
+
+    @Override
+    public void startQueue(VringConfig c) {
+        if (c.index() >= 2 * maxQueuePairs) {
+            throw new IllegalArgumentException("queue " + c.index() + " out of range");
+        }
+        if (c.kickFd() < 0) {
+            throw new IllegalArgumentException("queue " + c.index() + ": no kick eventfd (polling is not supported)");
+        }
+        NetQueue q = queue(c.index());
+        try {
+            q.ring.configure(memory, c.size(), c.descFrontendVa(), c.availFrontendVa(), c.usedFrontendVa(),
+                    c.nextAvail(), features);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("queue " + c.index() + ": " + e.getMessage(), e);
+        }
+        errFds[c.index()] = c.errFd();
+        DataWorker worker = scheduler.assign(name, c.index());
+        if (q instanceof RxQueue r) {
+            r.start(worker, c.kickFd(), c.callFd());
+            refreshActiveRx();
+        } else {
+            ((TxQueue) q).start(worker, c.kickFd(), c.callFd());
+        }
+        LOG.log(System.Logger.Level.DEBUG, "port {0}: queue {1} started on {2} (size {3}, base {4})",
+                name, c.index(), worker, c.size(), c.nextAvail());
+    }
+
+    @Override
+    public int stopQueue(int index) {
+        NetQueue q = queue(index);
+        DataWorker worker = q.owner;
+        int nextAvail;
+        if (q instanceof RxQueue r) {
+            nextAvail = r.stop();
+            refreshActiveRx();
+        } else {
+            nextAvail = ((TxQueue) q).stop();
+        }
+        if (worker != null) {
+            scheduler.release(worker);
+        }
+        errFds[index] = -1;
+        return nextAvail;
+    }
+
+    @Override
+    public void setCallFd(int index, int callFd) {
+        NetQueue q = queue(index);
+        if (q instanceof RxQueue r) {
+            r.setCallFd(callFd);
+        } else {
+            ((TxQueue) q).setCallFd(callFd);
+        }
+    }
+
+    @Override
+    public void disconnected() {
+        connected = false;
+        features = 0;
+        memory = GuestMemory.empty();
+        network.forget(this);
+        LOG.log(System.Logger.Level.INFO, "port {0}: front-end disconnected", name);
+    }
+
+    private NetQueue queue(int index) {
+        return (index & 1) == 0 ? rx[index >>> 1] : tx[index >>> 1];
+    }
+
+    private synchronized void refreshActiveRx() {
+        List<RxQueue> running = new ArrayList<>();
+        for (RxQueue r : rx) {
+            if (r.running()) {
+                running.add(r);
+            }
+        }
+        activeRx = running.toArray(new RxQueue[0]);
+    }
+
+    /** A queue broke the ring rules (it already logged why). Any thread; never blocks. */
+    void queueBroken(NetQueue q) {
+        errors.incrementAndGet();
+        NetQueue.signal(errFds[q.index]);
+    }
+
+    // ---- SwitchPort (workers) ----
+
+    @Override
+    public void deliver(Frame frame, DeliveryContext context) {
+        final RxQueue[] queues = activeRx;
+        if (queues.length == 0) {
+            return; // no guest listening: nothing to count against a queue
+        }
+        queues[frame.flowHint() % queues.length].deliver(frame, context);
+    }
+
+    // ---- management ----
+
+    public boolean connected() {
+        return connected;
+    }
+
+    public int peerPid() {
+        return peerPid;
+    }
+
+    public long features() {
+        return features;
+    }
+
+    public long errors() {
+        return errors.get();
+    }
+
+    /** The worker serving virtqueue {@code index} now, or null. */
+    public DataWorker queueOwner(int index) {
+        return queue(index).owner;
+    }
+
+    /** One line per virtqueue: index, direction, worker CPU (or -1), packets, bytes, drops, migrations. */
+    public List<QueueSnapshot> queueSnapshots() {
+        List<QueueSnapshot> out = new ArrayList<>();
+        for (int i = 0; i < 2 * maxQueuePairs; i++) {
+            NetQueue q = queue(i);
+            DataWorker w = q.owner;
+            out.add(new QueueSnapshot(name, i, (i & 1) == 0 ? "rx" : "tx", w == null ? null : w.cpu(),
+                    q.counters.packets(), q.counters.bytes(), q.counters.drops(), q.counters.migrations(),
+                    q.brokenReason()));
+        }
+        return out;
+    }
+
+    /** A management view of one virtqueue. */
+    public record QueueSnapshot(String port, int index, String direction, Integer workerCpu, long packets,
+                                long bytes, long drops, long migrations, String error) {
+    }
+}

@@ -1,0 +1,25 @@
+package io.jvhost.backend.management;
+
+/**
+ * One port as the management endpoint reports it. Counters are totals since start; {@code rx} is what
+ * the switch received from the port (the guest transmitted), {@code tx} what it delivered to the port.
+ *
+ * @param name      the port name from the config
+ * @param kind      {@code "vhost-user"} or {@code "tap"}
+ * @param socket    the socket path as configured, or {@code null} for a TAP port
+ * @param mode      {@code "server"} or {@code "client"}, or {@code null} for a TAP port
+ * @param network   the L2 network the port is in
+ * @param connected a front-end is connected and the device is running (a TAP port: the device is open)
+ * @param features  the virtio features the driver acked (0 while not connected)
+ * @param queues    the queue pairs in use (the configured maximum while not negotiated)
+ * @param rxPackets packets received from the port
+ * @param rxBytes   bytes received from the port
+ * @param txPackets packets delivered to the port
+ * @param txBytes   bytes delivered to the port
+ * @param drops     packets dropped (no buffer in the guest, full queue)
+ * @param errors    malformed descriptor chains and other errors
+ */
+public record PortStatus(String name, String kind, String socket, String mode, String network, boolean connected,
+                         long features, int queues, long rxPackets, long rxBytes, long txPackets, long txBytes,
+                         long drops, long errors) {
+}

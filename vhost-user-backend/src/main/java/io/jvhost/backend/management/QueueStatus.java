@@ -1,0 +1,18 @@
+package io.jvhost.backend.management;
+
+/**
+ * One virtqueue.
+ *
+ * @param port       the port name
+ * @param index      the virtqueue index (even: rx, odd: tx, as in virtio-net)
+ * @param direction  {@code "rx"} or {@code "tx"}, from the guest's point of view
+ * @param workerCpu  the CPU of the worker serving it, or {@code null} when none does
+ * @param vcpuCpu    the host CPU last seen running the vCPU that kicks it, or {@code null} when unknown
+ * @param packets    packets moved through it
+ * @param bytes      bytes moved through it
+ * @param drops      packets dropped on it
+ * @param migrations times it moved to another worker
+ */
+public record QueueStatus(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu,
+                          long packets, long bytes, long drops, long migrations) {
+}

@@ -1,0 +1,227 @@
+package io.jvhost.backend.protocol;
+
+import io.jvhost.backend.linux.FdList;
+import io.jvhost.backend.linux.UnixSocket;
+import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.GetQueueNum;
+import io.jvhost.backend.protocol.VhostUserRequest.GetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
+import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
+import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
+import io.jvhost.backend.protocol.VhostUserRequest.SetOwner;
+import io.jvhost.backend.protocol.VhostUserRequest.SetProtocolFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringAddr;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringCall;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringEnable;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringErr;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringKick;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringNum;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.AsynchronousCloseException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The wire layer: bytes and fds in, a {@link VhostUserMessage} out; replies back out.
+ *
+ * <p>{@link #read} checks, in this order, before anything acts on the message: the header (version
+ * bits, unknown or REPLY flags), the payload size (at most {@link MessageHeader#MAX_PAYLOAD_SIZE}),
+ * the request code, the exact size for that request, whether it may carry fds and how many, and then
+ * the request's structural rules while decoding. Any failure closes every received fd and throws a
+ * {@link VhostUserException} naming the request and the reason.
+ *
+ * <p>Stateless; called from the connection's control thread.
+ */
+public final class MessageCodec {
+
+    /** Virtqueue sizes are powers of two up to this (virtio 1.x, 2.7 "Split Virtqueues"). */
+    public static final int MAX_QUEUE_SIZE = 32768;
+
+    private MessageCodec() {
+    }
+
+    /**
+     * Reads the next request.
+     *
+     * @return the message (close it when done), or null when the front-end closed the connection
+     *         between messages
+     * @throws VhostUserException       malformed, unsupported or truncated message
+     * @throws AsynchronousCloseException the socket's wake-up fd fired (the endpoint is closing)
+     */
+    public static VhostUserMessage read(UnixSocket socket) throws IOException {
+        FdList fds = new FdList();
+        try {
+            MemorySegment header = MemorySegment.ofArray(new byte[MessageHeader.LENGTH]);
+            if (!readPart(socket, header, fds, "header")) {
+                fds.close();
+                return null;
+            }
+            int code = MessageHeader.request(header);
+            int flags = MessageHeader.flags(header);
+            long size = MessageHeader.size(header);
+            RequestType type = RequestType.of(code);
+            if ((flags & MessageHeader.VERSION_MASK) != MessageHeader.VERSION) {
+                throw VhostUserException.protocol(type, "bad version bits in flags 0x" + Integer.toHexString(flags)
+                        + " (expected version " + MessageHeader.VERSION + ")");
+            }
+            if ((flags & ~MessageHeader.KNOWN_FLAGS) != 0 || (flags & MessageHeader.FLAG_REPLY) != 0) {
+                throw VhostUserException.protocol(type, "invalid flags 0x" + Integer.toHexString(flags) + " on a request");
+            }
+            if (size > MessageHeader.MAX_PAYLOAD_SIZE) {
+                throw VhostUserException.protocol(type, "payload size " + size + " exceeds "
+                        + MessageHeader.MAX_PAYLOAD_SIZE);
+            }
+            MemorySegment payload = MemorySegment.ofArray(new byte[(int) size]);
+            if (size > 0 && !readPart(socket, payload, fds, "payload")) {
+                throw VhostUserException.protocol(type, "truncated message: peer closed after the header, before "
+                        + size + " payload bytes");
+            }
+            if (type == null) {
+                throw VhostUserException.unsupported(code);
+            }
+            if (size < type.minPayload() || size > type.maxPayload()) {
+                throw VhostUserException.protocol(type, "payload size " + size + ", expected "
+                        + (type.minPayload() == type.maxPayload() ? String.valueOf(type.minPayload())
+                        : type.minPayload() + ".." + type.maxPayload()));
+            }
+            if (fds.size() > type.maxFds()) {
+                throw VhostUserException.protocol(type, fds.size() + " fds attached, "
+                        + (type.maxFds() == 0 ? "none allowed" : "at most " + type.maxFds() + " allowed"));
+            }
+            VhostUserRequest request = decode(type, payload, fds);
+            return new VhostUserMessage(flags, request, fds);
+        } catch (IOException | RuntimeException e) {
+            fds.close();
+            throw e;
+        }
+    }
+
+    /** Reads one part fully; false at an orderly end before the part's first byte. */
+    private static boolean readPart(UnixSocket socket, MemorySegment part, FdList fds, String what) throws IOException {
+        try {
+            return socket.readFully(part, fds);
+        } catch (EOFException e) {
+            throw VhostUserException.protocol(null, "truncated message: " + what + ": " + e.getMessage());
+        } catch (AsynchronousCloseException e) {
+            throw e;
+        } catch (IOException e) {
+            throw VhostUserException.connection("receive failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static VhostUserRequest decode(RequestType type, MemorySegment payload, FdList fds)
+            throws VhostUserException {
+        return switch (type) {
+            case GET_FEATURES -> new GetFeatures();
+            case SET_FEATURES -> new SetFeatures(U64Payload.value(payload));
+            case SET_OWNER -> new SetOwner();
+            case RESET_OWNER -> new ResetOwner();
+            case SET_MEM_TABLE -> decodeMemTable(payload, fds);
+            case SET_VRING_NUM -> {
+                long size = VringStatePayload.num(payload);
+                if (size == 0 || size > MAX_QUEUE_SIZE || (size & (size - 1)) != 0) {
+                    throw VhostUserException.protocol(type, "queue size " + size + " is not a power of two in 1.."
+                            + MAX_QUEUE_SIZE);
+                }
+                yield new SetVringNum(VringStatePayload.index(payload), (int) size);
+            }
+            case SET_VRING_ADDR -> {
+                int flags = VringAddrPayload.flags(payload);
+                if (flags != 0) {
+                    throw VhostUserException.protocol(type, "vring flags 0x" + Integer.toHexString(flags)
+                            + " not supported (no dirty logging)");
+                }
+                yield new SetVringAddr(VringAddrPayload.index(payload), flags, VringAddrPayload.descFrontendVa(payload),
+                        VringAddrPayload.usedFrontendVa(payload), VringAddrPayload.availFrontendVa(payload),
+                        VringAddrPayload.logGpa(payload));
+            }
+            case SET_VRING_BASE -> {
+                long base = VringStatePayload.num(payload);
+                if (base > 0xffff) { // split rings: a 16-bit avail index
+                    throw VhostUserException.protocol(type, "base " + base + " exceeds the 16-bit avail index");
+                }
+                yield new SetVringBase(VringStatePayload.index(payload), (int) base);
+            }
+            case GET_VRING_BASE -> new GetVringBase(VringStatePayload.index(payload));
+            case SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR -> decodeVringFd(type, payload, fds);
+            case GET_PROTOCOL_FEATURES -> new GetProtocolFeatures();
+            case SET_PROTOCOL_FEATURES -> new SetProtocolFeatures(U64Payload.value(payload));
+            case GET_QUEUE_NUM -> new GetQueueNum();
+            case SET_VRING_ENABLE -> {
+                long enable = VringStatePayload.num(payload);
+                if (enable > 1) {
+                    throw VhostUserException.protocol(type, "enable must be 0 or 1, got " + enable);
+                }
+                yield new SetVringEnable(VringStatePayload.index(payload), enable == 1);
+            }
+        };
+    }
+
+    private static SetMemTable decodeMemTable(MemorySegment payload, FdList fds) throws VhostUserException {
+        RequestType type = RequestType.SET_MEM_TABLE;
+        long count = MemoryTablePayload.regionCount(payload);
+        if (count == 0 || count > MemoryTablePayload.MAX_REGIONS) {
+            throw VhostUserException.protocol(type, count + " regions, expected 1.." + MemoryTablePayload.MAX_REGIONS);
+        }
+        int regions = (int) count;
+        if (payload.byteSize() != MemoryTablePayload.sizeFor(regions)) {
+            throw VhostUserException.protocol(type, "payload size " + payload.byteSize() + " does not match "
+                    + regions + " regions (expected " + MemoryTablePayload.sizeFor(regions) + ")");
+        }
+        if (fds.size() != regions) {
+            throw VhostUserException.protocol(type, regions + " regions but " + fds.size() + " fds attached");
+        }
+        List<RegionDescriptor> list = new ArrayList<>(regions);
+        for (int i = 0; i < regions; i++) {
+            list.add(new RegionDescriptor(MemoryTablePayload.gpa(payload, i), MemoryTablePayload.size(payload, i),
+                    MemoryTablePayload.frontendVa(payload, i), MemoryTablePayload.mmapOffset(payload, i)));
+        }
+        return new SetMemTable(list);
+    }
+
+    private static VhostUserRequest decodeVringFd(RequestType type, MemorySegment payload, FdList fds)
+            throws VhostUserException {
+        long value = VringFdPayload.value(payload);
+        if (VringFdPayload.reservedBits(value) != 0) {
+            throw VhostUserException.protocol(type, "reserved bits set in 0x" + Long.toHexString(value));
+        }
+        boolean noFd = VringFdPayload.noFd(value);
+        if (noFd && fds.size() != 0) {
+            throw VhostUserException.protocol(type, "NOFD flag set but an fd is attached");
+        }
+        if (!noFd && fds.size() != 1) {
+            throw VhostUserException.protocol(type, "no fd attached and NOFD flag not set");
+        }
+        int index = VringFdPayload.index(value);
+        int fd = noFd ? -1 : fds.get(0);
+        return switch (type) {
+            case SET_VRING_KICK -> new SetVringKick(index, fd);
+            case SET_VRING_CALL -> new SetVringCall(index, fd);
+            default -> new SetVringErr(index, fd);
+        };
+    }
+
+    /** Header plus payload, as one buffer ready to send. */
+    public static MemorySegment encode(int request, int flags, MemorySegment payload) {
+        int size = (int) payload.byteSize();
+        MemorySegment message = MemorySegment.ofArray(new byte[MessageHeader.LENGTH + size]);
+        MessageHeader.write(message, request, flags, size);
+        MemorySegment.copy(payload, 0, message, MessageHeader.LENGTH, size);
+        return message;
+    }
+
+    /** Sends the reply to {@code type}: version 1 with the REPLY flag. */
+    public static void writeReply(UnixSocket socket, RequestType type, MemorySegment payload) throws VhostUserException {
+        try {
+            socket.writeFully(encode(type.code(), MessageHeader.VERSION | MessageHeader.FLAG_REPLY, payload));
+        } catch (IOException e) {
+            throw VhostUserException.connection(type.name() + ": sending the reply failed: " + e.getMessage(), e);
+        }
+    }
+}

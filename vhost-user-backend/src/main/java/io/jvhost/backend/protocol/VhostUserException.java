@@ -1,0 +1,62 @@
+package io.jvhost.backend.protocol;
+
+import java.io.IOException;
+
+/**
+ * A vhost-user connection or endpoint failed. {@link #shouldReconnect()} tells the caller what to do
+ * (as rust-vmm's {@code Error::should_reconnect}): true for a failure of this one connection (a
+ * protocol violation, a truncated message, the peer vanishing), after which the endpoint serves the
+ * next front-end; false for a failure of the endpoint itself (cannot bind), after which it stops.
+ */
+public final class VhostUserException extends IOException {
+
+    private final RequestType request;
+    private final String reason;
+    private final boolean shouldReconnect;
+
+    private VhostUserException(RequestType request, String reason, boolean shouldReconnect, Throwable cause) {
+        super(request == null ? reason : request.name() + ": " + reason, cause);
+        this.request = request;
+        this.reason = reason;
+        this.shouldReconnect = shouldReconnect;
+    }
+
+    /** The front-end broke the protocol in {@code request} (null when the request is not known yet). */
+    public static VhostUserException protocol(RequestType request, String reason) {
+        return new VhostUserException(request, reason, true, null);
+    }
+
+    /** The request code is not one this back-end implements. */
+    public static VhostUserException unsupported(int code) {
+        return new VhostUserException(null, "unsupported vhost-user request " + Integer.toUnsignedString(code), true, null);
+    }
+
+    /** The device refused or failed a request; the connection is dropped. */
+    public static VhostUserException device(RequestType request, String reason, Throwable cause) {
+        return new VhostUserException(request, reason, true, cause);
+    }
+
+    /** The connection broke (I/O error, peer gone mid-message). */
+    public static VhostUserException connection(String reason, Throwable cause) {
+        return new VhostUserException(null, reason, true, cause);
+    }
+
+    /** The endpoint cannot go on (bind or accept failed). */
+    public static VhostUserException fatal(String reason, Throwable cause) {
+        return new VhostUserException(null, reason, false, cause);
+    }
+
+    /** The request being handled, or null. */
+    public RequestType request() {
+        return request;
+    }
+
+    /** Why, without the request name. */
+    public String reason() {
+        return reason;
+    }
+
+    public boolean shouldReconnect() {
+        return shouldReconnect;
+    }
+}

@@ -1,0 +1,390 @@
+package io.jvhost.backend.protocol;
+
+import io.jvhost.backend.linux.FdList;
+import io.jvhost.backend.linux.Fds;
+import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.GetQueueNum;
+import io.jvhost.backend.protocol.VhostUserRequest.GetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
+import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
+import io.jvhost.backend.protocol.VhostUserRequest.SetOwner;
+import io.jvhost.backend.protocol.VhostUserRequest.SetProtocolFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringAddr;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringCall;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringEnable;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringErr;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringKick;
+import io.jvhost.backend.protocol.VhostUserRequest.SetVringNum;
+import io.jvhost.virtio.memory.GuestMemory;
+
+import java.lang.System.Logger.Level;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The vhost-user protocol state machine for one connection: feature negotiation, the memory table,
+ * vring setup and the ring life cycle, driving a {@link VhostUserDevice}.
+ *
+ * <p>Each request is checked in a fixed order before any state changes: its own rules against the
+ * session state (queue index in range, features a subset of the offer, ring not started), then the
+ * feature that gates it ({@link RequestType#gate()}). Header, size and fd checks already happened in
+ * {@link MessageCodec}.
+ *
+ * <p>Ring life cycle (vhost-user.rst, "Ring states"): a ring is started by SET_VRING_KICK and stopped
+ * by GET_VRING_BASE. With VHOST_USER_F_PROTOCOL_FEATURES negotiated it is enabled only by
+ * SET_VRING_ENABLE 1; without, it is always enabled (SET_FEATURES never disables a ring). The device
+ * runs a ring exactly while it is started, enabled and a memory table is present:
+ * {@link VhostUserDevice#startQueue} when that becomes true, {@link VhostUserDevice#stopQueue} when it
+ * becomes false; the next-avail index stopQueue returns is kept so a restart resumes there.
+ *
+ * <p>The session owns every fd it detached from a message and closes a replaced one only after the
+ * device call that stopped using it returned.
+ *
+ * <p>Confined to the connection's control thread.
+ */
+public final class VhostUserSession implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(VhostUserSession.class.getName());
+
+    /** Virtio feature bit 30, reused by vhost-user to announce protocol-feature negotiation. */
+    public static final int VHOST_USER_F_PROTOCOL_FEATURES = 30;
+    public static final int PROTOCOL_F_MQ = 0;
+    public static final int PROTOCOL_F_REPLY_ACK = 3;
+    /** Protocol features this state machine implements; the device's offer is masked with them. */
+    public static final long SUPPORTED_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK);
+    /** Vring fd messages carry the queue index in 8 bits: at most 256 queues. */
+    public static final int MAX_QUEUE_PAIRS = 128;
+
+    private final VhostUserDevice device;
+    private final int peerPid;
+    private final long offeredFeatures;
+    private final long offeredProtocolFeatures;
+    private final int maxQueuePairs;
+    private final Vring[] vrings;
+    private long ackedFeatures;
+    private long ackedProtocolFeatures;
+    private MappedMemoryTable memory;
+    private boolean closed;
+
+    /**
+     * Starts a session: reads the device's offer once and calls {@link VhostUserDevice#connected}.
+     *
+     * @param peerPid the front-end's pid (SO_PEERCRED), or -1
+     */
+    public VhostUserSession(VhostUserDevice device, int peerPid) {
+        int pairs = device.maxQueuePairs();
+        if (pairs < 1 || pairs > MAX_QUEUE_PAIRS) {
+            throw new IllegalArgumentException("device offers " + pairs + " queue pairs, must be 1.." + MAX_QUEUE_PAIRS);
+        }
+        this.device = device;
+        this.peerPid = peerPid;
+        this.offeredFeatures = device.offeredFeatures();
+        this.offeredProtocolFeatures = device.offeredProtocolFeatures() & SUPPORTED_PROTOCOL_FEATURES;
+        this.maxQueuePairs = pairs;
+        this.vrings = new Vring[2 * pairs];
+        for (int i = 0; i < vrings.length; i++) {
+            vrings[i] = new Vring(i);
+        }
+        device.connected(peerPid);
+    }
+
+    /**
+     * Validates and applies one request.
+     *
+     * @return the reply payload for requests that have one, else null (REPLY_ACK is the caller's)
+     * @throws VhostUserException the request broke a rule or the device refused it; nothing changed
+     *                            when a rule was broken; the caller closes the connection
+     */
+    public MemorySegment handle(VhostUserMessage message) throws VhostUserException {
+        if (closed) {
+            throw new IllegalStateException("session closed");
+        }
+        VhostUserRequest request = message.request();
+        checkRules(request);
+        checkGate(request.type());
+        try {
+            return apply(request, message.fds());
+        } catch (VhostUserException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw VhostUserException.device(request.type(), "device failed: " + e, e);
+        }
+    }
+
+    private void checkRules(VhostUserRequest request) throws VhostUserException {
+        RequestType type = request.type();
+        switch (request) {
+            case SetFeatures(long features) when (features & ~offeredFeatures) != 0 ->
+                    throw VhostUserException.protocol(type, "features 0x" + Long.toHexString(features & ~offeredFeatures)
+                            + " were not offered (offered 0x" + Long.toHexString(offeredFeatures) + ")");
+            case SetProtocolFeatures(long features) when (features & ~offeredProtocolFeatures) != 0 ->
+                    throw VhostUserException.protocol(type, "protocol features 0x"
+                            + Long.toHexString(features & ~offeredProtocolFeatures) + " were not offered (offered 0x"
+                            + Long.toHexString(offeredProtocolFeatures) + ")");
+            case SetVringNum(int index, int size) -> requireStopped(type, vring(type, index));
+            case SetVringBase(int index, int nextAvail) -> requireStopped(type, vring(type, index));
+            case SetVringAddr addr -> vring(type, addr.index());
+            case GetVringBase(int index) -> vring(type, index);
+            case SetVringKick(int index, int fd) -> {
+                Vring vring = vring(type, index);
+                if (fd < 0) {
+                    throw VhostUserException.protocol(type, "vring " + index
+                            + ": no kick fd (polling mode) is not supported");
+                }
+                if (vring.size == 0 || !vring.addressesSet) {
+                    throw VhostUserException.protocol(type, "vring " + index
+                            + ": SET_VRING_NUM and SET_VRING_ADDR must come before the kick fd");
+                }
+            }
+            case SetVringCall(int index, int fd) -> vring(type, index);
+            case SetVringErr(int index, int fd) -> vring(type, index);
+            case SetVringEnable(int index, boolean enable) -> vring(type, index);
+            default -> {
+            }
+        }
+    }
+
+    private Vring vring(RequestType type, int index) throws VhostUserException {
+        if (index < 0 || index >= vrings.length) {
+            throw VhostUserException.protocol(type, "queue index " + Integer.toUnsignedString(index)
+                    + " out of range (device has " + vrings.length + " queues)");
+        }
+        return vrings[index];
+    }
+
+    private static void requireStopped(RequestType type, Vring vring) throws VhostUserException {
+        if (vring.started) {
+            throw VhostUserException.protocol(type, "vring " + vring.index + " is started; GET_VRING_BASE stops it first");
+        }
+    }
+
+    private void checkGate(RequestType type) throws VhostUserException {
+        String missing = switch (type.gate()) {
+            case NONE -> null;
+            case PROTOCOL_FEATURES_OFFERED -> (offeredFeatures & (1L << VHOST_USER_F_PROTOCOL_FEATURES)) == 0
+                    ? "VHOST_USER_F_PROTOCOL_FEATURES was not offered" : null;
+            case PROTOCOL_FEATURES_ACKED -> !protocolFeaturesNegotiated()
+                    ? "VHOST_USER_F_PROTOCOL_FEATURES was not negotiated" : null;
+            case PROTOCOL_F_MQ -> (ackedProtocolFeatures & (1L << PROTOCOL_F_MQ)) == 0
+                    ? "protocol feature MQ was not negotiated" : null;
+        };
+        if (missing != null) {
+            throw VhostUserException.protocol(type, missing);
+        }
+    }
+
+    private MemorySegment apply(VhostUserRequest request, FdList fds) throws VhostUserException {
+        RequestType type = request.type();
+        switch (request) {
+            case GetFeatures ignored -> {
+                return U64Payload.of(offeredFeatures);
+            }
+            case SetFeatures(long features) -> {
+                ackedFeatures = features;
+                device.setFeatures(features);
+                reconcileAll(type);
+            }
+            case SetOwner ignored -> {
+                // QEMU sends one per queue-pair device on a shared socket: idempotent, like DPDK.
+            }
+            case ResetOwner ignored -> {
+                // Deprecated (vhost-user.rst): treated as the end of one device session and the start of
+                // another on the same connection. Protocol features stay: QEMU does not send them again.
+                reset();
+                device.connected(peerPid);
+            }
+            case SetMemTable table -> setMemTable(table, fds);
+            case SetVringNum(int index, int size) -> vrings[index].size = size;
+            case SetVringAddr addr -> {
+                Vring vring = vrings[addr.index()];
+                vring.descFrontendVa = addr.descFrontendVa();
+                vring.availFrontendVa = addr.availFrontendVa();
+                vring.usedFrontendVa = addr.usedFrontendVa();
+                vring.addressesSet = true;
+                if (vring.running) {
+                    restart(vring, type);
+                }
+            }
+            case SetVringBase(int index, int nextAvail) -> vrings[index].nextAvail = nextAvail;
+            case GetVringBase(int index) -> {
+                Vring vring = vrings[index];
+                vring.started = false;
+                reconcile(vring, type);
+                int kickFd = vring.kickFd;
+                vring.kickFd = -1;
+                Fds.closeQuietly(kickFd); // a restart brings a new SET_VRING_KICK
+                return VringStatePayload.of(index, vring.nextAvail);
+            }
+            case SetVringKick(int index, int fd) -> {
+                Vring vring = vrings[index];
+                int old = vring.kickFd;
+                vring.kickFd = fds.detach(0);
+                vring.started = true;
+                if (vring.running) {
+                    restart(vring, type);
+                } else {
+                    reconcile(vring, type);
+                }
+                Fds.closeQuietly(old);
+            }
+            case SetVringCall(int index, int fd) -> {
+                Vring vring = vrings[index];
+                int old = vring.callFd;
+                vring.callFd = fd < 0 ? -1 : fds.detach(0);
+                if (vring.running) {
+                    device.setCallFd(index, vring.callFd);
+                }
+                Fds.closeQuietly(old);
+            }
+            case SetVringErr(int index, int fd) -> {
+                Vring vring = vrings[index];
+                int old = vring.errFd;
+                vring.errFd = fd < 0 ? -1 : fds.detach(0);
+                if (vring.running) {
+                    restart(vring, type);
+                }
+                Fds.closeQuietly(old);
+            }
+            case GetProtocolFeatures ignored -> {
+                return U64Payload.of(offeredProtocolFeatures);
+            }
+            case SetProtocolFeatures(long features) -> ackedProtocolFeatures = features;
+            case GetQueueNum ignored -> {
+                // vhost-user-net counts queue pairs here (QEMU compares it with queues=N).
+                return U64Payload.of(maxQueuePairs);
+            }
+            case SetVringEnable(int index, boolean enable) -> {
+                Vring vring = vrings[index];
+                vring.enableRequested = enable;
+                reconcile(vring, type);
+            }
+        }
+        return null;
+    }
+
+    private void setMemTable(SetMemTable table, FdList fds) throws VhostUserException {
+        int[] regionFds = new int[table.regions().size()];
+        for (int i = 0; i < regionFds.length; i++) {
+            regionFds[i] = fds.get(i);
+        }
+        MappedMemoryTable mapped = MappedMemoryTable.map(table.regions(), regionFds);
+        try {
+            device.setMemory(mapped.memory());
+        } catch (RuntimeException e) {
+            mapped.close();
+            throw e;
+        }
+        MappedMemoryTable old = memory;
+        memory = mapped;
+        if (old != null) {
+            old.close(); // setMemory returned: no worker uses the old table any more
+        }
+        reconcileAll(RequestType.SET_MEM_TABLE);
+        // The region fds stay in the message and are closed with it: the mappings keep the memory.
+    }
+
+    private boolean protocolFeaturesNegotiated() {
+        return (ackedFeatures & (1L << VHOST_USER_F_PROTOCOL_FEATURES)) != 0;
+    }
+
+    private boolean isEnabled(Vring vring) {
+        return !protocolFeaturesNegotiated() || vring.enableRequested;
+    }
+
+    private void reconcileAll(RequestType type) throws VhostUserException {
+        for (Vring vring : vrings) {
+            reconcile(vring, type);
+        }
+    }
+
+    /** Starts or stops the ring in the device so that it runs exactly when started, enabled and mapped. */
+    private void reconcile(Vring vring, RequestType type) throws VhostUserException {
+        boolean runnable = vring.started && isEnabled(vring) && memory != null;
+        if (runnable && !vring.running) {
+            try {
+                device.startQueue(vring.config());
+            } catch (IllegalArgumentException e) {
+                throw VhostUserException.device(type, "vring " + vring.index + " rejected by the device: "
+                        + e.getMessage(), e);
+            }
+            vring.running = true;
+        } else if (!runnable && vring.running) {
+            stop(vring);
+        }
+    }
+
+    /** Stops and starts a running ring so the device picks up a changed configuration. */
+    private void restart(Vring vring, RequestType type) throws VhostUserException {
+        stop(vring);
+        reconcile(vring, type);
+    }
+
+    private void stop(Vring vring) {
+        vring.running = false;
+        vring.nextAvail = device.stopQueue(vring.index) & 0xffff;
+    }
+
+    /** Stops every running ring, ends the device session, unmaps memory and closes ring fds. */
+    private void reset() {
+        for (Vring vring : vrings) {
+            if (vring.running) {
+                try {
+                    stop(vring);
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "device failed to stop vring " + vring.index, e);
+                }
+            }
+        }
+        try {
+            device.disconnected();
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "device failed in disconnected()", e);
+        }
+        if (memory != null) {
+            memory.close();
+            memory = null;
+        }
+        for (int i = 0; i < vrings.length; i++) {
+            vrings[i].closeFds();
+            vrings[i] = new Vring(i);
+        }
+        ackedFeatures = 0;
+    }
+
+    /** True once REPLY_ACK was negotiated: NEED_REPLY requests then get a u64 status reply. */
+    public boolean replyAckEnabled() {
+        return (ackedProtocolFeatures & (1L << PROTOCOL_F_REPLY_ACK)) != 0;
+    }
+
+    public long ackedFeatures() {
+        return ackedFeatures;
+    }
+
+    public long ackedProtocolFeatures() {
+        return ackedProtocolFeatures;
+    }
+
+    /** The current memory table, or null before SET_MEM_TABLE. */
+    public GuestMemory memory() {
+        return memory == null ? null : memory.memory();
+    }
+
+    /** Whether the device is running queue {@code index}. */
+    public boolean isRunning(int index) {
+        return vrings[index].running;
+    }
+
+    /**
+     * Ends the session (connection closed): stops running queues, {@link VhostUserDevice#disconnected},
+     * unmaps memory, closes every fd. Device failures are logged, not thrown. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            reset();
+        }
+    }
+}

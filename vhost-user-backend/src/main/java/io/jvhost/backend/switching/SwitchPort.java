@@ -1,0 +1,14 @@
+package io.jvhost.backend.switching;
+
+/** Something a learning switch can deliver frames to: a guest's RX queues, a TAP device. */
+public interface SwitchPort {
+
+    String name();
+
+    /**
+     * Copies {@code frame} into this port (the one copy of the frame's way), or counts a drop.
+     * Called on the sending worker's thread; implementations serialise concurrent senders themselves
+     * and record what needs a flush in {@code context}.
+     */
+    void deliver(Frame frame, DeliveryContext context);
+}

@@ -1,0 +1,33 @@
+package io.jvhost.backend.worker;
+
+/**
+ * The simplest fair placement: the worker serving the fewest virtqueues, lowest CPU first on ties.
+ */
+public final class LeastQueuesScheduler implements QueueScheduler {
+
+    private final DataWorker[] workers;
+
+    public LeastQueuesScheduler(DataWorker[] workers) {
+        if (workers.length == 0) {
+            throw new IllegalArgumentException("no workers");
+        }
+        this.workers = workers.clone();
+    }
+
+    @Override
+    public synchronized DataWorker assign(String port, int index) {
+        DataWorker best = workers[0];
+        for (DataWorker w : workers) {
+            if (w.queueCount() < best.queueCount()) {
+                best = w;
+            }
+        }
+        best.queueAssigned();
+        return best;
+    }
+
+    @Override
+    public synchronized void release(DataWorker worker) {
+        worker.queueReleased();
+    }
+}

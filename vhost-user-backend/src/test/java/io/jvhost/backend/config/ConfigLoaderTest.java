@@ -1,0 +1,166 @@
+package io.jvhost.backend.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.jvhost.backend.config.PortConfig.Mode;
+import io.jvhost.backend.config.WorkersConfig.Balance;
+import io.jvhost.backend.config.WorkersConfig.Model;
+import io.jvhost.backend.config.WorkersConfig.Placement;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+
+    private static final List<Integer> ONLINE = List.of(0, 1, 2, 3);
+
+    private static JvhostConfig parse(String yaml) throws ConfigException {
+        return ConfigLoader.parse("config.yaml", yaml, ONLINE);
+    }
+
+    @Test
+    void shouldServeTwoServerPortsInOneNetworkByDefault() throws Exception {
+        JvhostConfig expected = new JvhostConfig(
+                new WorkersConfig(ONLINE, Model.PER_CPU, Placement.SOCKET_AFFINE, Balance.LEAST_LOADED, 100),
+                null,
+                List.of(
+                        new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.SERVER, 1, "default", null, null),
+                        new PortConfig("vm1", Path.of("run/vm1.sock"), Mode.SERVER, 1, "default", null, null)),
+                new ManagementConfig("127.0.0.1", 9180));
+
+        assertEquals(expected, ConfigLoader.embeddedDefault(ONLINE));
+    }
+
+    @Test
+    void shouldUseAllOnlineCpusOfTheHostInTheDefault() throws Exception {
+        assertEquals(CpuList.online(), ConfigLoader.embeddedDefault().workers().cpus());
+    }
+
+    @Test
+    void shouldDocumentEveryKeyInTheDefaultResource() {
+        String text = ConfigLoader.defaultText();
+        Stream.of(ConfigLoader.ROOT_KEYS, ConfigLoader.WORKERS_KEYS, ConfigLoader.TOPOLOGY_KEYS,
+                        ConfigLoader.PORT_KEYS, ConfigLoader.MANAGEMENT_KEYS)
+                .flatMap(List::stream)
+                .forEach(key -> assertTrue(text.contains(" " + key + ":") || text.contains("\n" + key + ":"),
+                        "jvhost-default.yaml does not document '" + key + "'"));
+    }
+
+    @Test
+    void shouldParseTheFullExample() throws Exception {
+        JvhostConfig config = parse("""
+                workers:
+                  cpus: "0-1"
+                  model: per-device
+                  placement: round-robin
+                  balance: random
+                  rebalance-interval-ms: 250
+                topology:
+                  sockets: [[0, 1], "2-3"]
+                ports:
+                  - name: vm0
+                    socket: run/vm0.sock
+                    mode: client
+                    queues: 2
+                    network: blue
+                    vcpus: [1, 0]
+                  - name: uplink
+                    tap: jv0
+                    network: default
+                  - name: vm1
+                    socket: /var/run/jvhost/vm1.sock
+                management:
+                  listen: 0.0.0.0:9181
+                """);
+
+        JvhostConfig expected = new JvhostConfig(
+                new WorkersConfig(List.of(0, 1), Model.PER_DEVICE, Placement.ROUND_ROBIN, Balance.RANDOM, 250),
+                new TopologyConfig(List.of(List.of(0, 1), List.of(2, 3))),
+                List.of(
+                        new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.CLIENT, 2, "blue", null, List.of(1, 0)),
+                        new PortConfig("uplink", null, null, 1, "default", "jv0", null),
+                        new PortConfig("vm1", Path.of("/var/run/jvhost/vm1.sock"), Mode.SERVER, 1, "default", null,
+                                null)),
+                new ManagementConfig("0.0.0.0", 9181));
+        assertEquals(expected, config);
+        assertEquals("tap", config.ports().get(1).kind());
+        assertEquals("vhost-user", config.ports().get(0).kind());
+        assertEquals(1, config.topology().socketOf(3));
+    }
+
+    @Test
+    void shouldDefaultEveryOptionalKey() throws Exception {
+        JvhostConfig config = parse("""
+                ports:
+                  - name: vm0
+                    socket: vm0.sock
+                """);
+
+        assertEquals(new WorkersConfig(ONLINE, Model.PER_CPU, Placement.SOCKET_AFFINE, Balance.LEAST_LOADED, 100),
+                config.workers());
+        assertNull(config.topology());
+        assertEquals(List.of(new PortConfig("vm0", Path.of("vm0.sock"), Mode.SERVER, 1, "default", null, null)),
+                config.ports());
+        assertEquals(new ManagementConfig("127.0.0.1", 9180), config.management());
+    }
+
+    @Test
+    void shouldTreatEmptySectionsAsDefaults() throws Exception {
+        JvhostConfig config = parse("""
+                workers:
+                topology:
+                ports: [{name: vm0, socket: vm0.sock}]
+                management:
+                """);
+
+        assertEquals(ONLINE, config.workers().cpus());
+        assertNull(config.topology());
+        assertEquals(new ManagementConfig("127.0.0.1", 9180), config.management());
+    }
+
+    @Test
+    void shouldAcceptCpusAsOneIdOrAList() throws Exception {
+        assertEquals(List.of(2), parse("workers: {cpus: 2}\nports: [{name: a, socket: a.sock}]").workers().cpus());
+        assertEquals(List.of(1, 3),
+                parse("workers: {cpus: [3, 1]}\nports: [{name: a, socket: a.sock}]").workers().cpus());
+    }
+
+    @Test
+    void shouldParseIpv6AndPortZeroListenAddresses() throws Exception {
+        assertEquals(new ManagementConfig("::1", 0),
+                parse("ports: [{name: a, socket: a.sock}]\nmanagement: {listen: \"[::1]:0\"}").management());
+        assertEquals("[::1]:0", new ManagementConfig("::1", 0).listen());
+        assertEquals(new ManagementConfig("localhost", 80),
+                parse("ports: [{name: a, socket: a.sock}]\nmanagement: {listen: localhost:80}").management());
+    }
+
+    @Test
+    void shouldLoadAFileAndKeepRelativeSocketPathsRelative(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("jvhost.yaml");
+        Files.writeString(file, "ports:\n  - name: vm0\n    socket: run/vm0.sock\n");
+
+        JvhostConfig config = ConfigLoader.load(file, ONLINE);
+
+        assertEquals(Path.of("run/vm0.sock"), config.ports().get(0).socket());
+    }
+
+    @Test
+    void shouldNameTheFileWhenItCannotBeRead(@TempDir Path dir) throws Exception {
+        Path missing = dir.resolve("missing.yaml");
+        assertEquals(missing + ": cannot read the file: no such file",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(missing, ONLINE)).getMessage());
+        assertEquals(dir + ": cannot read the file: it is a directory",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(dir, ONLINE)).getMessage());
+        Path latin1 = dir.resolve("latin1.yaml");
+        Files.write(latin1, "ports: [{name: caf\u00e9, socket: a}]".getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals(latin1 + ": cannot read the file: not valid UTF-8",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(latin1, ONLINE)).getMessage());
+    }
+}

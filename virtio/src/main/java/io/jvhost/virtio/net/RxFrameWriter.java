@@ -1,0 +1,256 @@
+package io.jvhost.virtio.net;
+
+import io.jvhost.virtio.ring.DescriptorChain;
+import io.jvhost.virtio.ring.RingStatus;
+import io.jvhost.virtio.ring.SplitVirtqueue;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+
+/**
+ * Copies one frame into a virtio-net receive queue (virtio 1.2 §5.1.6.4 "Processing of Incoming
+ * Packets"): a virtio-net header with no offload information, then the frame, one copy per byte.
+ *
+ * <p>The source is either the readable part of a TX chain (another guest's frame, after its
+ * virtio-net header) or a plain {@link MemorySegment} (a TAP read). Source and RX buffers are walked
+ * in step so each {@link MemorySegment#copy} call moves the longest run contiguous on both sides.
+ *
+ * <p>Buffer policy:
+ * <ul>
+ * <li>VIRTIO_NET_F_MRG_RXBUF negotiated: as many RX chains as the frame needs; each chain's used
+ * length is the bytes written into it and the header's {@code num_buffers} counts the chains. If the
+ * ring runs out midway, every chain taken for this frame is given back ({@link SplitVirtqueue#rewind})
+ * and the answer is {@link RingStatus#NO_BUFFERS}: nothing is consumed, the caller may retry later
+ * (after {@link SplitVirtqueue#enableNotifications()}) or drop.</li>
+ * <li>Not negotiated: exactly one chain, which must hold header + frame (§5.1.6.3.1 makes the driver
+ * post big enough buffers). If it cannot, the chain is given back unconsumed and the answer is
+ * {@link RingStatus#FRAME_TOO_LARGE}: the caller drops the frame (DPDK does the same; returning the
+ * chain with length 0 would only cost the guest a buffer and an rx_length_error).</li>
+ * <li>An RX chain with device-readable buffers, or (mergeable) with fewer writable bytes than the
+ * header, breaks the queue with {@link RingStatus#ERR_CHAIN_LAYOUT} (the driver violated
+ * §5.1.6.3.1; Linux vhost-net also fails the queue on readable RX descriptors).</li>
+ * </ul>
+ *
+ * <p>On {@link RingStatus#OK} the chains are pushed to the RX queue's shadow used ring; the caller
+ * publishes ({@link SplitVirtqueue#publishUsed()}) once per batch and notifies if told to.
+ *
+ * <p>Threading: one writer per thread, reused for every frame; the caller must be the RX queue's
+ * owner thread. The TX chain must stay valid (not yet pushed back to its ring) during the call.
+ * No allocation.
+ */
+public final class RxFrameWriter {
+
+    /** Default limit of RX chains one frame may use (num_buffers); a 64 KiB frame in 1.5 KiB buffers needs 44. */
+    public static final int DEFAULT_MAX_CHAINS_PER_FRAME = 256;
+
+    private final DescriptorChain first;
+    private final DescriptorChain current;
+    private final int[] heads;
+    private final int[] usedLengths;
+    /** Header bytes: zero except num_buffers, written last (when the chain count is known). */
+    private final MemorySegment header = MemorySegment.ofArray(new byte[NetHeader.LENGTH]);
+
+    private DescriptorChain sourceChain;
+    private int sourceBuffer;
+    private long sourceBufferOffset;
+    private MemorySegment sourceSegment;
+    private long sourceOffset;
+    private long sourceRemaining;
+    private int lastChainCount;
+
+    public RxFrameWriter() {
+        this(DescriptorChain.DEFAULT_CAPACITY, DEFAULT_MAX_CHAINS_PER_FRAME);
+    }
+
+    /**
+     * @param maxBuffersPerChain capacity of the scratch chains (longer RX chains break the queue)
+     * @param maxChainsPerFrame  most RX chains one frame may use; a frame needing more is
+     *                           {@link RingStatus#FRAME_TOO_LARGE}
+     */
+    public RxFrameWriter(int maxBuffersPerChain, int maxChainsPerFrame) {
+        if (maxChainsPerFrame <= 0 || maxChainsPerFrame > 0xFFFF) {
+            throw new IllegalArgumentException("maxChainsPerFrame must be in 1..65535: " + maxChainsPerFrame);
+        }
+        first = new DescriptorChain(maxBuffersPerChain);
+        current = new DescriptorChain(maxBuffersPerChain);
+        heads = new int[maxChainsPerFrame];
+        usedLengths = new int[maxChainsPerFrame];
+    }
+
+    /**
+     * Writes {@code frameLength} bytes of {@code txChain}'s readable part, starting {@code skip} bytes
+     * into it (its virtio-net header length), into {@code rx}.
+     *
+     * @return {@link RingStatus#OK}, {@link RingStatus#NO_BUFFERS}, {@link RingStatus#FRAME_TOO_LARGE}
+     * or a negative ring status (the RX queue is broken)
+     * @throws IllegalArgumentException when {@code [skip, skip + frameLength)} is not inside the
+     *                                  readable part (a caller bug)
+     */
+    public int write(SplitVirtqueue rx, DescriptorChain txChain, long skip, long frameLength) {
+        if (skip < 0 || frameLength < 0 || frameLength > txChain.readableLength() - skip) {
+            throw new IllegalArgumentException("frame [" + skip + ", +" + frameLength
+                    + ") outside the readable length " + txChain.readableLength());
+        }
+        int buffer = 0;
+        long offset = skip;
+        final int readable = txChain.readableCount();
+        while (buffer < readable && offset >= txChain.length(buffer)) {
+            offset -= txChain.length(buffer);
+            buffer++;
+        }
+        sourceChain = txChain;
+        sourceBuffer = buffer;
+        sourceBufferOffset = offset;
+        sourceSegment = null;
+        return writeFrame(rx, frameLength);
+    }
+
+    /**
+     * Writes {@code length} bytes of {@code frame} from {@code offset} into {@code rx}.
+     *
+     * @return as {@link #write(SplitVirtqueue, DescriptorChain, long, long)}
+     */
+    public int write(SplitVirtqueue rx, MemorySegment frame, long offset, long length) {
+        Objects.checkFromIndexSize(offset, length, frame.byteSize());
+        sourceChain = null;
+        sourceSegment = frame;
+        sourceOffset = offset;
+        return writeFrame(rx, length);
+    }
+
+    /** RX chains the last successful write used (num_buffers). */
+    public int lastChainCount() {
+        return lastChainCount;
+    }
+
+    private int writeFrame(SplitVirtqueue rx, long frameLength) {
+        try {
+            final long features = rx.features();
+            final int headerLength = NetHeader.length(features);
+            if (frameLength > Integer.MAX_VALUE - headerLength) {
+                return RingStatus.FRAME_TOO_LARGE;
+            }
+            sourceRemaining = frameLength;
+            int status = rx.pop(first);
+            if (status != RingStatus.OK) {
+                return status == RingStatus.EMPTY ? RingStatus.NO_BUFFERS : status;
+            }
+            if (first.readableCount() != 0) {
+                return readableInRx(rx, first);
+            }
+            int total = headerLength + (int) frameLength;
+            if (!VirtioNetFeatures.has(features, VirtioNetFeatures.MRG_RXBUF)) {
+                if (first.writableLength() < total) {
+                    rx.rewind(1);
+                    return RingStatus.FRAME_TOO_LARGE;
+                }
+                fill(first, headerLength);
+                writeHeader(headerLength, 1);
+                rx.pushUsed(first.head(), total);
+                lastChainCount = 1;
+                return RingStatus.OK;
+            }
+            if (first.writableLength() < headerLength) {
+                return tooSmallForHeader(rx, first, headerLength);
+            }
+            heads[0] = first.head();
+            usedLengths[0] = headerLength + (int) fill(first, headerLength);
+            int chains = 1;
+            while (sourceRemaining > 0) {
+                if (chains == heads.length) {
+                    rx.rewind(chains);
+                    return RingStatus.FRAME_TOO_LARGE;
+                }
+                status = rx.pop(current);
+                if (status == RingStatus.EMPTY) {
+                    rx.rewind(chains);
+                    return RingStatus.NO_BUFFERS;
+                }
+                if (status != RingStatus.OK) {
+                    return status;
+                }
+                if (current.readableCount() != 0) {
+                    return readableInRx(rx, current);
+                }
+                if (current.writableLength() < headerLength) {
+                    return tooSmallForHeader(rx, current, headerLength);
+                }
+                heads[chains] = current.head();
+                usedLengths[chains] = (int) fill(current, 0);
+                chains++;
+            }
+            writeHeader(headerLength, chains);
+            for (int i = 0; i < chains; i++) {
+                rx.pushUsed(heads[i], usedLengths[i]);
+            }
+            lastChainCount = chains;
+            return RingStatus.OK;
+        } finally {
+            // Do not keep the caller's memory reachable between frames.
+            sourceChain = null;
+            sourceSegment = null;
+        }
+    }
+
+    /**
+     * Copies from the source cursor into {@code dst}'s writable part from {@code dstWritableOffset},
+     * until the source or the chain runs out.
+     *
+     * @return bytes copied
+     */
+    private long fill(DescriptorChain dst, long dstWritableOffset) {
+        final int end = dst.bufferCount();
+        int buffer = dst.readableCount();
+        long skip = dstWritableOffset;
+        while (buffer < end && skip >= dst.length(buffer)) {
+            skip -= dst.length(buffer);
+            buffer++;
+        }
+        long copied = 0;
+        while (sourceRemaining > 0 && buffer < end) {
+            long room = dst.length(buffer) - skip;
+            MemorySegment dstSegment = dst.segmentOf(buffer);
+            long dstOffset = dst.offset(buffer) + skip;
+            long n;
+            if (sourceChain != null) {
+                long sourceLength = sourceChain.length(sourceBuffer);
+                n = Math.min(Math.min(room, sourceLength - sourceBufferOffset), sourceRemaining);
+                MemorySegment.copy(sourceChain.segmentOf(sourceBuffer), sourceChain.offset(sourceBuffer) + sourceBufferOffset,
+                        dstSegment, dstOffset, n);
+                sourceBufferOffset += n;
+                if (sourceBufferOffset == sourceLength) {
+                    sourceBuffer++;
+                    sourceBufferOffset = 0;
+                }
+            } else {
+                n = Math.min(room, sourceRemaining);
+                MemorySegment.copy(sourceSegment, sourceOffset, dstSegment, dstOffset, n);
+                sourceOffset += n;
+            }
+            sourceRemaining -= n;
+            copied += n;
+            skip += n;
+            if (skip == dst.length(buffer)) {
+                buffer++;
+                skip = 0;
+            }
+        }
+        return copied;
+    }
+
+    /** Writes the header into the first chain (it may span that chain's first descriptors). */
+    private void writeHeader(int headerLength, int numBuffers) {
+        NetHeader.writeZeroed(header, 0, headerLength, numBuffers);
+        first.writeBytes(0, header, 0, headerLength);
+    }
+
+    private static int readableInRx(SplitVirtqueue rx, DescriptorChain chain) {
+        return rx.markBroken(RingStatus.ERR_CHAIN_LAYOUT, "RX chain head " + chain.head() + " has "
+                + chain.readableCount() + " device-readable buffers");
+    }
+
+    private static int tooSmallForHeader(SplitVirtqueue rx, DescriptorChain chain, int headerLength) {
+        return rx.markBroken(RingStatus.ERR_CHAIN_LAYOUT, "RX chain head " + chain.head() + " has "
+                + chain.writableLength() + " writable bytes, less than the " + headerLength + "-byte virtio-net header");
+    }
+}
