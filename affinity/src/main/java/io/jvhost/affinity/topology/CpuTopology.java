@@ -77,7 +77,7 @@ public final class CpuTopology {
     /** CPUs currently online, from {@code /sys/devices/system/cpu/online}. */
     public static int[] onlineCpus() {
         try {
-            return CpuList.parse(Files.readString(SYS_CPU.resolve("online")));
+            return CpuList.parseToArray(Files.readString(SYS_CPU.resolve("online")));
         } catch (IOException e) {
             int n = Runtime.getRuntime().availableProcessors();
             int[] cpus = new int[n];

@@ -96,14 +96,14 @@ public final class GuestImage {
                 finished = p.waitFor(BUILD_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                ProcessReaper.terminate(p.pid(), ProcessReaper.DEFAULT_GRACE);
+                ProcessReaper.terminate(p.toHandle(), ProcessReaper.DEFAULT_GRACE);
                 throw new IllegalStateException("interrupted while building the guest image", e);
             }
             if (!finished) {
-                ProcessReaper.terminate(p.pid(), ProcessReaper.DEFAULT_GRACE);
+                ProcessReaper.terminate(p.toHandle(), ProcessReaper.DEFAULT_GRACE);
                 throw new IllegalStateException(SCRIPT + " did not finish in " + BUILD_TIMEOUT + "; see " + log);
             }
-            ProcessReaper.terminate(p.pid(), Duration.ZERO);
+            ProcessReaper.terminate(p.toHandle(), Duration.ZERO);
             String output = Files.readString(log, StandardCharsets.UTF_8);
             if (p.exitValue() != 0) {
                 throw new IllegalStateException(SCRIPT + " failed with exit code " + p.exitValue() + ":\n" + output);
@@ -116,6 +116,11 @@ public final class GuestImage {
         } catch (IOException e) {
             throw new UncheckedIOException("building the guest image in " + outDir, e);
         }
+    }
+
+    /** An image from existing files, for tests of command lines; nothing is built or checked. */
+    static GuestImage of(Path root, Path kernel, Path initrd) {
+        return new GuestImage(root, kernel, initrd, Map.of(), Duration.ZERO);
     }
 
     /** {@code KEY=VALUE} lines; anything else (log lines) is ignored. Later keys win. */

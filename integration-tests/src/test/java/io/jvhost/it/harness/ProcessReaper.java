@@ -20,8 +20,8 @@ import java.util.concurrent.TimeoutException;
  * Starts every external process of the integration tests and makes sure each one dies: on
  * {@link #terminate}, and from a JVM shutdown hook for whatever a crashed or timed-out test left.
  *
- * <p>Processes are only ever signalled by pid ({@link ProcessHandle}), never by name, so parallel
- * runs of other people's QEMU or testpmd are untouched.
+ * <p>Processes are only ever signalled through their {@link ProcessHandle} (pid plus start time),
+ * never by name, so other people's QEMU or testpmd running at the same time are untouched.
  *
  * <p>When {@code setpriv} (util-linux) is installed, children are started as
  * {@code setpriv --pdeathsig KILL -- CMD}: setpriv execs CMD in place (the pid stays the same) with
@@ -106,18 +106,16 @@ public final class ProcessReaper {
     }
 
     /**
-     * Sends SIGTERM to {@code pid} and its descendants, waits up to {@code grace}, sends SIGKILL to
-     * whatever is left, waits for it to be gone and runs the cleanup registered with it.
+     * Sends SIGTERM to the process and its descendants, waits up to {@code grace}, sends SIGKILL to
+     * whatever is left, waits for it to be gone and runs the cleanup registered with it. A handle
+     * (not a bare pid) is required: {@link ProcessHandle} checks the process start time before it
+     * signals, so a recycled pid is never hit.
      *
      * @return true if the process exited within the grace period, false if it had to be SIGKILLed
      */
-    public static boolean terminate(long pid, Duration grace) {
-        Entry entry = LIVE.remove(pid);
-        ProcessHandle handle = entry != null ? entry.handle() : ProcessHandle.of(pid).orElse(null);
-        boolean graceful = true;
-        if (handle != null) {
-            graceful = kill(List.of(handle), grace);
-        }
+    public static boolean terminate(ProcessHandle handle, Duration grace) {
+        Entry entry = LIVE.remove(handle.pid());
+        boolean graceful = kill(List.of(handle), grace);
         if (entry != null) {
             runQuietly(entry);
         }

@@ -2,6 +2,7 @@ package io.jvhost.backend.cli;
 
 import io.jvhost.backend.config.ConfigException;
 import io.jvhost.backend.config.ConfigLoader;
+import io.jvhost.backend.Jvhost;
 import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.management.ManagementServer;
@@ -9,9 +10,6 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.StringJoiner;
@@ -34,7 +32,6 @@ public final class Main {
     public static final int EXIT_USAGE = 2;
 
     /** The real daemon, looked up by name so that this package builds without it. */
-    static final String DAEMON_CLASS = "io.jvhost.backend.Jvhost";
 
     static final String USAGE = """
             Usage: jvhost serve [--config FILE]
@@ -59,7 +56,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        System.exit(runProcess(args, Main::startDaemonByName));
+        System.exit(runProcess(args, Jvhost::start));
     }
 
     /** {@link #main} without the exit: logging, signals, {@link #run}. */
@@ -193,33 +190,6 @@ public final class Main {
         String host = config.management().host();
         String listen = (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + management.port();
         return "serving " + ports + " from " + source + "; management on http://" + listen + "/";
-    }
-
-    /** The real daemon: {@code io.jvhost.backend.Jvhost.start(JvhostConfig)}, found by reflection. */
-    static RunningDaemon startDaemonByName(JvhostConfig config) throws Exception {
-        Method start;
-        try {
-            start = Class.forName(DAEMON_CLASS).getMethod("start", JvhostConfig.class);
-        } catch (ClassNotFoundException | NoSuchMethodException e) {
-            // A build without the daemon, not a bug here: one line, no stack trace.
-            throw new ClassNotFoundException("this build has no daemon: " + DAEMON_CLASS
-                    + ".start(JvhostConfig) is missing", e);
-        }
-        if (!Modifier.isStatic(start.getModifiers()) || !RunningDaemon.class.isAssignableFrom(start.getReturnType())) {
-            throw new ClassNotFoundException(DAEMON_CLASS + ".start(JvhostConfig) must be static and return "
-                    + RunningDaemon.class.getName());
-        }
-        try {
-            return (RunningDaemon) start.invoke(null, config);
-        } catch (InvocationTargetException e) {
-            if (e.getCause() instanceof Exception cause) {
-                throw cause;
-            }
-            if (e.getCause() instanceof Error error) {
-                throw error;
-            }
-            throw e;
-        }
     }
 
     /** A parsed command line. */

@@ -1,5 +1,6 @@
 package io.jvhost.backend.config;
 
+import io.jvhost.affinity.topology.CpuList;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;

@@ -60,6 +60,9 @@ public final class VhostUserEndpoint implements AutoCloseable {
     private final UnixServerSocket serverSocket;
     private final Thread thread;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Guards the wake-up eventfd's close against a concurrent wake-up write (fd numbers get reused). */
+    private final Object wakeupLock = new Object();
+    private boolean wakeupFdClosed;
     private volatile boolean connected;
     private volatile VhostUserException lastError;
 
@@ -170,6 +173,9 @@ public final class VhostUserEndpoint implements AutoCloseable {
             if (serverSocket != null) {
                 serverSocket.close();
             }
+            if (closed.get()) {
+                closeWakeupFd(); // after a fatal error the fd stays open until close() is called
+            }
         }
     }
 
@@ -252,18 +258,17 @@ public final class VhostUserEndpoint implements AutoCloseable {
 
     /**
      * Stops the control thread (disconnecting the front-end, which tears the device session down),
-     * closes the socket and, in server mode, removes the socket file. Returns once the thread ended.
-     * Idempotent.
+     * closes the socket and, in server mode, removes the socket file. Returns once the thread ended
+     * (or at once when called on the control thread itself, e.g. from the device). Idempotent.
      */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        try {
-            EventFd.write(wakeupFd, 1);
-        } catch (LinuxException e) {
-            throw new IllegalStateException("port " + port + ": cannot wake the control thread", e);
+        wakeUp();
+        if (Thread.currentThread() == thread) {
+            return; // called back from the device or listener: the loop ends when the call returns
         }
         boolean interrupted = false;
         try {
@@ -272,13 +277,34 @@ public final class VhostUserEndpoint implements AutoCloseable {
             interrupted = true;
         }
         if (thread.isAlive()) {
-            // Leave the eventfd open: the thread still polls it and will exit when it gets there.
+            // The thread still polls the eventfd; it closes it when it gets there.
             LOG.log(Level.WARNING, "port " + port + ": control thread did not stop within " + JOIN_TIMEOUT_MILLIS + " ms");
         } else {
-            Fds.closeQuietly(wakeupFd);
+            closeWakeupFd();
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    private void wakeUp() {
+        synchronized (wakeupLock) {
+            if (!wakeupFdClosed) {
+                try {
+                    EventFd.write(wakeupFd, 1);
+                } catch (LinuxException e) {
+                    throw new IllegalStateException("port " + port + ": cannot wake the control thread", e);
+                }
+            }
+        }
+    }
+
+    private void closeWakeupFd() {
+        synchronized (wakeupLock) {
+            if (!wakeupFdClosed) {
+                wakeupFdClosed = true;
+                Fds.closeQuietly(wakeupFd);
+            }
         }
     }
 

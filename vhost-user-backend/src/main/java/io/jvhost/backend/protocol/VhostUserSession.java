@@ -81,7 +81,13 @@ public final class VhostUserSession implements AutoCloseable {
         this.device = device;
         this.peerPid = peerPid;
         this.offeredFeatures = device.offeredFeatures();
-        this.offeredProtocolFeatures = device.offeredProtocolFeatures() & SUPPORTED_PROTOCOL_FEATURES;
+        long protocolFeatures = device.offeredProtocolFeatures();
+        if ((protocolFeatures & ~SUPPORTED_PROTOCOL_FEATURES) != 0) {
+            LOG.log(Level.WARNING, "device offers protocol features 0x"
+                    + Long.toHexString(protocolFeatures & ~SUPPORTED_PROTOCOL_FEATURES)
+                    + " that this back-end does not implement; not offering them");
+        }
+        this.offeredProtocolFeatures = protocolFeatures & SUPPORTED_PROTOCOL_FEATURES;
         this.maxQueuePairs = pairs;
         this.vrings = new Vring[2 * pairs];
         for (int i = 0; i < vrings.length; i++) {

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.jvhost.backend.config.ConfigException;
 import io.jvhost.backend.config.JvhostConfig;
@@ -224,23 +223,6 @@ class CliMainTest {
         assertEquals(1, configs.size());
         assertEquals(List.of("vm0", "vm1"), configs.get(0).ports().stream().map(p -> p.name()).toList());
         assertEquals("jvhost: cannot start: stop here\n", err());
-    }
-
-    @Test
-    void shouldSayWhenTheBuildHasNoDaemon() {
-        boolean present;
-        try {
-            Class.forName(Main.DAEMON_CLASS);
-            present = true;
-        } catch (ClassNotFoundException e) {
-            present = false;
-        }
-        assumeTrue(!present, "the real daemon exists: nothing to check");
-
-        ClassNotFoundException e = assertThrows(ClassNotFoundException.class, () -> Main.startDaemonByName(null));
-
-        assertEquals("this build has no daemon: io.jvhost.backend.Jvhost.start(JvhostConfig) is missing",
-                e.getMessage());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.jvhost.backend.config;
 
+import io.jvhost.affinity.topology.CpuList;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;

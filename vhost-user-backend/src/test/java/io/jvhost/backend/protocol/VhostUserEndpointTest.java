@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static io.jvhost.backend.protocol.RequestType.GET_FEATURES;
 import static io.jvhost.backend.protocol.RequestType.SET_FEATURES;
@@ -223,5 +224,36 @@ class VhostUserEndpointTest {
             assertTrue(e.getMessage().endsWith("another process is listening there"), e.getMessage());
             assertTrue(first.isRunning());
         }
+    }
+
+    @Test
+    void shouldAllowCloseFromTheControlThreadWithoutLeaks() throws Exception {
+        Path path = dir.resolve("p5.sock");
+        AtomicReference<VhostUserEndpoint> self = new AtomicReference<>();
+        EndpointListener closeOnDisconnect = new EndpointListener() {
+            @Override
+            public void disconnected(String port, VhostUserException cause) {
+                self.get().close(); // e.g. a device deciding to shut its port down
+                events.disconnected(port, cause);
+            }
+        };
+        // Warm-up so lazily opened jars do not count.
+        VhostUserEndpoint.server("warm", dir.resolve("warm.sock"), new RecordingDevice(), EndpointListener.NONE).close();
+        long before = OpenFds.count();
+
+        VhostUserEndpoint endpoint = VhostUserEndpoint.server("p5", path, device, closeOnDisconnect);
+        self.set(endpoint);
+        try (TestFrontend fe = TestFrontend.connect(path)) {
+            fe.get(GET_FEATURES);
+        }
+        assertEquals("p5 disconnected", events.next());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (endpoint.isRunning() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertFalse(endpoint.isRunning());
+        endpoint.close();
+        assertFalse(Files.exists(path));
+        assertEquals(before, OpenFds.count(), () -> "open fds after close: " + OpenFds.describe());
     }
 }

@@ -45,6 +45,12 @@ public final class SplitVirtqueue {
     /** Largest split-queue size (§2.7: "Queue Size ... maximum 32768"). */
     public static final int MAX_SIZE = 32768;
 
+    /**
+     * Largest indirect table accepted (as Linux vhost). It bounds the walk: zero-length descriptors add
+     * no buffer, so the table's entry count is the only limit on a loop inside it.
+     */
+    public static final int MAX_INDIRECT_ENTRIES = 65536;
+
     private static final int[] NO_ENTRIES = new int[0];
 
     private final int queueIndex;
@@ -228,7 +234,8 @@ public final class SplitVirtqueue {
      * the next avail index. No allocation, no exception (except for calling it unconfigured).
      *
      * @return {@link RingStatus#OK} ({@code chain} filled), {@link RingStatus#EMPTY}, or a negative
-     * error status (the queue is now broken; next avail did not advance)
+     * error status (the queue is now broken; next avail did not advance; {@code chain}'s contents
+     * are then meaningless)
      */
     public int pop(DescriptorChain chain) {
         checkConfigured();
@@ -362,6 +369,9 @@ public final class SplitVirtqueue {
         }
         if (length == 0 || (length % Descriptor.SIZE) != 0) {
             return " is an indirect table whose length is not a positive multiple of 16";
+        }
+        if (length > (long) Descriptor.SIZE * MAX_INDIRECT_ENTRIES) {
+            return " is an indirect table of more than 65536 entries";
         }
         return null;
     }

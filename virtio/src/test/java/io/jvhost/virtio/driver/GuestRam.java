@@ -75,9 +75,15 @@ public final class GuestRam {
     public long allocateInOneRegion(long length, long alignment) {
         long gpa = align(next, alignment);
         int r = regionIndex(gpa);
-        if (r >= 0 && Long.compareUnsigned(length, regions[r].gpaEnd() - gpa) > 0 && r + 1 < regions.length) {
-            gpa = align(regions[r + 1].gpa(), alignment);
-            r = r + 1;
+        if (r < 0 || Long.compareUnsigned(length, regions[r].gpaEnd() - gpa) > 0) {
+            // Not here: start at the next region above gpa.
+            for (int i = 0; i < regions.length; i++) {
+                if (Long.compareUnsigned(regions[i].gpa(), gpa) > 0) {
+                    gpa = align(regions[i].gpa(), alignment);
+                    r = regionIndex(gpa);
+                    break;
+                }
+            }
         }
         if (r < 0 || Long.compareUnsigned(length, regions[r].gpaEnd() - gpa) > 0) {
             throw new IllegalStateException("guest RAM exhausted: " + length + " bytes in one region from gpa 0x"

@@ -382,6 +382,15 @@ class SplitVirtqueuePopTest {
     }
 
     @Test
+    void shouldBreakOnIndirectTableOfMoreThan65536Entries() {
+        driver.configure(queue, INDIRECT);
+        driver.addIndirect(GPA_BASE, 16 * 65537, 0);
+        driver.publishAvail();
+        assertBroken(RingStatus.ERR_INDIRECT,
+                "queue 1: descriptor 0 (chain head 0) is an indirect table of more than 65536 entries");
+    }
+
+    @Test
     void shouldBreakOnIndirectTogetherWithNext() {
         driver.configure(queue, INDIRECT);
         driver.addIndirect(ram.allocate(16, 16), 16, 1);

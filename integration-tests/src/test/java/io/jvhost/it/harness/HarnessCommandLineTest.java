@@ -1,0 +1,114 @@
+package io.jvhost.it.harness;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The argv the harness builds, checked without starting anything. */
+class HarnessCommandLineTest {
+
+    private static final GuestImage IMAGE = GuestImage.of(Path.of("/repo"), Path.of("/img/vmlinuz"),
+            Path.of("/img/initramfs.cpio.gz"));
+
+    @Test
+    void shouldBuildQemuCommandLineForOneClientModeNic() {
+        List<String> cmd = QemuGuest.builder("server", Path.of("/w"))
+                .role(GuestRole.SERVER).ip("192.0.2.1/24")
+                .nic(VhostUserNic.client(Path.of("/w/a.sock")).withReconnect(1).withMac("52:54:00:00:00:01"))
+                .commandLine(IMAGE);
+
+        assertEquals(List.of("qemu-system-x86_64",
+                "-name", "guest=server,debug-threads=on",
+                "-accel", "tcg", "-machine", "pc",
+                "-m", "256M", "-smp", "1",
+                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-monitor", "none",
+                "-serial", "file:/w/server.serial.log",
+                "-kernel", "/img/vmlinuz", "-initrd", "/img/initramfs.cpio.gz",
+                "-append", "console=ttyS0 quiet panic=-1 jv.role=server jv.ip=192.0.2.1/24",
+                "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
+                "-chardev", "socket,id=c0,path=/w/a.sock,reconnect=1",
+                "-netdev", "vhost-user,id=n0,chardev=c0",
+                "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,vectors=0,romfile="), cmd);
+    }
+
+    @Test
+    void shouldPutClientRoleKeysOnKernelCommandLineInCallOrder() {
+        List<String> cmd = QemuGuest.builder("client", Path.of("/w"))
+                .role(GuestRole.CLIENT).ip("192.0.2.2/24").peer("192.0.2.1").pingCount(20).pingInterval("0.2")
+                .iperfSeconds(3).iperfLength("1400").iperfParallel(2).extraKernelArg("loglevel=7")
+                .commandLine(IMAGE);
+        String append = cmd.get(cmd.indexOf("-append") + 1);
+
+        assertEquals("console=ttyS0 quiet panic=-1 jv.role=client jv.ip=192.0.2.2/24 jv.peer=192.0.2.1"
+                + " jv.count=20 jv.interval=0.2 jv.time=3 jv.len=1400 jv.parallel=2 loglevel=7", append);
+    }
+
+    @Test
+    void shouldAddQueuesAndMqForMultiqueueServerModeNics() {
+        List<String> cmd = QemuGuest.builder("mq", Path.of("/w")).smp(2).memoryMiB(512)
+                .nic(VhostUserNic.server(Path.of("/w/x,y.sock")).withQueues(2))
+                .nic(VhostUserNic.client(Path.of("/w/b.sock")).withDeviceOption("mrg_rxbuf=off"))
+                .commandLine(IMAGE);
+        String joined = String.join(" ", cmd);
+
+        assertTrue(joined.contains("-m 512M -smp 2 "), joined);
+        assertTrue(joined.contains("memory-backend-memfd,id=mem,size=512M,share=on"), joined);
+        assertTrue(joined.contains("-chardev socket,id=c0,path=/w/x,,y.sock,server=on,wait=off "
+                + "-netdev vhost-user,id=n0,chardev=c0,queues=2 "
+                + "-device virtio-net-pci,netdev=n0,mq=on,vectors=0,romfile= "), joined);
+        assertTrue(joined.endsWith("-chardev socket,id=c1,path=/w/b.sock -netdev vhost-user,id=n1,chardev=c1 "
+                + "-device virtio-net-pci,netdev=n1,vectors=0,romfile=,mrg_rxbuf=off"), joined);
+    }
+
+    @Test
+    void shouldRejectSocketPathLongerThanSunPath() {
+        Path tooLong = Path.of("/" + "d".repeat(100) + "/a.sock");
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VhostUserNic.client(tooLong));
+        assertTrue(e.getMessage().startsWith("socket path is 108 bytes, sun_path holds 107"), e.getMessage());
+    }
+
+    @Test
+    void shouldRejectReconnectInServerModeAndBadMacs() {
+        assertThrows(IllegalArgumentException.class, () -> VhostUserNic.server(Path.of("/a")).withReconnect(1));
+        assertThrows(IllegalArgumentException.class, () -> VhostUserNic.client(Path.of("/a")).withMac("52:54:00"));
+        assertThrows(IllegalArgumentException.class, () -> VhostUserNic.client(Path.of("/a")).withQueues(0));
+        assertThrows(IllegalArgumentException.class,
+                () -> QemuGuest.builder("g", Path.of("/w")).kernelArg("jv.ip", "192.0.2.1/24 rm"));
+        assertThrows(IllegalArgumentException.class, () -> QemuGuest.builder("bad name", Path.of("/w")));
+    }
+
+    @Test
+    void shouldBuildTestpmdCommandLineWithServerAndClientVhostPorts() {
+        List<String> cmd = Testpmd.builder(Path.of("/w")).filePrefix("jv-t1").cpuList("0,1")
+                .vhostUser(Path.of("/w/a.sock"))
+                .vhostUser(Path.of("/w/b.sock"), true, 2)
+                .queues(2)
+                .commandLine();
+
+        assertEquals(List.of("dpdk-testpmd", "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
+                "--file-prefix=jv-t1",
+                "--vdev", "net_vhost0,iface=/w/a.sock",
+                "--vdev", "net_vhost1,iface=/w/b.sock,queues=2,client=1",
+                "--", "--forward-mode=io", "--nb-cores=1", "--rxq=2", "--txq=2", "--total-num-mbufs=16384",
+                "--stats-period=1", "--auto-start"), cmd);
+    }
+
+    @Test
+    void shouldGiveEachTestpmdItsOwnFilePrefix() {
+        String first = prefixOf(Testpmd.builder(Path.of("/w")).commandLine());
+        String second = prefixOf(Testpmd.builder(Path.of("/w")).commandLine());
+
+        assertTrue(first.startsWith("--file-prefix=jvhost-it-" + ProcessHandle.current().pid() + "-"), first);
+        assertTrue(!first.equals(second), first + " == " + second);
+    }
+
+    private static String prefixOf(List<String> cmd) {
+        return cmd.stream().filter(a -> a.startsWith("--file-prefix=")).findFirst().orElseThrow();
+    }
+}
