@@ -93,6 +93,19 @@ public final class Worker implements AutoCloseable {
         }
     }
 
+    /**
+     * Pins the worker thread to {@link #cpu()} again and says whether that worked. Call it when the CPU
+     * comes back online after hotplug: taking a CPU offline makes the kernel widen the affinity of the
+     * threads bound to it, and bringing it back does not restore it. Any thread but another worker's;
+     * waits for the worker to run it.
+     */
+    public boolean repin() {
+        return call(() -> {
+            pin();
+            return pinned;
+        });
+    }
+
     public String name() {
         return name;
     }

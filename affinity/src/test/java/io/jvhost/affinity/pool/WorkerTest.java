@@ -1,5 +1,6 @@
 package io.jvhost.affinity.pool;
 
+import io.jvhost.affinity.topology.CpuTopology;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoHandle;
@@ -9,6 +10,7 @@ import io.netty.channel.unix.FileDescriptor;
 import net.openhft.affinity.Affinity;
 import org.junit.jupiter.api.Test;
 
+import java.util.BitSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -24,6 +26,24 @@ class WorkerTest {
             assertTrue(worker.pinned());
             assertEquals("0", worker.call(() -> Affinity.getAffinity().toString().replaceAll("[{} ]", "")));
             assertEquals("jvhost-worker-cpu0", worker.call(() -> Thread.currentThread().getName()));
+        }
+    }
+
+    @Test
+    void shouldPinAgainOnRequestAfterTheAffinityWasWidened() {
+        try (Worker worker = new Worker("jvhost-worker-cpu1", 1)) {
+            // What the kernel does to a thread bound to a CPU that goes offline.
+            BitSet all = new BitSet();
+            for (int cpu : CpuTopology.onlineCpus()) {
+                all.set(cpu);
+            }
+            worker.call(() -> {
+                Affinity.setAffinity(all);
+                return null;
+            });
+
+            assertTrue(worker.repin());
+            assertEquals("1", worker.call(() -> Affinity.getAffinity().toString().replaceAll("[{} ]", "")));
         }
     }
 

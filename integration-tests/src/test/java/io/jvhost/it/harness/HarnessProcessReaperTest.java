@@ -2,9 +2,14 @@ package io.jvhost.it.harness;
 
 import org.junit.jupiter.api.Test;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -50,11 +55,49 @@ class HarnessProcessReaperTest {
     void shouldKillDescendantsToo() throws Exception {
         Process p = ProcessReaper.start(new ProcessBuilder("sh", "-c", "sleep 60 & echo $!; wait")
                 .redirectErrorStream(true), "sh with child");
-        long child = Long.parseLong(new String(p.getInputStream().readNBytes(16)).strip().split("\\s+")[0]);
+        long child = Long.parseLong(new BufferedReader(new InputStreamReader(p.getInputStream())).readLine().strip());
         ProcessHandle childHandle = ProcessHandle.of(child).orElseThrow();
 
         ProcessReaper.terminate(p.toHandle(), Duration.ofSeconds(5));
 
         assertFalse(childHandle.isAlive());
+    }
+
+    @Test
+    void shouldKillOrphanOfDeadJvmButNotChildOfLiveOne() throws Exception {
+        Process orphan = new ProcessBuilder("sleep", "60").start();
+        Process adopted = new ProcessBuilder("sleep", "60").start();
+        Files.createDirectories(ProcessReaper.REGISTRY);
+        Path orphanFile = ProcessReaper.REGISTRY.resolve(Long.toString(orphan.pid()));
+        Path adoptedFile = ProcessReaper.REGISTRY.resolve(Long.toString(adopted.pid()));
+        ProcessHandle self = ProcessHandle.current();
+        try {
+            // No process has pid 999999999 (pid_max is at most 2^22), so that owner is dead.
+            Files.writeString(orphanFile, "999999999 1 " + ProcessReaper.startMillis(orphan.toHandle()) + " test orphan");
+            Files.writeString(adoptedFile, self.pid() + " " + ProcessReaper.startMillis(self) + " "
+                    + ProcessReaper.startMillis(adopted.toHandle()) + " test child");
+
+            ProcessReaper.reapOrphans();
+
+            assertTrue(orphan.waitFor(5, TimeUnit.SECONDS), "orphan killed");
+            assertFalse(Files.exists(orphanFile));
+            assertTrue(adopted.isAlive(), "a live JVM's child is left alone");
+            assertTrue(Files.exists(adoptedFile));
+        } finally {
+            orphan.destroyForcibly();
+            adopted.destroyForcibly();
+            Files.deleteIfExists(orphanFile);
+            Files.deleteIfExists(adoptedFile);
+        }
+    }
+
+    @Test
+    void shouldRecordStartedProcessUntilTerminated() throws IOException {
+        Process p = ProcessReaper.start(quiet("sleep", "60"), "recorded sleep");
+        Path file = ProcessReaper.REGISTRY.resolve(Long.toString(p.pid()));
+
+        assertTrue(Files.readString(file).endsWith(" recorded sleep\n"), file.toString());
+        ProcessReaper.terminate(p.toHandle(), Duration.ofSeconds(5));
+        assertFalse(Files.exists(file));
     }
 }

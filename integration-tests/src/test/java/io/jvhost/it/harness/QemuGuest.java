@@ -51,15 +51,17 @@ public final class QemuGuest implements AutoCloseable {
     private final SerialLog serial;
     private final Path qemuLog;
     private final int smp;
+    private final List<VhostUserNic> nics;
 
     private QemuGuest(String name, Process process, List<String> commandLine, SerialLog serial, Path qemuLog,
-                      int smp) {
+                      int smp, List<VhostUserNic> nics) {
         this.name = name;
         this.process = process;
         this.commandLine = commandLine;
         this.serial = serial;
         this.qemuLog = qemuLog;
         this.smp = smp;
+        this.nics = nics;
     }
 
     /**
@@ -107,6 +109,27 @@ public final class QemuGuest implements AutoCloseable {
             return serial.awaitLine(pattern, fromLine, timeout, process::isAlive);
         } catch (HarnessTimeoutException | SerialLog.WriterExitedException e) {
             throw withQemuLog(e);
+        }
+    }
+
+    public List<VhostUserNic> nics() {
+        return nics;
+    }
+
+    /**
+     * Waits until QEMU listens on every {@link VhostUserNic.Mode#SERVER} socket, so a backend in
+     * client mode can be started. QEMU stays blocked (no vCPU runs) until each one is connected.
+     */
+    public void awaitServerSockets(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        for (VhostUserNic nic : nics) {
+            while (nic.mode() == VhostUserNic.Mode.SERVER && !Files.exists(nic.socket())) {
+                if (!process.isAlive() || System.nanoTime() - deadline > 0) {
+                    throw withQemuLog(new HarnessTimeoutException("QEMU " + name + " never listened on "
+                            + nic.socket()));
+                }
+                SerialLog.sleep(Duration.ofMillis(20));
+            }
         }
     }
 
@@ -419,7 +442,7 @@ public final class QemuGuest implements AutoCloseable {
                         .redirectErrorStream(true)
                         .redirectOutput(qemuLog().toFile());
                 Process p = ProcessReaper.start(pb, "qemu guest " + name);
-                return new QemuGuest(name, p, cmd, new SerialLog(serialLog()), qemuLog(), smp);
+                return new QemuGuest(name, p, cmd, new SerialLog(serialLog()), qemuLog(), smp, List.copyOf(nics));
             } catch (IOException e) {
                 throw new UncheckedIOException("starting QEMU " + name + ": " + cmd, e);
             }

@@ -101,6 +101,30 @@ class TestpmdGuestPairTest {
         assertFalse(Files.exists(serverSocket), "testpmd socket left behind");
     }
 
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void shouldEnableTwoQueuePairsWhenQemuListensAndTestpmdConnects(@TempDir Path dir) {
+        GuestImage image = GuestImage.get();
+        Path socket = dir.resolve("mq.sock");
+
+        try (QemuGuest guest = QemuGuest.builder("mq", dir).image(image).smp(2)
+                     .role(GuestRole.IDLE).ip("192.0.2.1/24")
+                     .nic(VhostUserNic.server(socket).withQueues(2).withMac("52:54:00:00:00:11"))
+                     .start()) {
+            guest.awaitServerSockets(Duration.ofSeconds(30));
+            try (Testpmd testpmd = Testpmd.builder(dir).vhostUser(socket, true, 2).queues(2).start()) {
+                // virtio_net enables min(queue pairs, vCPUs) pairs by itself.
+                assertEquals("rxq=2 txq=2", netQueues(guest.awaitNet(BOOT_AND_PING)));
+                guest.awaitReady(BOOT_AND_PING);
+
+                List<VcpuThread> vcpus = guest.vcpuThreads(Duration.ofSeconds(5));
+                assertEquals(List.of(0, 1), vcpus.stream().map(VcpuThread::index).toList(), vcpus.toString());
+                assertEquals("CPU 1/TCG", vcpus.get(1).comm());
+                assertTrue(testpmd.isAlive());
+            }
+        }
+    }
+
     private static String netQueues(SerialLog.LineMatch net) {
         return "rxq=" + net.group(2) + " txq=" + net.group(3);
     }

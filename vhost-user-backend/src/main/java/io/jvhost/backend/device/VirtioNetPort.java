@@ -106,14 +106,13 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     public void connected(int peerPid) {
         this.peerPid = peerPid;
         this.connected = true;
-        LOG.log(System.Logger.Level.INFO, "port {0}: front-end connected (pid {1})", name, peerPid);
     }
 
     @Override
     public void setFeatures(long ackedFeatures) {
         features = ackedFeatures;
         headerLength = NetHeader.length(ackedFeatures);
-        LOG.log(System.Logger.Level.INFO, "port {0}: features {1}", name, VirtioNetFeatures.describe(ackedFeatures));
+        LOG.log(System.Logger.Level.INFO, "port " + name + ": features " + VirtioNetFeatures.describe(ackedFeatures));
     }
 
     @Override
@@ -200,7 +199,6 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         features = 0;
         memory = GuestMemory.empty();
         network.forget(this);
-        LOG.log(System.Logger.Level.INFO, "port {0}: front-end disconnected", name);
     }
 
     private NetQueue queue(int index) {

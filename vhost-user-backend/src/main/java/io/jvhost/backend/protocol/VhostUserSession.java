@@ -65,6 +65,7 @@ public final class VhostUserSession implements AutoCloseable {
     private final Vring[] vrings;
     private long ackedFeatures;
     private long ackedProtocolFeatures;
+    private boolean protocolFeaturesSet;
     private MappedMemoryTable memory;
     private boolean closed;
 
@@ -256,7 +257,10 @@ public final class VhostUserSession implements AutoCloseable {
             case GetProtocolFeatures ignored -> {
                 return U64Payload.of(offeredProtocolFeatures);
             }
-            case SetProtocolFeatures(long features) -> ackedProtocolFeatures = features;
+            case SetProtocolFeatures(long features) -> {
+                ackedProtocolFeatures = features;
+                protocolFeaturesSet = true;
+            }
             case GetQueueNum ignored -> {
                 // vhost-user-net counts queue pairs here (QEMU compares it with queues=N).
                 return U64Payload.of(maxQueuePairs);
@@ -291,11 +295,18 @@ public final class VhostUserSession implements AutoCloseable {
         // The region fds stay in the message and are closed with it: the mappings keep the memory.
     }
 
+    /**
+     * Whether the front-end uses VHOST_USER_F_PROTOCOL_FEATURES: it acked the bit, or it already sent
+     * SET_PROTOCOL_FEATURES (legal only once the bit was offered). QEMU sends SET_VRING_ENABLE before
+     * SET_FEATURES (it checks the offered bit, vhost_user_set_vring_enable), so the acked bit alone
+     * would reject QEMU's own start-up sequence; DPDK's back-end does not gate the request at all.
+     */
     private boolean protocolFeaturesNegotiated() {
-        return (ackedFeatures & (1L << VHOST_USER_F_PROTOCOL_FEATURES)) != 0;
+        return protocolFeaturesSet || (ackedFeatures & (1L << VHOST_USER_F_PROTOCOL_FEATURES)) != 0;
     }
 
     private boolean isEnabled(Vring vring) {
+        // Rings of a front-end using protocol features start disabled (vhost-user.rst, "Ring states").
         return !protocolFeaturesNegotiated() || vring.enableRequested;
     }
 

@@ -153,6 +153,23 @@ class VhostUserSequenceTest {
     }
 
     @Test
+    void shouldAcceptVringEnableBeforeSetFeaturesAsQemuSendsIt() throws Exception {
+        // QEMU 7.2 disables the rings right after SET_PROTOCOL_FEATURES, before SET_FEATURES acks bit 30.
+        ConnectionHarness h = new ConnectionHarness(device);
+        try (h) {
+            TestFrontend fe = h.frontend;
+            assertEquals(device.offeredFeatures, fe.get(GET_FEATURES));
+            assertEquals(0b1001, fe.get(GET_PROTOCOL_FEATURES));
+            fe.send(SET_PROTOCOL_FEATURES, U64Payload.of(0b1001));
+            assertEquals(0, fe.sendAcked(SET_VRING_ENABLE, VringStatePayload.of(0, 0)));
+            assertEquals(0, fe.sendAcked(SET_VRING_ENABLE, VringStatePayload.of(1, 0)));
+            assertEquals(0, fe.sendAcked(SET_FEATURES, U64Payload.of(device.offeredFeatures)));
+            assertEquals(List.of("connected(1234)", "setFeatures(0x140008000)"), device.drain());
+        }
+        assertNull(h.awaitOutcome(), "front-end closed: no error");
+    }
+
+    @Test
     void shouldSwitchRunningQueuesToNewMemoryTableAndUnmapTheOld() throws Exception {
         try (GuestRam ram = new GuestRam(0x10_1000); GuestRam ram2 = new GuestRam(0x20_0000);
              ConnectionHarness h = new ConnectionHarness(device)) {

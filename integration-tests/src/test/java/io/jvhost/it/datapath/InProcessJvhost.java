@@ -1,0 +1,132 @@
+package io.jvhost.it.datapath;
+
+import io.jvhost.backend.Jvhost;
+import io.jvhost.backend.cli.RunningDaemon;
+import io.jvhost.backend.config.JvhostConfig;
+import io.jvhost.backend.config.ManagementConfig;
+import io.jvhost.backend.config.PortConfig;
+import io.jvhost.backend.config.WorkersConfig;
+import io.jvhost.backend.management.ManagementView;
+import io.jvhost.backend.management.PortStatus;
+import io.jvhost.backend.management.QueueStatus;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * jvhost started in this JVM for one test: vhost-user server sockets {@code <dir>/<port>.sock}, two
+ * pinned workers on CPUs 0 and 1, one queue pair per port. Counter reads go through
+ * {@link ManagementView}, as the management endpoint's would.
+ */
+final class InProcessJvhost implements AutoCloseable {
+
+    /** How long a counter or connection state may take to reach its expected value. */
+    static final Duration SETTLE_TIMEOUT = Duration.ofSeconds(5);
+    static final List<Integer> WORKER_CPUS = List.of(0, 1);
+
+    /** A port to create: its name and its L2 network. */
+    record Port(String name, String network) {
+    }
+
+    private final Path dir;
+    private final RunningDaemon daemon;
+
+    private InProcessJvhost(Path dir, RunningDaemon daemon) {
+        this.dir = dir;
+        this.daemon = daemon;
+    }
+
+    static InProcessJvhost start(Path dir, Port... ports) throws Exception {
+        List<PortConfig> configs = new ArrayList<>();
+        for (Port p : ports) {
+            configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1, p.network()));
+        }
+        WorkersConfig workers = new WorkersConfig(WORKER_CPUS, WorkersConfig.Model.PER_CPU,
+                WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
+                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
+        JvhostConfig config = new JvhostConfig(workers, null, configs, new ManagementConfig("127.0.0.1", 0));
+        return new InProcessJvhost(dir, Jvhost.start(config));
+    }
+
+    private static Path socketPath(Path dir, String port) {
+        return dir.resolve(port + ".sock");
+    }
+
+    Path socket(String port) {
+        return socketPath(dir, port);
+    }
+
+    ManagementView view() {
+        return daemon.view();
+    }
+
+    PortStatus port(String name) {
+        for (PortStatus p : view().ports()) {
+            if (p.name().equals(name)) {
+                return p;
+            }
+        }
+        throw new IllegalArgumentException("no port " + name);
+    }
+
+    /** Virtqueue {@code index} of {@code port}: 0 is the guest's RX, 1 its TX. */
+    QueueStatus queue(String port, int index) {
+        for (QueueStatus q : view().queues()) {
+            if (q.port().equals(port) && q.index() == index) {
+                return q;
+            }
+        }
+        throw new IllegalArgumentException("no queue " + port + "/" + index);
+    }
+
+    /** Waits until {@code port}'s status satisfies {@code condition}; fails showing the last status. */
+    PortStatus awaitPort(String port, Predicate<PortStatus> condition, String what) {
+        long deadline = System.nanoTime() + SETTLE_TIMEOUT.toNanos();
+        while (true) {
+            PortStatus status = port(port);
+            if (condition.test(status)) {
+                return status;
+            }
+            if (System.nanoTime() > deadline) {
+                return fail("port " + port + ": not " + what + " within " + SETTLE_TIMEOUT.toMillis() + " ms: " + status);
+            }
+            pause();
+        }
+    }
+
+    /**
+     * Waits until {@code actual} yields {@code expected} (counters are published a little after the
+     * frames they count), then asserts it: an exact value, reached or not.
+     */
+    static <T> void awaitEquals(T expected, Supplier<T> actual, String what) {
+        long deadline = System.nanoTime() + SETTLE_TIMEOUT.toNanos();
+        T value = actual.get();
+        while (!Objects.equals(expected, value) && System.nanoTime() < deadline) {
+            pause();
+            value = actual.get();
+        }
+        assertEquals(expected, value, what);
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(2);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        daemon.close();
+    }
+}

@@ -1,0 +1,45 @@
+package io.jvhost.it.qemu;
+
+import io.jvhost.backend.Jvhost;
+import io.jvhost.backend.cli.RunningDaemon;
+import io.jvhost.backend.config.JvhostConfig;
+import io.jvhost.backend.config.ManagementConfig;
+import io.jvhost.backend.config.PortConfig;
+import io.jvhost.backend.config.WorkersConfig;
+import io.jvhost.backend.management.ManagementView;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/** jvhost started in-process for a test, with the pool on CPUs 0-1. */
+final class JvhostDaemon implements AutoCloseable {
+
+    private final RunningDaemon daemon;
+
+    private JvhostDaemon(RunningDaemon daemon) {
+        this.daemon = daemon;
+    }
+
+    static JvhostDaemon start(WorkersConfig.Model model, List<PortConfig> ports) throws Exception {
+        WorkersConfig workers = new WorkersConfig(List.of(0, 1), model, WorkersConfig.Placement.SOCKET_AFFINE,
+                WorkersConfig.Balance.LEAST_LOADED, 100);
+        return new JvhostDaemon(Jvhost.start(new JvhostConfig(workers, null, ports, new ManagementConfig("127.0.0.1", 0))));
+    }
+
+    static PortConfig server(String name, Path socket, int queues) {
+        return PortConfig.vhostUser(name, socket, PortConfig.Mode.SERVER, queues, "default");
+    }
+
+    static PortConfig client(String name, Path socket, int queues) {
+        return PortConfig.vhostUser(name, socket, PortConfig.Mode.CLIENT, queues, "default");
+    }
+
+    ManagementView view() {
+        return daemon.view();
+    }
+
+    @Override
+    public void close() throws Exception {
+        daemon.close();
+    }
+}
