@@ -17,8 +17,14 @@ import io.jvhost.backend.protocol.EndpointListener;
 import io.jvhost.backend.protocol.VhostUserEndpoint;
 import io.jvhost.backend.switching.L2Switch;
 import io.jvhost.backend.worker.DataWorker;
-import io.jvhost.backend.worker.LeastQueuesScheduler;
+import io.jvhost.affinity.placement.BalanceMode;
+import io.jvhost.affinity.placement.PlacementMode;
+import io.jvhost.affinity.placement.QueuePlacement;
+import io.jvhost.affinity.placement.Rebalancer;
+import io.jvhost.affinity.topology.CpuHotplugMonitor;
+import io.jvhost.backend.device.VcpuWatch;
 import io.jvhost.backend.worker.PerDeviceScheduler;
+import io.jvhost.backend.worker.QueueBalancer;
 import io.jvhost.backend.worker.QueueScheduler;
 
 import java.io.IOException;
@@ -57,11 +63,12 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         return t;
     });
     private WorkerPool pool;
+    private QueueScheduler scheduler;
     private volatile double[] busyRatios = new double[0];
     private long[] lastBusyNanos = new long[0];
     private long lastSampleNanos;
 
-    private record PortEntry(PortConfig config, VirtioNetPort port, VhostUserEndpoint endpoint) {
+    private record PortEntry(PortConfig config, VirtioNetPort port, VcpuWatch vcpus, VhostUserEndpoint endpoint) {
     }
 
     private Jvhost(JvhostConfig config) {
@@ -84,7 +91,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     }
 
     private void open() throws Exception {
-        QueueScheduler scheduler = startWorkers();
+        scheduler = startWorkers();
         for (int i = 0; i < config.ports().size(); i++) {
             PortConfig pc = config.ports().get(i);
             if (pc.isTap()) {
@@ -93,10 +100,13 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             L2Switch network = networks.computeIfAbsent(pc.network(), L2Switch::new);
             VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues());
             network.attach(port);
-            ports.add(new PortEntry(pc, port, openEndpoint(i, pc, port)));
+            VcpuWatch vcpus = new VcpuWatch(port, pc.vcpus());
+            ports.add(new PortEntry(pc, port, vcpus, openEndpoint(i, pc, port)));
         }
         lastSampleNanos = System.nanoTime();
         housekeeping.scheduleAtFixedRate(this::housekeep, HOUSEKEEPING_MS, HOUSEKEEPING_MS, TimeUnit.MILLISECONDS);
+        long interval = config.workers().rebalanceIntervalMs();
+        housekeeping.scheduleWithFixedDelay(() -> rebalance(scheduler), interval, interval, TimeUnit.MILLISECONDS);
     }
 
     private QueueScheduler startWorkers() {
@@ -118,7 +128,30 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             dataWorkers.add(new DataWorker(w));
         }
         initBusySamples();
-        return new LeastQueuesScheduler(dataWorkers.toArray(new DataWorker[0]));
+        WorkersConfig w = config.workers();
+        QueuePlacement placement = QueuePlacement.of(PlacementMode.fromConfigName(w.placement().configName()),
+                BalanceMode.fromConfigName(w.balance().configName()), System.nanoTime());
+        return new QueueBalancer(topology, dataWorkers.toArray(new DataWorker[0]), placement,
+                Rebalancer.Settings.defaults(), TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
+                new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT), () -> this::refreshVcpus);
+    }
+
+    /** Housekeeping thread, each rebalance period: where do the vCPUs run now. */
+    private void refreshVcpus() {
+        for (PortEntry e : ports) {
+            e.vcpus().refresh();
+        }
+    }
+
+    private void rebalance(QueueScheduler scheduler) {
+        try {
+            if (!(scheduler instanceof QueueBalancer)) {
+                refreshVcpus(); // per-device: nothing moves, but /api/queues still shows where vCPUs run
+            }
+            scheduler.rebalance();
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "rebalance failed", e);
+        }
     }
 
     private void initBusySamples() {
@@ -216,7 +249,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         List<QueueStatus> out = new ArrayList<>();
         for (PortEntry e : ports) {
             for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
-                out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), null, q.packets(),
+                out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), q.vcpuCpu(), q.packets(),
                         q.bytes(), q.drops(), q.migrations()));
             }
         }
@@ -237,6 +270,9 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         m.put("learned", learned);
         m.put("aged", aged);
         m.put("hairpin_drops", hairpin);
+        if (scheduler instanceof QueueBalancer b) {
+            m.put("rebalance_periods", b.periods());
+        }
         return m;
     }
 
@@ -245,12 +281,20 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     @Override
     public void close() {
         housekeeping.shutdownNow();
+        try {
+            housekeeping.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         for (PortEntry e : ports) {
             try {
                 e.endpoint().close();
             } catch (RuntimeException ex) {
                 LOG.log(System.Logger.Level.WARNING, "port " + e.config().name() + ": close failed", ex);
             }
+        }
+        for (PortEntry e : ports) {
+            e.vcpus().close();
         }
         if (pool != null) {
             pool.close();

@@ -5,6 +5,7 @@ import io.jvhost.backend.cli.RunningDaemon;
 import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.ManagementConfig;
 import io.jvhost.backend.config.PortConfig;
+import io.jvhost.backend.config.TopologyConfig;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.ManagementView;
 
@@ -21,9 +22,22 @@ final class JvhostDaemon implements AutoCloseable {
     }
 
     static JvhostDaemon start(WorkersConfig.Model model, List<PortConfig> ports) throws Exception {
+        return start(model, null, ports);
+    }
+
+    /** @param sockets {@code topology.sockets}, or null for the detected topology */
+    static JvhostDaemon start(WorkersConfig.Model model, List<List<Integer>> sockets, List<PortConfig> ports)
+            throws Exception {
         WorkersConfig workers = new WorkersConfig(List.of(0, 1), model, WorkersConfig.Placement.SOCKET_AFFINE,
                 WorkersConfig.Balance.LEAST_LOADED, 100);
-        return new JvhostDaemon(Jvhost.start(new JvhostConfig(workers, null, ports, new ManagementConfig("127.0.0.1", 0))));
+        TopologyConfig topology = sockets == null ? null : new TopologyConfig(sockets);
+        return new JvhostDaemon(Jvhost.start(new JvhostConfig(workers, topology, ports,
+                new ManagementConfig("127.0.0.1", 0))));
+    }
+
+    /** Rebalance periods the daemon has run so far. */
+    long rebalancePeriods() {
+        return daemon.view().extraCounters().getOrDefault("rebalance_periods", -1L);
     }
 
     static PortConfig server(String name, Path socket, int queues) {

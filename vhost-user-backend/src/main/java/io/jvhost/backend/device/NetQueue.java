@@ -1,6 +1,7 @@
 package io.jvhost.backend.device;
 
 import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.backend.worker.ServedQueue;
 import io.jvhost.virtio.ring.SplitVirtqueue;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
@@ -20,7 +21,7 @@ import io.netty.channel.unix.FileDescriptor;
  * <p>Threads: {@link #attach}, {@link #detach} and {@link #moveTo} from control threads; {@link #handle}
  * on the owning worker.
  */
-abstract sealed class NetQueue implements EpollIoHandle permits TxQueue, RxQueue {
+abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQueue, RxQueue {
 
     private static final System.Logger LOG = System.getLogger(NetQueue.class.getName());
 
@@ -40,8 +41,24 @@ abstract sealed class NetQueue implements EpollIoHandle permits TxQueue, RxQueue
         this.ring = new SplitVirtqueue(index);
     }
 
-    final String label() {
-        return port.name() + "/" + index;
+    @Override
+    public final String port() {
+        return port.name();
+    }
+
+    @Override
+    public final int index() {
+        return index;
+    }
+
+    @Override
+    public final int vcpuCpu() {
+        return port.vcpuCpuOfQueue(index);
+    }
+
+    @Override
+    public final DataWorker owner() {
+        return owner;
     }
 
     @Override
@@ -50,7 +67,7 @@ abstract sealed class NetQueue implements EpollIoHandle permits TxQueue, RxQueue
     }
 
     /** Starts serving kicks from {@code kickFd} on {@code worker}. Control thread. */
-    final void attach(DataWorker worker, int kickFd) {
+    final synchronized void attach(DataWorker worker, int kickFd) {
         kick = new FileDescriptor(kickFd);
         register(worker);
     }
@@ -67,7 +84,7 @@ abstract sealed class NetQueue implements EpollIoHandle permits TxQueue, RxQueue
     }
 
     /** Stops serving kicks; waits until the owning worker let go of the ring. Control thread. */
-    final void detach() {
+    final synchronized void detach() {
         DataWorker w = owner;
         if (w == null) {
             return;
@@ -83,8 +100,9 @@ abstract sealed class NetQueue implements EpollIoHandle permits TxQueue, RxQueue
         owner = null;
     }
 
-    /** Moves the queue to {@code target}, keeping every pending kick. Control thread. */
-    final void moveTo(DataWorker target) {
+    /** Moves the queue to {@code target}, keeping every pending kick. Control or housekeeping thread. */
+    @Override
+    public final synchronized void moveTo(DataWorker target) {
         if (owner == target || owner == null) {
             return;
         }

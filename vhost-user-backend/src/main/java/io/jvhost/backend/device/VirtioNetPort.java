@@ -48,6 +48,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     private final AtomicLong errors = new AtomicLong();
     private GuestMemory memory = GuestMemory.empty();
     private final int[] errFds;
+    private volatile VcpuLocator vcpuLocator;
 
     public VirtioNetPort(String name, L2Switch network, QueueScheduler scheduler, int maxQueuePairs) {
         this.name = name;
@@ -154,7 +155,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
             throw new IllegalArgumentException("queue " + c.index() + ": " + e.getMessage(), e);
         }
         errFds[c.index()] = c.errFd();
-        DataWorker worker = scheduler.assign(name, c.index());
+        DataWorker worker = scheduler.assign(q);
         if (q instanceof RxQueue r) {
             r.start(worker, c.kickFd(), c.callFd());
             refreshActiveRx();
@@ -177,7 +178,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
             nextAvail = ((TxQueue) q).stop();
         }
         if (worker != null) {
-            scheduler.release(worker);
+            scheduler.release(q, worker);
         }
         errFds[index] = -1;
         return nextAvail;
@@ -199,6 +200,28 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         features = 0;
         memory = GuestMemory.empty();
         network.forget(this);
+    }
+
+    /** The host CPU last running the vCPU that kicks virtqueue {@code index}, or -1 when unknown. */
+    int vcpuCpuOfQueue(int index) {
+        VcpuLocator l = vcpuLocator;
+        return l == null ? -1 : l.lastCpuOfQueuePair(index >>> 1);
+    }
+
+    /** Queue pairs with a running TX or RX queue (the pairs the guest uses). */
+    public int activeQueuePairs() {
+        int n = 0;
+        for (int i = 0; i < maxQueuePairs; i++) {
+            if (tx[i].running() || rx[i].owner != null) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Where this port's vCPUs run; set by the daemon while a front-end is connected. */
+    public void setVcpuLocator(VcpuLocator locator) {
+        vcpuLocator = locator;
     }
 
     private NetQueue queue(int index) {
@@ -261,7 +284,9 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         for (int i = 0; i < 2 * maxQueuePairs; i++) {
             NetQueue q = queue(i);
             DataWorker w = q.owner;
+            int vcpu = vcpuCpuOfQueue(i);
             out.add(new QueueSnapshot(name, i, (i & 1) == 0 ? "rx" : "tx", w == null ? null : w.cpu(),
+                    vcpu < 0 ? null : vcpu,
                     q.counters.packets(), q.counters.bytes(), q.counters.drops(), q.counters.migrations(),
                     q.brokenReason()));
         }
@@ -269,7 +294,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     }
 
     /** A management view of one virtqueue. */
-    public record QueueSnapshot(String port, int index, String direction, Integer workerCpu, long packets,
+    public record QueueSnapshot(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu, long packets,
                                 long bytes, long drops, long migrations, String error) {
     }
 }

@@ -2,6 +2,7 @@ package io.jvhost.backend.worker;
 
 /**
  * The simplest fair placement: the worker serving the fewest virtqueues, lowest CPU first on ties.
+ * Used where no topology-aware placement applies (tests, a single worker).
  */
 public final class LeastQueuesScheduler implements QueueScheduler {
 
@@ -15,7 +16,7 @@ public final class LeastQueuesScheduler implements QueueScheduler {
     }
 
     @Override
-    public synchronized DataWorker assign(String port, int index) {
+    public synchronized DataWorker assign(ServedQueue queue) {
         DataWorker best = workers[0];
         for (DataWorker w : workers) {
             if (w.queueCount() < best.queueCount()) {
@@ -27,7 +28,7 @@ public final class LeastQueuesScheduler implements QueueScheduler {
     }
 
     @Override
-    public synchronized void release(DataWorker worker) {
+    public synchronized void release(ServedQueue queue, DataWorker worker) {
         worker.queueReleased();
     }
 }

@@ -4,7 +4,7 @@ import java.util.Map;
 
 /**
  * The classic vhost model, kept as a baseline: one unpinned thread per device serving all of its
- * virtqueues, RX and TX alike.
+ * virtqueues, RX and TX alike. Nothing moves.
  */
 public final class PerDeviceScheduler implements QueueScheduler {
 
@@ -15,17 +15,17 @@ public final class PerDeviceScheduler implements QueueScheduler {
     }
 
     @Override
-    public DataWorker assign(String port, int index) {
-        DataWorker w = workerOfPort.get(port);
+    public DataWorker assign(ServedQueue queue) {
+        DataWorker w = workerOfPort.get(queue.port());
         if (w == null) {
-            throw new IllegalArgumentException("no device thread for port " + port);
+            throw new IllegalArgumentException("no device thread for port " + queue.port());
         }
         w.queueAssigned();
         return w;
     }
 
     @Override
-    public void release(DataWorker worker) {
+    public void release(ServedQueue queue, DataWorker worker) {
         worker.queueReleased();
     }
 }

@@ -1,13 +1,19 @@
 package io.jvhost.backend.worker;
 
 /**
- * Chooses the worker that serves a virtqueue. Control threads call it when a queue starts or stops.
+ * Chooses the worker that serves each virtqueue. Control threads call {@link #assign} and
+ * {@link #release} when a queue starts or stops; the housekeeping thread calls {@link #rebalance}.
+ * Implementations serialise these themselves (control path only: workers never call them).
  */
 public interface QueueScheduler {
 
-    /** A worker for virtqueue {@code index} of port {@code port}; counts the queue on it. */
-    DataWorker assign(String port, int index);
+    /** A worker for {@code queue}, which starts now; the scheduler tracks it until released. */
+    DataWorker assign(ServedQueue queue);
 
-    /** The queue no longer runs on {@code worker}. */
-    void release(DataWorker worker);
+    /** {@code queue} stopped; it was served by {@code worker}. */
+    void release(ServedQueue queue, DataWorker worker);
+
+    /** One rebalance period: re-evaluate placements and move queues. Housekeeping thread. */
+    default void rebalance() {
+    }
 }

@@ -68,17 +68,26 @@ final class PinnedThread implements AutoCloseable {
      * native thread has finished exiting, and until then its {@code /proc} entry still reads fine.
      * Idempotent.
      */
-    @Override
-    public void close() throws InterruptedException {
+    void end() {
         stop.countDown();
-        thread.join(5_000);
         Path task = Path.of("/proc/self/task", Integer.toString(tid));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (thread.isAlive() || Files.exists(task)) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError(thread.getName() + " (TID " + tid + ") did not end");
+        try {
+            thread.join(5_000);
+            while (thread.isAlive() || Files.exists(task)) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError(thread.getName() + " (TID " + tid + ") did not end");
+                }
+                Thread.sleep(1);
             }
-            Thread.sleep(1);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted while ending " + thread.getName(), e);
         }
+    }
+
+    @Override
+    public void close() {
+        end();
     }
 }

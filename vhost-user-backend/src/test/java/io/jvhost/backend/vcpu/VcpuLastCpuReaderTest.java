@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@link LastCpuReader}: field 39 of fake stat lines, then of this JVM's own threads. */
 class VcpuLastCpuReaderTest {
@@ -124,7 +124,7 @@ class VcpuLastCpuReaderTest {
 
     @Test
     void shouldReportTheCpuAThreadOfThisJvmIsPinnedTo() throws Exception {
-        assumeTrue(PinnedThread.cpusZeroAndOneAllowed(), "needs CPUs 0 and 1");
+        assertTrue(PinnedThread.cpusZeroAndOneAllowed(), "needs CPUs 0 and 1");
         LastCpuReader reader = new LastCpuReader(Path.of("/proc"));
         try (PinnedThread one = PinnedThread.start("jvhost-test-cpu1", 1);
              PinnedThread zero = PinnedThread.start("jvhost-test-cpu0", 0)) {
@@ -136,11 +136,11 @@ class VcpuLastCpuReaderTest {
     @Test
     void shouldSayGoneOnceTheThreadOfAKeptOpenFileHasExited() throws Exception {
         LastCpuReader reader = new LastCpuReader(Path.of("/proc"));
-        PinnedThread thread = PinnedThread.start("jvhost-test-exit", 0);
-        try (LastCpuReader.Task task = reader.open(PinnedThread.ownPid(), thread.tid())) {
+        try (PinnedThread thread = PinnedThread.start("jvhost-test-exit", 0);
+             LastCpuReader.Task task = reader.open(PinnedThread.ownPid(), thread.tid())) {
             assertNotNull(task);
             assertEquals(0, reader.lastCpu(task));
-            thread.close();
+            thread.end();
             assertEquals(LastCpuReader.GONE, reader.lastCpu(task));
             assertEquals(LastCpuReader.GONE, reader.lastCpu(PinnedThread.ownPid(), thread.tid()));
         }

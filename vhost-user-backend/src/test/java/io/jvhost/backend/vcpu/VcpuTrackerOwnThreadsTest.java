@@ -10,7 +10,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@link VcpuTracker} on the real {@code /proc}, tracking this JVM: threads named like KVM vCPU threads,
@@ -22,7 +22,7 @@ class VcpuTrackerOwnThreadsTest {
 
     @BeforeEach
     void needTwoCpus() {
-        assumeTrue(PinnedThread.cpusZeroAndOneAllowed(), "needs CPUs 0 and 1");
+        assertTrue(PinnedThread.cpusZeroAndOneAllowed(), "needs CPUs 0 and 1");
     }
 
     @Test
@@ -48,7 +48,7 @@ class VcpuTrackerOwnThreadsTest {
             assertEquals(1, tracker.lastCpuOfVcpu(1));
             assertEquals(1, tracker.scans());
 
-            vcpu1.close();
+            vcpu1.end();
             try (PinnedThread newVcpu1 = PinnedThread.start("CPU 1/KVM", 0)) {
                 tracker.refresh();
 
@@ -73,6 +73,7 @@ class VcpuTrackerOwnThreadsTest {
              PinnedThread vcpu1 = PinnedThread.start("CPU 1/KVM", 1);
              VcpuTracker tracker = new VcpuTracker(PinnedThread.ownPid())) {
             tracker.refresh();
+            assertEquals(Map.of(0, vcpu0.tid(), 1, vcpu1.tid()), tracker.threads().asMap());
             int streak = 0;
             long lastAllocation = 0;
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);

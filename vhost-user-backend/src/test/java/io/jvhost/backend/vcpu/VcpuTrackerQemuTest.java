@@ -17,7 +17,6 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@link VcpuTracker} on a real QEMU: two vCPUs under multi-threaded TCG, no disk, idling in SeaBIOS.
@@ -38,8 +37,8 @@ class VcpuTrackerQemuTest {
 
     @BeforeEach
     void needQemuAndTwoCpus() {
-        assumeTrue(onPath(QEMU), QEMU + " not installed");
-        assumeTrue(PinnedThread.cpusZeroAndOneAllowed(), "needs CPUs 0 and 1");
+        assertTrue(onPath(QEMU), QEMU + " not installed (scripts/install-test-deps.sh installs it)");
+        assertTrue(PinnedThread.cpusZeroAndOneAllowed(), "needs CPUs 0 and 1");
     }
 
     @Test
