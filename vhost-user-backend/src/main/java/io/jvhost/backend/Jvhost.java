@@ -239,7 +239,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             }
             int socket = topology.socketOf(w.cpu());
             out.add(new WorkerStatus(w.cpu(), socket < 0 ? null : socket, queues, i < ratios.length ? ratios[i] : 0,
-                    w.worker().wakeups(), 0));
+                    w.worker().wakeups(), w.migrationsIn()));
         }
         return out;
     }

@@ -12,6 +12,7 @@ public final class DataWorker {
     private final Worker worker;
     private final DeliveryContext context = new DeliveryContext();
     private volatile int queueCount;
+    private volatile long migrationsIn;
 
     public DataWorker(Worker worker) {
         this.worker = worker;
@@ -40,6 +41,16 @@ public final class DataWorker {
 
     synchronized void queueReleased() {
         queueCount--;
+    }
+
+    /** Virtqueues moved onto this worker by rebalancing. */
+    public long migrationsIn() {
+        return migrationsIn;
+    }
+
+    synchronized void queueMovedIn() {
+        queueCount++;
+        migrationsIn++;
     }
 
     @Override

@@ -112,7 +112,7 @@ public final class QueueBalancer implements QueueScheduler {
                 }
                 q.moveTo(to);
                 from.queueReleased();
-                to.queueAssigned();
+                to.queueMovedIn();
                 done.add(m);
                 LOG.log(System.Logger.Level.DEBUG, () -> "queue " + m.queueId() + ": cpu" + m.fromCpu() + " -> cpu"
                         + m.toCpu() + " (" + m.cause() + ", " + m.rule() + ")");
