@@ -22,7 +22,9 @@ import io.jvhost.affinity.placement.PlacementMode;
 import io.jvhost.affinity.placement.QueuePlacement;
 import io.jvhost.affinity.placement.Rebalancer;
 import io.jvhost.affinity.topology.CpuHotplugMonitor;
+import io.jvhost.backend.device.TapPort;
 import io.jvhost.backend.device.VcpuWatch;
+import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.worker.PerDeviceScheduler;
 import io.jvhost.backend.worker.QueueBalancer;
 import io.jvhost.backend.worker.QueueScheduler;
@@ -68,7 +70,9 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     private long[] lastBusyNanos = new long[0];
     private long lastSampleNanos;
 
-    private record PortEntry(PortConfig config, VirtioNetPort port, VcpuWatch vcpus, VhostUserEndpoint endpoint) {
+    /** A configured port: a vhost-user device (port, vcpus, endpoint) or a TAP device (tap). */
+    private record PortEntry(PortConfig config, VirtioNetPort port, VcpuWatch vcpus, VhostUserEndpoint endpoint,
+                             TapPort tap) {
     }
 
     private Jvhost(JvhostConfig config) {
@@ -94,14 +98,23 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         scheduler = startWorkers();
         for (int i = 0; i < config.ports().size(); i++) {
             PortConfig pc = config.ports().get(i);
-            if (pc.isTap()) {
-                throw new ConfigException("ports[" + i + "].tap: TAP ports are not supported yet (port " + pc.name() + ")");
-            }
             L2Switch network = networks.computeIfAbsent(pc.network(), L2Switch::new);
+            if (pc.isTap()) {
+                TapPort tap;
+                try {
+                    tap = new TapPort(pc.name(), pc.tap(), network, scheduler);
+                } catch (LinuxException e) {
+                    throw new ConfigException("ports[" + i + "].tap: cannot open TAP " + pc.tap() + ": " + e.getMessage(), e);
+                }
+                ports.add(new PortEntry(pc, null, null, null, tap));
+                network.attach(tap);
+                tap.start();
+                continue;
+            }
             VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues());
             network.attach(port);
             VcpuWatch vcpus = new VcpuWatch(port, pc.vcpus());
-            ports.add(new PortEntry(pc, port, vcpus, openEndpoint(i, pc, port)));
+            ports.add(new PortEntry(pc, port, vcpus, openEndpoint(i, pc, port), null));
         }
         lastSampleNanos = System.nanoTime();
         housekeeping.scheduleAtFixedRate(this::housekeep, HOUSEKEEPING_MS, HOUSEKEEPING_MS, TimeUnit.MILLISECONDS);
@@ -139,7 +152,9 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     /** Housekeeping thread, each rebalance period: where do the vCPUs run now. */
     private void refreshVcpus() {
         for (PortEntry e : ports) {
-            e.vcpus().refresh();
+            if (e.vcpus() != null) {
+                e.vcpus().refresh();
+            }
         }
     }
 
@@ -203,6 +218,14 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     public List<PortStatus> ports() {
         List<PortStatus> out = new ArrayList<>();
         for (PortEntry e : ports) {
+            PortConfig pc = e.config();
+            if (e.tap() != null) {
+                TapPort t = e.tap();
+                out.add(new PortStatus(pc.name(), pc.kind(), null, null, pc.network(), true, 0, 1,
+                        t.fromHostPackets(), t.fromHostBytes(), t.toHostPackets(), t.toHostBytes(),
+                        t.fromHostDrops() + t.toHostDrops(), t.errors()));
+                continue;
+            }
             long rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0, drops = 0;
             for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
                 // Port counters are from the switch's side: rx = received from the guest (its TX queues).
@@ -215,7 +238,6 @@ public final class Jvhost implements RunningDaemon, ManagementView {
                 }
                 drops += q.drops();
             }
-            PortConfig pc = e.config();
             out.add(new PortStatus(pc.name(), pc.kind(), String.valueOf(pc.socket()), pc.mode().configName(),
                     pc.network(), e.port().connected(), e.port().features(), pc.queues(), rxPackets, rxBytes,
                     txPackets, txBytes, drops, e.port().errors()));
@@ -231,6 +253,12 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             DataWorker w = dataWorkers.get(i);
             List<String> queues = new ArrayList<>();
             for (PortEntry e : ports) {
+                if (e.tap() != null) {
+                    if (e.tap().owner() == w) {
+                        queues.add(e.tap().id());
+                    }
+                    continue;
+                }
                 for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
                     if (e.port().queueOwner(q.index()) == w) {
                         queues.add(q.port() + "/" + q.index());
@@ -248,6 +276,17 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     public List<QueueStatus> queues() {
         List<QueueStatus> out = new ArrayList<>();
         for (PortEntry e : ports) {
+            if (e.tap() != null) {
+                // Named as for a guest: rx carries frames to the port's owner (the host), tx from it.
+                TapPort t = e.tap();
+                DataWorker w = t.owner();
+                Integer cpu = w == null ? null : w.cpu();
+                out.add(new QueueStatus(t.name(), 0, "rx", cpu, null, t.toHostPackets(), t.toHostBytes(),
+                        t.toHostDrops(), t.migrations()));
+                out.add(new QueueStatus(t.name(), 1, "tx", cpu, null, t.fromHostPackets(), t.fromHostBytes(),
+                        t.fromHostDrops(), t.migrations()));
+                continue;
+            }
             for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
                 out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), q.vcpuCpu(), q.packets(),
                         q.bytes(), q.drops(), q.migrations()));
@@ -288,13 +327,19 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         }
         for (PortEntry e : ports) {
             try {
+                if (e.tap() != null) {
+                    e.tap().close();
+                    continue;
+                }
                 e.endpoint().close();
             } catch (RuntimeException ex) {
                 LOG.log(System.Logger.Level.WARNING, "port " + e.config().name() + ": close failed", ex);
             }
         }
         for (PortEntry e : ports) {
-            e.vcpus().close();
+            if (e.vcpus() != null) {
+                e.vcpus().close();
+            }
         }
         if (pool != null) {
             pool.close();

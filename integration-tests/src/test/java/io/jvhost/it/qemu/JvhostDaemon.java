@@ -44,6 +44,10 @@ final class JvhostDaemon implements AutoCloseable {
         return PortConfig.vhostUser(name, socket, PortConfig.Mode.SERVER, queues, "default");
     }
 
+    static PortConfig tap(String name, String tapName) {
+        return PortConfig.tap(name, tapName, 1, "default");
+    }
+
     static PortConfig client(String name, Path socket, int queues) {
         return PortConfig.vhostUser(name, socket, PortConfig.Mode.CLIENT, queues, "default");
     }
