@@ -282,14 +282,14 @@ public final class Jvhost implements RunningDaemon, ManagementView {
                 DataWorker w = t.owner();
                 Integer cpu = w == null ? null : w.cpu();
                 out.add(new QueueStatus(t.name(), 0, "rx", cpu, null, t.toHostPackets(), t.toHostBytes(),
-                        t.toHostDrops(), t.migrations()));
+                        t.toHostDrops(), t.migrations(), null));
                 out.add(new QueueStatus(t.name(), 1, "tx", cpu, null, t.fromHostPackets(), t.fromHostBytes(),
-                        t.fromHostDrops(), t.migrations()));
+                        t.fromHostDrops(), t.migrations(), null));
                 continue;
             }
             for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
                 out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), q.vcpuCpu(), q.packets(),
-                        q.bytes(), q.drops(), q.migrations()));
+                        q.bytes(), q.drops(), q.migrations(), q.error()));
             }
         }
         return out;

@@ -128,15 +128,15 @@ class FrontendMalformedInputTest {
     }
 
     /**
-     * Lets {@code badInput} put bad input on the victim's TX ring and publish it, kicks; then checks, in order: the error eventfd and
-     * counter say so once, the queue forwards nothing more, the port's RX queue and its control
-     * connection still work, GET_VRING_BASE reports the bad chain as not consumed, the blue pair
-     * forwards, and a new front-end on the victim's socket forwards again.
+     * Lets {@code badInput} write bad input into the victim's TX ring and publish it, kicks, then checks
+     * in order: the error eventfd and counter say so once, the queue forwards nothing more, the port's
+     * RX queue and its control connection still work, GET_VRING_BASE reports the bad chain as not
+     * consumed, the blue pair forwards, and a new front-end on the victim's socket forwards again.
      */
     private void assertTxRingErrorContained(Consumer<DriverVirtqueue> badInput) throws Exception {
         DriverVirtqueue ring = victim.txRing();
         int usedBefore = ring.usedIdx();
-        badInput.accept(ring); // and publishes it
+        badInput.accept(ring);
         victim.kick(TX_QUEUE);
 
         assertEquals(1, victim.awaitQueueError(TX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the TX queue");

@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * pinned workers on CPUs 0 and 1, one queue pair per port. Counter reads go through
  * {@link ManagementView}, as the management endpoint's would.
  */
+@SuppressWarnings("try") // close() throws what RunningDaemon.close() throws; only test cleanup calls it
 final class InProcessJvhost implements AutoCloseable {
 
     /** How long a counter or connection state may take to reach its expected value. */
@@ -45,11 +46,17 @@ final class InProcessJvhost implements AutoCloseable {
     }
 
     static InProcessJvhost start(Path dir, Port... ports) throws Exception {
+        return start(dir, WorkersConfig.Model.PER_CPU, ports);
+    }
+
+    /** With {@code model} {@link WorkersConfig.Model#PER_DEVICE}, every port gets its own (unpinned) thread. */
+    static InProcessJvhost start(Path dir, WorkersConfig.Model model, Port... ports) throws Exception {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
-            configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1, p.network()));
+            configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
+                    p.network()));
         }
-        WorkersConfig workers = new WorkersConfig(WORKER_CPUS, WorkersConfig.Model.PER_CPU,
+        WorkersConfig workers = new WorkersConfig(WORKER_CPUS, model,
                 WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
                 WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
         JvhostConfig config = new JvhostConfig(workers, null, configs, new ManagementConfig("127.0.0.1", 0));
@@ -96,7 +103,8 @@ final class InProcessJvhost implements AutoCloseable {
                 return status;
             }
             if (System.nanoTime() > deadline) {
-                return fail("port " + port + ": not " + what + " within " + SETTLE_TIMEOUT.toMillis() + " ms: " + status);
+                return fail("port " + port + ": not " + what + " within " + SETTLE_TIMEOUT.toMillis() + " ms: "
+                        + status);
             }
             pause();
         }

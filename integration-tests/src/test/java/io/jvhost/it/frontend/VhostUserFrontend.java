@@ -161,6 +161,11 @@ public final class VhostUserFrontend implements AutoCloseable {
                 callFds[q] = EventFd.create();
                 errFds[q] = EventFd.create();
             }
+            MemorySegment memory = m.segment();
+            // frontendVa = where this process really mapped the memfd, as QEMU passes its own addresses.
+            this.ram = GuestRam.of(memory, 0, memory.address());
+            this.rx = new DriverVirtqueue(ram, options.queueSize(), options.rxBufferSize());
+            this.tx = new DriverVirtqueue(ram, options.queueSize(), options.txSlotSize());
         } catch (LinuxException | RuntimeException e) {
             if (m != null) {
                 m.close();
@@ -171,11 +176,6 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
         this.memfd = fd;
         this.mapping = m;
-        MemorySegment memory = m.segment();
-        // frontendVa = where this process really mapped the memfd, as QEMU passes its own addresses.
-        this.ram = GuestRam.of(memory, 0, memory.address());
-        this.rx = new DriverVirtqueue(ram, options.queueSize(), options.rxBufferSize());
-        this.tx = new DriverVirtqueue(ram, options.queueSize(), options.txSlotSize());
     }
 
     /** Connects to {@code socketPath} and brings the device up with {@link Options#defaults()}. */
@@ -512,7 +512,7 @@ public final class VhostUserFrontend implements AutoCloseable {
                 throw new IllegalStateException("TX ring full for " + REPLY_TIMEOUT.toMillis() + " ms: the device "
                         + "completed nothing (used idx " + tx.usedIdx() + ", avail idx " + tx.availIdx() + ")");
             }
-            awaitCall(TX_QUEUE, remaining);
+            awaitUsed(TX_QUEUE, remaining);
         }
     }
 
@@ -561,15 +561,7 @@ public final class VhostUserFrontend implements AutoCloseable {
             if (remaining <= 0) {
                 break;
             }
-            awaitCall(RX_QUEUE, remaining);
-        }
-        if (received.size() < count && rx.usedIdx() != rxUsedSeen) {
-            // Published just now, or never signalled: give the device a moment to signal.
-            if (!awaitCall(RX_QUEUE, NOTIFY_GRACE_MILLIS)) {
-                throw new AssertionError("RX used idx moved from " + rxUsedSeen + " to " + rx.usedIdx()
-                        + " but the call eventfd was not signalled");
-            }
-            collectRx();
+            awaitUsed(RX_QUEUE, remaining);
         }
         List<ReceivedFrame> out = new ArrayList<>();
         while (out.size() < count && !received.isEmpty()) {
@@ -638,6 +630,23 @@ public final class VhostUserFrontend implements AutoCloseable {
         VarHandle.fullFence();
     }
 
+    /**
+     * Waits for the call eventfd after {@link #armUsedEvent}. When it stays silent although the used
+     * idx moved, the device published without notifying: a real guest would sleep on; fail.
+     */
+    private void awaitUsed(int queue, long millis) throws LinuxException {
+        if (awaitCall(queue, millis)) {
+            return;
+        }
+        int seen = queue == RX_QUEUE ? rxUsedSeen : txUsedSeen;
+        int now = ring(queue).usedIdx();
+        // A publish racing with the timeout gets a moment to signal.
+        if (now != seen && !awaitCall(queue, NOTIFY_GRACE_MILLIS)) {
+            throw new AssertionError("queue " + queue + ": used idx moved from " + seen + " to " + now
+                    + " but the call eventfd was not signalled (used_event " + seen + ")");
+        }
+    }
+
     /** Waits for the call eventfd of {@code queue} and resets it. False on timeout. */
     private boolean awaitCall(int queue, long millis) throws LinuxException {
         if (!awaitReadable(callFds[queue], millis)) {
@@ -649,7 +658,7 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     private static boolean awaitReadable(int fd, long millis) throws LinuxException {
         short[] revents = new short[1];
-        int timeout = (int) Math.clamp(millis, 0, Integer.MAX_VALUE);
+        int timeout = Math.clamp(millis, 0, Integer.MAX_VALUE);
         return Fds.poll(new int[] {fd}, new short[] {Fds.POLLIN}, revents, timeout) > 0;
     }
 

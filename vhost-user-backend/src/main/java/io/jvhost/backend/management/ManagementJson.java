@@ -77,6 +77,7 @@ final class ManagementJson {
                 json.writeNumberField("bytes", queue.bytes());
                 json.writeNumberField("drops", queue.drops());
                 json.writeNumberField("migrations", queue.migrations());
+                json.writeStringField("error", queue.error());
                 json.writeEndObject();
             }
         });

@@ -12,7 +12,8 @@ package io.jvhost.backend.management;
  * @param bytes      bytes moved through it
  * @param drops      packets dropped on it
  * @param migrations times it moved to another worker
+ * @param error      why the queue was stopped (the front-end broke the ring's rules), or {@code null}
  */
 public record QueueStatus(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu,
-                          long packets, long bytes, long drops, long migrations) {
+                          long packets, long bytes, long drops, long migrations, String error) {
 }

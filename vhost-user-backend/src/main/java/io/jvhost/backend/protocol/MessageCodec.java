@@ -85,17 +85,22 @@ public final class MessageCodec {
             if (type == null) {
                 throw VhostUserException.unsupported(code);
             }
-            if (size < type.minPayload() || size > type.maxPayload()) {
-                throw VhostUserException.protocol(type, "payload size " + size + ", expected "
-                        + (type.minPayload() == type.maxPayload() ? String.valueOf(type.minPayload())
-                        : type.minPayload() + ".." + type.maxPayload()));
+            try {
+                if (size < type.minPayload() || size > type.maxPayload()) {
+                    throw VhostUserException.protocol(type, "payload size " + size + ", expected "
+                            + (type.minPayload() == type.maxPayload() ? String.valueOf(type.minPayload())
+                            : type.minPayload() + ".." + type.maxPayload()));
+                }
+                if (fds.size() > type.maxFds()) {
+                    throw VhostUserException.protocol(type, fds.size() + " fds attached, "
+                            + (type.maxFds() == 0 ? "none allowed" : "at most " + type.maxFds() + " allowed"));
+                }
+                VhostUserRequest request = decode(type, payload, fds);
+                return new VhostUserMessage(flags, request, fds);
+            } catch (VhostUserException e) {
+                // The whole message was read, so the stream is still in step: the caller may nack it.
+                throw (flags & MessageHeader.FLAG_NEED_REPLY) != 0 ? e.awaitingReply() : e;
             }
-            if (fds.size() > type.maxFds()) {
-                throw VhostUserException.protocol(type, fds.size() + " fds attached, "
-                        + (type.maxFds() == 0 ? "none allowed" : "at most " + type.maxFds() + " allowed"));
-            }
-            VhostUserRequest request = decode(type, payload, fds);
-            return new VhostUserMessage(flags, request, fds);
         } catch (IOException | RuntimeException e) {
             fds.close();
             throw e;

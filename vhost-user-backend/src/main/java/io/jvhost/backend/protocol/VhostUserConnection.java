@@ -65,7 +65,12 @@ public final class VhostUserConnection {
             VhostUserMessage message;
             try {
                 message = MessageCodec.read(socket);
-            } catch (VhostUserException | AsynchronousCloseException e) {
+            } catch (VhostUserException e) {
+                if (e.isAwaitingReply()) {
+                    nack(session, e.request());
+                }
+                throw e;
+            } catch (AsynchronousCloseException e) {
                 throw e;
             } catch (IOException e) {
                 throw VhostUserException.connection("receive failed: " + e.getMessage(), e);
@@ -79,6 +84,17 @@ public final class VhostUserConnection {
         }
     }
 
+    /** REPLY_ACK failure status for a rejected request that asked for an answer (vhost-user.rst, REPLY_ACK). */
+    private void nack(VhostUserSession session, RequestType type) {
+        if (type != null && session.replyAckEnabled() && !type.hasReply()) {
+            try {
+                MessageCodec.writeReply(socket, type, U64Payload.of(1));
+            } catch (VhostUserException ignored) {
+                // the connection is being dropped for the original reason anyway
+            }
+        }
+    }
+
     private void handle(VhostUserSession session, VhostUserMessage message) throws VhostUserException {
         RequestType type = message.type();
         LOG.log(Level.DEBUG, () -> name + ": " + message.request());
@@ -86,12 +102,8 @@ public final class VhostUserConnection {
         try {
             reply = session.handle(message);
         } catch (VhostUserException e) {
-            if (message.needsReply() && session.replyAckEnabled() && !type.hasReply()) {
-                try {
-                    MessageCodec.writeReply(socket, type, U64Payload.of(1));
-                } catch (VhostUserException ignored) {
-                    // the connection is being dropped for the original reason anyway
-                }
+            if (message.needsReply()) {
+                nack(session, type);
             }
             throw e;
         }

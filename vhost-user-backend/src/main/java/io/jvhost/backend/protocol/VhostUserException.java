@@ -13,6 +13,7 @@ public final class VhostUserException extends IOException {
     private final RequestType request;
     private final String reason;
     private final boolean shouldReconnect;
+    private boolean awaitingReply;
 
     private VhostUserException(RequestType request, String reason, boolean shouldReconnect, Throwable cause) {
         super(request == null ? reason : request.name() + ": " + reason, cause);
@@ -58,5 +59,16 @@ public final class VhostUserException extends IOException {
 
     public boolean shouldReconnect() {
         return shouldReconnect;
+    }
+
+    /** Marks a rejected request whose front-end set NEED_REPLY, so it can be answered with a failure first. */
+    VhostUserException awaitingReply() {
+        awaitingReply = true;
+        return this;
+    }
+
+    /** The rejected request asked for a REPLY_ACK answer. */
+    public boolean isAwaitingReply() {
+        return awaitingReply;
     }
 }

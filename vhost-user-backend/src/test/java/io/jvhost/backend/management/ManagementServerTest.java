@@ -94,11 +94,11 @@ class ManagementServerTest {
         assertEquals(200, response.statusCode());
         JsonNode expected = JSON.readTree("""
                 [ {"port": "vm0", "index": 0, "direction": "rx", "worker_cpu": 0, "vcpu_cpu": 2,
-                   "packets": 20, "bytes": 3000, "drops": 1, "migrations": 0},
+                   "packets": 20, "bytes": 3000, "drops": 1, "migrations": 0, "error": null},
                   {"port": "vm0", "index": 1, "direction": "tx", "worker_cpu": 0, "vcpu_cpu": null,
-                   "packets": 10, "bytes": 1500, "drops": 0, "migrations": 3},
+                   "packets": 10, "bytes": 1500, "drops": 0, "migrations": 3, "error": "queue 1: descriptor 7 loops"},
                   {"port": "uplink", "index": 0, "direction": "rx", "worker_cpu": null, "vcpu_cpu": null,
-                   "packets": 0, "bytes": 0, "drops": 0, "migrations": 0} ]
+                   "packets": 0, "bytes": 0, "drops": 0, "migrations": 0, "error": null} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
     }

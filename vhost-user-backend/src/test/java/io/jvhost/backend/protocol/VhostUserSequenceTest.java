@@ -246,6 +246,18 @@ class VhostUserSequenceTest {
     }
 
     @Test
+    void shouldNackMalformedRequestThenClose() throws Exception {
+        // Rejected while decoding, before the session sees it: still answered with a failure status.
+        try (ConnectionHarness h = new ConnectionHarness(device)) {
+            TestFrontend fe = h.frontend;
+            negotiate(fe, device);
+            assertEquals(1, fe.sendAcked(SET_VRING_NUM, VringStatePayload.of(0, 3)));
+            assertTrue(fe.isClosedByBackend());
+            assertEquals("SET_VRING_NUM: queue size 3 is not a power of two in 1..32768", h.awaitOutcome().getMessage());
+        }
+    }
+
+    @Test
     void shouldTreatResetOwnerAsANewDeviceSessionOnTheSameConnection() throws Exception {
         try (GuestRam ram = new GuestRam(0x10_1000); ConnectionHarness h = new ConnectionHarness(device)) {
             TestFrontend fe = h.frontend;
