@@ -30,8 +30,13 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
     final SplitVirtqueue ring;
     final QueueCounters counters = new QueueCounters();
     private FileDescriptor kick;
-    /** Serving worker; written by control threads, read by workers to drop stale tasks. */
+    /** The worker this queue is assigned to, as control threads and management see it. */
     volatile DataWorker owner;
+    /**
+     * The worker whose epoll holds the kick right now: set and cleared only inside tasks running on that
+     * worker, so a task the old worker still had queued after a move sees null and does not touch the ring.
+     */
+    volatile DataWorker serving;
     private IoRegistration registration;
     private String brokenReason;
 
@@ -77,6 +82,7 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
         IoRegistration r = worker.worker().register(this).syncUninterruptibly().getNow();
         worker.worker().call(() -> {
             registration = r;
+            serving = worker;
             r.submit(EpollIoOps.EPOLLIN);
             onAttached();
             return null;
@@ -90,6 +96,7 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
             return;
         }
         w.worker().call(() -> {
+            serving = null;
             if (registration != null) {
                 registration.cancel();
                 registration = null;
@@ -113,7 +120,10 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
 
     @Override
     public final void handle(IoRegistration registration, IoEvent event) {
-        DataWorker w = owner;
+        DataWorker w = serving;
+        if (w == null || !w.worker().inWorkerThread()) {
+            return; // a readiness reported just before the move; the new worker has the fd now
+        }
         long started = w.worker().workStarted();
         Native.eventFdRead(kick.intValue());
         onKick(w);

@@ -82,8 +82,9 @@ final class TxQueue extends NetQueue {
 
     @Override
     void onAttached() {
+        resumeQueued = false;
         if (running) {
-            process(owner);
+            process(serving);
         }
     }
 
@@ -93,10 +94,14 @@ final class TxQueue extends NetQueue {
     }
 
     private void resume() {
+        DataWorker w = serving;
+        // A task the old worker still had queued after a move or stop finds another worker (or none)
+        // serving the queue, and leaves the ring alone.
+        if (w == null || !w.worker().inWorkerThread()) {
+            return;
+        }
         resumeQueued = false;
-        DataWorker w = owner;
-        // A task queued before a move or stop finds another owner (or none) and does nothing.
-        if (running && w != null && w.worker().inWorkerThread()) {
+        if (running) {
             long started = w.worker().workStarted();
             process(w);
             w.worker().workEnded(started);

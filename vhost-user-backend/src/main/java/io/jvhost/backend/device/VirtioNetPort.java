@@ -224,7 +224,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         vcpuLocator = locator;
     }
 
-    private NetQueue queue(int index) {
+    NetQueue queue(int index) {
         return (index & 1) == 0 ? rx[index >>> 1] : tx[index >>> 1];
     }
 

@@ -1,0 +1,159 @@
+package io.jvhost.backend.device;
+
+import io.jvhost.affinity.pool.Worker;
+import io.jvhost.backend.protocol.VringConfig;
+import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.backend.worker.LeastQueuesScheduler;
+import io.jvhost.virtio.driver.DriverVirtqueue;
+import io.jvhost.virtio.driver.GuestRam;
+import io.netty.channel.epoll.Native;
+import io.netty.channel.unix.FileDescriptor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Moves a busy TX queue back and forth between two workers as fast as it can while a sender streams
+ * numbered frames through it: no frame may be delivered twice or out of order, no kick may be lost
+ * (the stream must finish), and no chain may complete twice (the driver fixture asserts that).
+ */
+class MigrationUnderTrafficTest {
+
+    private static final int FRAMES = 50_000;
+    private static final byte[] MAC_A = {0x52, 0x54, 0, 0, 0, 0x0a};
+    private static final byte[] MAC_B = {0x52, 0x54, 0, 0, 0, 0x0b};
+
+    @Test
+    @Timeout(120)
+    void shouldDeliverEveryFrameOnceAndInOrderWhileTheQueueMoves() throws Exception {
+        Worker w0 = new Worker("jvhost-worker-cpu0", 0);
+        Worker w1 = new Worker("jvhost-worker-cpu1", 1);
+        DataWorker[] workers = {new DataWorker(w0), new DataWorker(w1)};
+        FileDescriptor kickA = Native.newEventFd();
+        FileDescriptor callA = Native.newEventFd();
+        FileDescriptor kickB = Native.newEventFd();
+        FileDescriptor callB = Native.newEventFd();
+        try {
+            L2Switch network = new L2Switch("default");
+            LeastQueuesScheduler scheduler = new LeastQueuesScheduler(workers);
+            VirtioNetPort a = new VirtioNetPort("a", network, scheduler, 1);
+            VirtioNetPort b = new VirtioNetPort("b", network, scheduler, 1);
+            network.attach(a);
+            network.attach(b);
+            GuestRam ramA = GuestRam.allocate(8 << 20, 0, 0x7f00_0000_0000L);
+            GuestRam ramB = GuestRam.allocate(8 << 20, 0, 0x7e00_0000_0000L);
+            long features = a.offeredFeatures();
+            boolean eventIdx = (features & (1L << 29)) != 0;
+            a.setFeatures(features);
+            b.setFeatures(features);
+            a.setMemory(ramA.guestMemory());
+            b.setMemory(ramB.guestMemory());
+            DriverVirtqueue tx = new DriverVirtqueue(ramA, 256);
+            DriverVirtqueue rx = new DriverVirtqueue(ramB, 256);
+            for (int i = 0; i < 256; i++) {
+                rx.addRx(2048);
+            }
+            rx.publishAvail();
+            b.startQueue(new VringConfig(0, 256, 0, rx.descFrontendVa(), rx.availFrontendVa(), rx.usedFrontendVa(),
+                    kickB.intValue(), callB.intValue(), -1));
+            a.startQueue(new VringConfig(1, 256, 0, tx.descFrontendVa(), tx.availFrontendVa(), tx.usedFrontendVa(),
+                    kickA.intValue(), callA.intValue(), -1));
+            NetQueue txQueue = a.queue(1);
+
+            AtomicBoolean sending = new AtomicBoolean(true);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread sender = Thread.ofPlatform().name("test-sender").start(() -> {
+                try {
+                    for (int seq = 0; seq < FRAMES; ) {
+                        tx.pollUsed();
+                        int burst = Math.min(Math.min(32, tx.freeDescriptors()), FRAMES - seq);
+                        if (burst == 0) {
+                            Thread.onSpinWait();
+                            continue;
+                        }
+                        for (int i = 0; i < burst; i++) {
+                            tx.addTx(frame(seq++));
+                        }
+                        tx.publishAvail();
+                        if (tx.needsKick(eventIdx)) {
+                            Native.eventFdWrite(kickA.intValue(), 1);
+                        }
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
+                } finally {
+                    sending.set(false);
+                }
+            });
+            Thread mover = Thread.ofPlatform().name("test-mover").start(() -> {
+                try {
+                    int moves = 0;
+                    while (sending.get()) {
+                        txQueue.moveTo(workers[++moves & 1]);
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+
+            int received = 0;
+            int lastSeq = -1;
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (System.nanoTime() < deadline) {
+                List<DriverVirtqueue.Used> done = rx.pollUsed();
+                for (DriverVirtqueue.Used u : done) {
+                    byte[] bytes = rx.written(u);
+                    int seq = ByteBuffer.wrap(bytes, 12 + 14, 4).getInt();
+                    assertTrue(seq > lastSeq, "frame " + seq + " after " + lastSeq + ": duplicated or reordered");
+                    lastSeq = seq;
+                    received++;
+                    rx.addRx(2048);
+                }
+                if (!done.isEmpty()) {
+                    rx.publishAvail();
+                }
+                long drops = b.queueSnapshots().get(0).drops();
+                if (!sending.get() && received + drops == FRAMES) {
+                    break;
+                }
+                if (done.isEmpty()) {
+                    Thread.onSpinWait();
+                }
+            }
+            sender.join();
+            mover.join();
+            assertNull(failure.get(), () -> "sender or mover failed: " + failure.get());
+            VirtioNetPort.QueueSnapshot txStats = a.queueSnapshots().get(1);
+            VirtioNetPort.QueueSnapshot rxStats = b.queueSnapshots().get(0);
+            assertEquals(FRAMES, txStats.packets(), "every frame left A's TX queue once: " + txStats);
+            assertEquals(FRAMES, received + rxStats.drops(), "delivered + dropped at B: " + rxStats);
+            assertEquals(0, a.errors() + b.errors());
+            assertTrue(txStats.migrations() > 10, "the queue should have moved many times: " + txStats);
+            a.stopQueue(1);
+            b.stopQueue(0);
+        } finally {
+            w0.close();
+            w1.close();
+            kickA.close();
+            callA.close();
+            kickB.close();
+            callB.close();
+        }
+    }
+
+    private static byte[] frame(int seq) {
+        ByteBuffer f = ByteBuffer.allocate(12 + 64);
+        f.position(12);
+        f.put(MAC_B).put(MAC_A).putShort((short) 0x88B5).putInt(seq);
+        return f.array();
+    }
+}
