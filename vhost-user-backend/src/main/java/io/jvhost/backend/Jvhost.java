@@ -52,6 +52,11 @@ public final class Jvhost implements RunningDaemon, ManagementView {
     private static final System.Logger LOG = System.getLogger(Jvhost.class.getName());
     /** How often worker busy ratios are sampled and MAC tables aged. */
     private static final long HOUSEKEEPING_MS = 1000;
+    /**
+     * Minimum dwell 10 periods, half-life 3 periods; up to 4 moves a period, so that both queues of a
+     * pair (RX and TX follow the same vCPU) and another guest's can move in the same period.
+     */
+    private static final Rebalancer.Settings REBALANCE_SETTINGS = new Rebalancer.Settings(10, 4, 3);
 
     private final JvhostConfig config;
     private final CpuTopology topology;
@@ -145,7 +150,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         QueuePlacement placement = QueuePlacement.of(PlacementMode.fromConfigName(w.placement().configName()),
                 BalanceMode.fromConfigName(w.balance().configName()), System.nanoTime());
         return new QueueBalancer(topology, dataWorkers.toArray(new DataWorker[0]), placement,
-                Rebalancer.Settings.defaults(), TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
+                REBALANCE_SETTINGS, TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
                 new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT), () -> this::refreshVcpus);
     }
 
