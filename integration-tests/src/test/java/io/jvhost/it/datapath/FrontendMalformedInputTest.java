@@ -16,8 +16,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
-import java.util.Deque;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -51,7 +49,7 @@ class FrontendMalformedInputTest {
     @TempDir
     Path dir;
 
-    private final Deque<AutoCloseable> resources = new ArrayDeque<>();
+    private final Resources resources = new Resources();
     private InProcessJvhost jvhost;
     private VhostUserFrontend victim;
     private VhostUserFrontend peer;
@@ -77,26 +75,11 @@ class FrontendMalformedInputTest {
 
     @AfterEach
     void closeAll() throws Exception {
-        Exception failure = null;
-        while (!resources.isEmpty()) {
-            try {
-                resources.pop().close();
-            } catch (Exception e) {
-                if (failure == null) {
-                    failure = e;
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        resources.close();
     }
 
     private <T extends AutoCloseable> T track(T resource) {
-        resources.push(resource);
-        return resource;
+        return resources.track(resource);
     }
 
     private VhostUserFrontend connect(String port) throws Exception {
