@@ -3,6 +3,7 @@ package io.jvhost.benchmarks;
 import io.jvhost.virtio.driver.GuestRam;
 import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.net.VirtioNetFeatures;
+import io.jvhost.virtio.ring.Descriptor;
 import io.jvhost.virtio.ring.DescriptorChain;
 import io.jvhost.virtio.ring.RingStatus;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -35,6 +36,9 @@ import java.util.concurrent.TimeUnit;
  * <li>{@code headerViaCopy}: RxFrameWriter's header write, a heap header then
  * {@link DescriptorChain#writeBytes}; {@code headerDirect}: one 8-byte and one 4-byte store.</li>
  * <li>{@code frameCopy}: the frame's one {@link MemorySegment#copy} between two guests' buffers.</li>
+ * <li>{@code descriptorFields}: one descriptor read as the chain walk does, four accessor calls
+ * ({@link Descriptor#gpa}, {@link Descriptor#length}, {@link Descriptor#flags}, {@link Descriptor#next});
+ * {@code descriptorTwoLongs}: the same 16 bytes as two little-endian longs, fields split with shifts.</li>
  * </ul>
  */
 @State(Scope.Thread)
@@ -61,6 +65,8 @@ public class FrameAccessBenchmark {
     private final DescriptorChain rxChain = new DescriptorChain();
     private final MemorySegment macScratch = MemorySegment.ofArray(new byte[16]);
     private final MemorySegment header = MemorySegment.ofArray(new byte[NetHeader.LENGTH]);
+    private MemorySegment descriptorTable;
+    private int descriptorIndex;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -70,6 +76,7 @@ public class FrameAccessBenchmark {
                 | VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF);
         StaticRing tx = StaticRing.tx(ram, 1, false, frameSize, features);
         StaticRing rx = StaticRing.rx(ram, 0, features);
+        descriptorTable = ram.slice(tx.driver.descGpa(), (long) Descriptor.SIZE * StaticRing.SIZE);
         tx.offer(1);
         rx.offer(1);
         if (tx.queue.pop(txChain) != RingStatus.OK || rx.queue.pop(rxChain) != RingStatus.OK) {
@@ -122,5 +129,27 @@ public class FrameAccessBenchmark {
         MemorySegment.copy(txChain.segmentOf(0), txChain.offset(0) + NetHeader.LENGTH,
                 rxChain.segmentOf(0), rxChain.offset(0) + NetHeader.LENGTH, frameSize);
         return frameSize;
+    }
+
+    @Benchmark
+    public long descriptorFields() {
+        int i = descriptorIndex = (descriptorIndex + 1) & (StaticRing.SIZE - 1);
+        long offset = (long) i * Descriptor.SIZE;
+        MemorySegment t = descriptorTable;
+        return Descriptor.gpa(t, offset) + Descriptor.length(t, offset) + Descriptor.flags(t, offset)
+                + Descriptor.next(t, offset);
+    }
+
+    @Benchmark
+    public long descriptorTwoLongs() {
+        int i = descriptorIndex = (descriptorIndex + 1) & (StaticRing.SIZE - 1);
+        long offset = (long) i * Descriptor.SIZE;
+        MemorySegment t = descriptorTable;
+        long gpa = t.get(LONG_LE, offset);
+        long rest = t.get(LONG_LE, offset + Descriptor.LENGTH_OFFSET);
+        long length = rest & 0xFFFF_FFFFL;
+        int flags = (int) (rest >>> 32) & 0xFFFF;
+        int next = (int) (rest >>> 48);
+        return gpa + length + flags + next;
     }
 }

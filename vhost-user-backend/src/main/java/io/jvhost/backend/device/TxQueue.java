@@ -141,10 +141,24 @@ final class TxQueue extends NetQueue {
                 if (frameLength < ETHERNET_HEADER) {
                     drops++; // a runt (or a chain with no readable data): complete it, forward nothing
                 } else {
-                    MemorySegment macs = context.macScratch();
-                    chain.readBytes(headerLength, macs, 0, 12);
-                    long destination = ((macs.get(INT_BE, 0) & 0xFFFF_FFFFL) << 16) | (macs.get(SHORT_BE, 4) & 0xFFFFL);
-                    long source = ((macs.get(INT_BE, 6) & 0xFFFF_FFFFL) << 16) | (macs.get(SHORT_BE, 10) & 0xFFFFL);
+                    // The two MACs are usually in one buffer, right after the header (or at the start
+                    // of the second buffer when the header has a descriptor of its own): read them
+                    // in place, else gather them across buffers.
+                    MemorySegment macs;
+                    long at;
+                    if (chain.length(0) >= headerLength + 12L) {
+                        macs = chain.segmentOf(0);
+                        at = chain.offset(0) + headerLength;
+                    } else if (chain.length(0) == headerLength && chain.readableCount() > 1 && chain.length(1) >= 12) {
+                        macs = chain.segmentOf(1);
+                        at = chain.offset(1);
+                    } else {
+                        macs = context.macScratch();
+                        at = 0;
+                        chain.readBytes(headerLength, macs, 0, 12);
+                    }
+                    long destination = ((macs.get(INT_BE, at) & 0xFFFF_FFFFL) << 16) | (macs.get(SHORT_BE, at + 4) & 0xFFFFL);
+                    long source = ((macs.get(INT_BE, at + 6) & 0xFFFF_FFFFL) << 16) | (macs.get(SHORT_BE, at + 10) & 0xFFFFL);
                     frame.wrapChain(chain, headerLength, frameLength, destination, source, pair);
                     port.network().forward(frame, port, context);
                     bytes += frameLength;

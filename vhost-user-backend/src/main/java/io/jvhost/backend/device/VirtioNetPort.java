@@ -252,7 +252,9 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         if (queues.length == 0) {
             return; // no guest listening: nothing to count against a queue
         }
-        queues[frame.flowHint() % queues.length].deliver(frame, context);
+        int n = queues.length;
+        int hint = frame.flowHint();
+        queues[hint < n ? hint : hint % n].deliver(frame, context);
     }
 
     // ---- management ----

@@ -1,5 +1,6 @@
 package io.jvhost.virtio.net;
 
+import io.jvhost.virtio.LittleEndian;
 import io.jvhost.virtio.ring.DescriptorChain;
 import io.jvhost.virtio.ring.RingStatus;
 import io.jvhost.virtio.ring.SplitVirtqueue;
@@ -240,6 +241,16 @@ public final class RxFrameWriter {
 
     /** Writes the header into the first chain (it may span that chain's first descriptors). */
     private void writeHeader(int headerLength, int numBuffers) {
+        int buffer = first.readableCount(); // the first device-writable buffer
+        if (headerLength == NetHeader.LENGTH && first.length(buffer) >= NetHeader.LENGTH) {
+            // Common case: two stores. Bytes 0-7 are flags..csum_start (all zero), 8-9 csum_offset (zero),
+            // 10-11 num_buffers; bounds hold: the walker checked the buffer lies in its region.
+            MemorySegment segment = first.segmentOf(buffer);
+            long offset = first.offset(buffer);
+            segment.set(LittleEndian.U64, offset, 0L);
+            segment.set(LittleEndian.U32, offset + 8, numBuffers << 16);
+            return;
+        }
         NetHeader.writeZeroed(header, 0, headerLength, numBuffers);
         first.writeBytes(0, header, 0, headerLength);
     }
