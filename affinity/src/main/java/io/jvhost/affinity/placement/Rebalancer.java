@@ -25,8 +25,9 @@ import java.util.TreeMap;
  *   <li>load moves ({@link BalanceMode#LEAST_LOADED} only): the move that most lowers the busier of its
  *       two workers first, within the budget.</li>
  * </ol>
- * Steps 2 and 3 share a budget of {@link Settings#maxMovesPerPeriod()} moves and skip queues moved less
- * than {@link Settings#minDwellPeriods()} periods ago. A first placement starts no dwell.
+ * Steps 2 and 3 share a budget of {@link Settings#maxMovesPerPeriod()} moves; step 3 skips queues moved
+ * less than {@link Settings#minDwellPeriods()} periods ago (step 2 follows the vCPU at once). A first
+ * placement starts no dwell.
  *
  * <p>The busy ratio lags a move by its half-life. So that the next periods do not react again to the
  * imbalance a move already fixed, each move's expected effect is remembered as a per-worker correction
@@ -129,7 +130,9 @@ public final class Rebalancer {
         int budget = settings.maxMovesPerPeriod();
         for (int i = 0; i < queues.size() && budget > 0; i++) {
             QueueState q = queues.get(i);
-            if (done[i] || dwelling(q)) {
+            // No dwell here: a queue on its vCPU's own core (or another socket) is the case the
+            // design exists to avoid, so it follows the vCPU at once; the budget bounds the churn.
+            if (done[i]) {
                 continue;
             }
             QueuePlacement.Decision d = placement.decide(topology, view, q.workerCpu(), q.vcpuCpu());
