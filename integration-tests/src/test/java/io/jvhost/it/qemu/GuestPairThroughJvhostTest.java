@@ -95,19 +95,32 @@ class GuestPairThroughJvhostTest {
                     List.of(JvhostDaemon.client("vm0", vm0, 2), JvhostDaemon.client("vm1", vm1, 2)))) {
                 assertEquals("rxq=2 txq=2", netQueues(client.awaitNet(BOOT_AND_PING)));
                 assertEquals(new PingResult(20, 20), client.awaitPingResult(BOOT_AND_PING));
+                // Checked while both guests run: the client powers off right after iperf3.
+                List<QueueStatus> queues = awaitEveryQueueServed(jvhost);
+                assertEquals(8, queues.size(), queues.toString());
                 IperfResult iperf = client.awaitIperfResult(Duration.ofSeconds(90));
                 assertNull(iperf.error(), "iperf3 error");
                 assertTrue(iperf.receivedBitsPerSecond() > 0, "iperf3 moved no data");
-
-                List<QueueStatus> queues = jvhost.view().queues();
-                assertEquals(8, queues.size(), queues.toString());
-                for (QueueStatus q : queues) {
-                    assertNotNull(q.workerCpu(), "queue without a worker: " + q);
-                }
                 System.out.printf("two queue pairs, jvhost as client: iperf3 -P 2 %.1f Mbit/s; %s%n",
                         iperf.receivedBitsPerSecond() / 1e6, queues);
             }
         }
+    }
+
+    private static List<QueueStatus> awaitEveryQueueServed(JvhostDaemon jvhost) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        List<QueueStatus> queues = jvhost.view().queues();
+        while (System.nanoTime() < deadline) {
+            queues = jvhost.view().queues();
+            if (queues.stream().allMatch(q -> q.workerCpu() != null)) {
+                return queues;
+            }
+            Thread.sleep(20);
+        }
+        for (QueueStatus q : queues) {
+            assertNotNull(q.workerCpu(), "queue without a worker: " + q);
+        }
+        return queues;
     }
 
     private static String netQueues(io.jvhost.it.harness.SerialLog.LineMatch net) {
