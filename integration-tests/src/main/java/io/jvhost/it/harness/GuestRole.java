@@ -9,7 +9,14 @@ public enum GuestRole {
     /** Waits for the peer, then only the ping part of {@link #CLIENT}. */
     PING("ping"),
     /** Configures eth0, prints JV-READY and sleeps until killed. */
-    IDLE("idle");
+    IDLE("idle"),
+    /** {@code iperf3 -s} and {@code iperf -s} (iperf 2, for bounce-back); stays up until killed. */
+    BENCH_SERVER("bench-server"),
+    /**
+     * Waits for the peer, then runs the {@code jv.bench} tests one after the other, each between
+     * {@code JV-BENCH-BEGIN <test>} and {@code JV-BENCH-END <test> rc=N} markers (scripts/bench.sh).
+     */
+    BENCH("bench");
 
     private final String keyword;
 

@@ -162,7 +162,8 @@ public final class SerialLog {
         }
     }
 
-    static void sleep(Duration d) {
+    /** {@link Thread#sleep}; an interrupt becomes an {@link IllegalStateException} (interrupt flag kept). */
+    public static void sleep(Duration d) {
         try {
             Thread.sleep(d);
         } catch (InterruptedException e) {

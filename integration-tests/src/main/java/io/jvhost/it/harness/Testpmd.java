@@ -174,6 +174,7 @@ public final class Testpmd implements AutoCloseable {
         private final Path workDir;
         private String binary = "dpdk-testpmd";
         private String cpuList = "0,1";
+        private String lcores;
         private int memoryMiB = 512;
         private String filePrefix;
         private final List<String> vdevs = new ArrayList<>();
@@ -203,6 +204,16 @@ public final class Testpmd implements AutoCloseable {
          */
         public Builder cpuList(String list) {
             this.cpuList = list;
+            return this;
+        }
+
+        /**
+         * EAL {@code --lcores} instead of {@code -l}: maps lcores to CPUs, e.g. {@code 0@1,1@1} puts the
+         * main lcore and one forwarding lcore on CPU 1 (the main lcore sleeps between statistics
+         * prints, so the forwarding lcore has the CPU to itself). Null (the default) uses {@link #cpuList}.
+         */
+        public Builder lcores(String mapping) {
+            this.lcores = mapping;
             return this;
         }
 
@@ -319,7 +330,12 @@ public final class Testpmd implements AutoCloseable {
         public List<String> commandLine() {
             List<String> cmd = new ArrayList<>();
             cmd.add(binary);
-            cmd.addAll(List.of("-l", cpuList, "--no-huge", "-m", Integer.toString(memoryMiB), "--no-pci",
+            if (lcores != null) {
+                cmd.add("--lcores=" + lcores);
+            } else {
+                cmd.addAll(List.of("-l", cpuList));
+            }
+            cmd.addAll(List.of("--no-huge", "-m", Integer.toString(memoryMiB), "--no-pci",
                     "--no-shconf", "--file-prefix=" + prefix()));
             for (String v : vdevs) {
                 cmd.add("--vdev");

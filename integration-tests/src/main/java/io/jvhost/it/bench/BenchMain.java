@@ -1,0 +1,328 @@
+package io.jvhost.it.bench;
+
+import io.jvhost.it.harness.GuestImage;
+import io.jvhost.it.harness.ProcessReaper;
+import io.jvhost.it.harness.SerialLog;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * jvhost's benchmark against DPDK testpmd, as {@code scripts/bench.sh} runs it:
+ * <pre>
+ * java -cp integration-tests/target/classes io.jvhost.it.bench.BenchMain
+ *      --jvhost-classpath JAR [--quick] [--runs N] [--out DIR] [--project-root DIR] [--command TEXT]
+ * </pre>
+ * Writes {@code DIR/<stamp>/} (report.md, runs.csv, PNG plots, their data and plots.gp), copies it
+ * to {@code DIR/latest/} unless {@code --quick}, and keeps every process's log in
+ * {@code DIR/tmp/<stamp>/}. DIR defaults to {@code <project>/results}, with {@code --quick} to
+ * {@code <project>/results/tmp} (not committed). Exit status 0 when every measurement succeeded, 1 when some failed (the
+ * report is written anyway, with the failures listed), 2 for a bad command line.
+ */
+public final class BenchMain {
+
+    private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyy-MM-dd-HHmm").withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss").withZone(ZoneOffset.UTC);
+    private static final String MAIN_CLASS = "io.jvhost.backend.cli.Main";
+    /** Cores other processes may use during a packet-rate window before it is measured again. */
+    static final double MAX_OTHER_LOAD = 0.25;
+
+    private final BenchPlan plan;
+    private final BenchEnv env;
+    private final PrintStream out;
+    private final Results results = new Results();
+
+    private BenchMain(BenchPlan plan, BenchEnv env, PrintStream out) {
+        this.plan = plan;
+        this.env = env;
+        this.out = out;
+    }
+
+    public static void main(String[] args) {
+        int status;
+        try {
+            status = run(args, System.out);
+        } catch (IllegalArgumentException e) {
+            System.err.println("bench: " + e.getMessage());
+            status = 2;
+        }
+        System.exit(status);
+    }
+
+    /** The whole bench; returns the exit status. */
+    static int run(String[] args, PrintStream out) {
+        boolean quick = false;
+        int runs = -1;
+        Path outRoot = null;
+        Path projectRoot = null;
+        String jvhostClasspath = null;
+        String command = null;
+        List<String> only = List.of(Results.LOOPBACK, Results.SCALING, Results.GUESTS);
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> quick = true;
+                case "--runs" -> runs = positive(value(args, ++i, "--runs"), "--runs");
+                case "--out" -> outRoot = Path.of(value(args, ++i, "--out"));
+                case "--project-root" -> projectRoot = Path.of(value(args, ++i, "--project-root"));
+                case "--jvhost-classpath" -> jvhostClasspath = value(args, ++i, "--jvhost-classpath");
+                case "--command" -> command = value(args, ++i, "--command");
+                case "--only" -> only = cases(value(args, ++i, "--only"));
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]
+                        + "; usage: BenchMain --jvhost-classpath CP [--quick] [--runs N] [--out DIR]"
+                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests]");
+            }
+        }
+        if (jvhostClasspath == null) {
+            throw new IllegalArgumentException("--jvhost-classpath is required (the shaded jvhost jar)");
+        }
+        BenchPlan plan = (quick ? BenchPlan.quick(runs < 0 ? 1 : runs) : BenchPlan.full(runs < 0 ? 3 : runs)).only(only);
+        if (projectRoot == null) {
+            projectRoot = GuestImage.findProjectRoot();
+        }
+        projectRoot = projectRoot.toAbsolutePath().normalize();
+        if (outRoot == null) {
+            // Quick runs are smoke checks: keep them out of the committed results.
+            outRoot = quick ? projectRoot.resolve("results").resolve("tmp") : projectRoot.resolve("results");
+        }
+        outRoot = outRoot.toAbsolutePath().normalize();
+
+        Instant started = Instant.now();
+        String stamp = STAMP.format(started) + (quick ? "-quick" : "");
+        Path runDir = outRoot.resolve(stamp);
+        Path logDir = outRoot.resolve("tmp").resolve(stamp);
+        // sun_path holds 107 bytes: the sockets live in a short directory of their own.
+        Path socketDir = Path.of("/tmp", "jvbench-" + ProcessHandle.current().pid());
+        try {
+            Files.createDirectories(logDir);
+            Files.createDirectories(socketDir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("creating " + logDir + " and " + socketDir, e);
+        }
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> javaCommand = List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", jvhostClasspath, MAIN_CLASS);
+        BenchEnv env = new BenchEnv(socketDir, logDir, javaCommand, new AtomicInteger(), new LinkedHashMap<>());
+
+        String loadBefore = Machine.loadAverage();
+        out.printf("bench: %s setting, %d run(s); report in %s, logs in %s; load average %s%n",
+                quick ? "quick" : "full", plan.runs(), runDir, logDir, loadBefore);
+        if (Machine.load1() > 1.0) {
+            out.println("bench: warning: the machine is not quiet (load average " + loadBefore
+                    + "); other work skews the numbers");
+        }
+        GuestImage image = GuestImage.get();
+        Map<String, String> machine = Machine.describe(projectRoot, image.manifest());
+
+        BenchMain bench = new BenchMain(plan, env, out);
+        try {
+            bench.loopback();
+            bench.scaling();
+            bench.guests(image);
+        } finally {
+            // Every process was stopped by its measurement; ProcessReaper's shutdown hook covers a crash.
+            ProcessReaper.deleteTree(socketDir);
+        }
+
+        Duration took = Duration.between(started, Instant.now());
+        Report.Header header = new Report.Header(
+                DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'").withZone(ZoneOffset.UTC).format(started),
+                took.toMinutes() + " min " + took.toSecondsPart() + " s", loadBefore, Machine.loadAverage(), machine,
+                command != null ? command : "BenchMain " + String.join(" ", args), readableCommands(env, jvhostClasspath));
+        List<String> plotProblems = new Report(plan, bench.results, header).write(runDir);
+        if (!quick) {
+            copyTree(runDir, outRoot.resolve("latest"));
+        }
+        out.printf("bench: done in %s: %s%n", header.duration(), runDir.resolve("report.md"));
+        for (String f : bench.results.failures()) {
+            out.println("bench: FAILED " + f);
+        }
+        for (String p : plotProblems) {
+            out.println("bench: plot problem: " + p);
+        }
+        return bench.results.failures().isEmpty() && plotProblems.isEmpty() ? 0 : 1;
+    }
+
+    // ---- the three cases --------------------------------------------------------------------------
+
+    private void loopback() {
+        PacketRateBench rig = new PacketRateBench(env);
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (int size : plan.frameSizes()) {
+                for (Backend b : plan.loopbackBackends()) {
+                    String what = String.format(Locale.ROOT, "loopback %d B, %s, run %d/%d", size, b.label(), run, plan.runs());
+                    packetRate(Results.LOOPBACK, rig, b, 1, size, Integer.toString(size), run, what,
+                            plan.loopbackWarmup(), plan.loopbackWindow());
+                }
+            }
+        }
+    }
+
+    private void scaling() {
+        PacketRateBench rig = new PacketRateBench(env);
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (int pairs : plan.pairs()) {
+                for (Backend b : plan.scalingBackends()) {
+                    String what = String.format(Locale.ROOT, "scaling %d pair(s), %s, run %d/%d", pairs, b.label(), run,
+                            plan.runs());
+                    packetRate(Results.SCALING, rig, b, pairs, BenchPlan.SCALING_FRAME_BYTES, Integer.toString(pairs),
+                            run, what, plan.scalingWarmup(), plan.scalingWindow());
+                }
+            }
+        }
+    }
+
+    private void packetRate(String caseKey, PacketRateBench rig, Backend b, int pairs, int frameBytes, String param,
+                            int run, String what, Duration warmup, Duration window) {
+        try {
+            PacketRateBench.Result r = rig.measure(b, pairs, frameBytes, warmup, plan.maxWarmup(), window);
+            // Another process on the two CPUs takes its share from the backend or the front-end: measure
+            // again (a few times at most) rather than publish a number that is half someone else's.
+            for (int attempt = 2; attempt <= plan.attempts() && r.otherCores() > MAX_OTHER_LOAD; attempt++) {
+                progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window (%.3f Mpps);"
+                        + " measuring again (attempt %d of %d)", what, r.otherCores(), r.mpps(), attempt, plan.attempts()));
+                SerialLog.sleep(Duration.ofSeconds(10));
+                r = rig.measure(b, pairs, frameBytes, warmup, plan.maxWarmup(), window);
+            }
+            results.add(caseKey, b, param, run, Results.MPPS, r.mpps());
+            results.add(caseKey, b, param, run, Results.GBPS, r.gbps());
+            results.add(caseKey, b, param, run, Results.SWITCHES, r.switchesPerSecond());
+            results.add(caseKey, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
+            results.add(caseKey, b, param, run, Results.CORES, r.backendCores());
+            results.add(caseKey, b, param, run, Results.THREADS, r.threads());
+            results.add(caseKey, b, param, run, Results.OTHER_CORES, r.otherCores());
+            results.add(caseKey, b, param, run, Results.WARMUP, r.warmupSeconds());
+            results.note(caseKey, b, param, r.busiest());
+            progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.2f Gbit/s, %.0f ctx sw/s, %.0f CPU ms/Mpkt;"
+                    + " %s; warm-up %.0f s; other load %.2f cores", what, r.mpps(), r.gbps(), r.switchesPerSecond(),
+                    r.cpuMsPerMillion(), r.busiest(), r.warmupSeconds(), r.otherCores()));
+        } catch (RuntimeException e) {
+            results.add(caseKey, b, param, run, Results.MPPS, Double.NaN);
+            results.fail(what, e);
+            progress(what + ": FAILED " + e);
+            writeFailure(what, e);
+        }
+    }
+
+    private void guests(GuestImage image) {
+        if (plan.guestTests().isEmpty()) {
+            return;
+        }
+        GuestBench rig = new GuestBench(env, image);
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (Backend b : plan.guestBackends()) {
+                String what = String.format(Locale.ROOT, "guests, %s, run %d/%d", b.label(), run, plan.runs());
+                try {
+                    Map<String, Double> values = rig.measure(b, plan.guestTests(), plan.guestSeconds());
+                    List<String> failed = new ArrayList<>();
+                    StringBuilder line = new StringBuilder(what).append(':');
+                    for (Map.Entry<String, Double> e : values.entrySet()) {
+                        results.add(Results.GUESTS, b, e.getKey(), run, Results.VALUE, e.getValue());
+                        line.append(String.format(Locale.ROOT, " %s=%.0f", e.getKey(), e.getValue()));
+                        if (e.getValue().isNaN()) {
+                            failed.add(e.getKey());
+                        }
+                    }
+                    if (!failed.isEmpty()) {
+                        results.fail(what, new IllegalStateException("no result for " + failed
+                                + " (see the client's serial log)"));
+                    }
+                    progress(line.toString());
+                } catch (RuntimeException e) {
+                    results.fail(what, e);
+                    progress(what + ": FAILED " + e);
+                    writeFailure(what, e);
+                }
+            }
+        }
+    }
+
+    private void progress(String line) {
+        out.println("[" + CLOCK.format(Instant.now()) + "] " + line);
+        out.flush();
+    }
+
+    /** The whole exception, with any process log tail it carries, next to the processes' logs. */
+    private void writeFailure(String what, RuntimeException e) {
+        try (PrintStream ps = new PrintStream(Files.newOutputStream(env.logDir().resolve("failures.log"),
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND))) {
+            ps.println("=== " + what);
+            e.printStackTrace(ps);
+        } catch (IOException io) {
+            out.println("bench: cannot write failures.log: " + io);
+        }
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------
+
+    /** The remembered command lines, with the jvhost snapshot's temporary path named for what it is. */
+    private static Map<String, String> readableCommands(BenchEnv env, String jvhostClasspath) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : env.commands().entrySet()) {
+            out.put(e.getKey(), jvhostClasspath.endsWith(".jar")
+                    ? e.getValue().replace(jvhostClasspath, "JVHOST_JAR") : e.getValue());
+        }
+        if (jvhostClasspath.endsWith(".jar")) {
+            out.put("JVHOST_JAR", "a copy of vhost-user-backend/target/vhost-user-backend-*-all.jar taken when the bench started");
+        }
+        return out;
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length) {
+            throw new IllegalArgumentException(option + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static List<String> cases(String list) {
+        List<String> out = List.of(list.split(","));
+        for (String c : out) {
+            if (!List.of(Results.LOOPBACK, Results.SCALING, Results.GUESTS).contains(c)) {
+                throw new IllegalArgumentException("--only takes loopback, scaling, guests; got '" + c + "'");
+            }
+        }
+        return out;
+    }
+
+    private static int positive(String s, String option) {
+        try {
+            int n = Integer.parseInt(s);
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // Reported below.
+        }
+        throw new IllegalArgumentException(option + " needs a positive integer, got '" + s + "'");
+    }
+
+    /** Replaces {@code target} by a copy of the files of {@code source} (one level, no directories). */
+    private static void copyTree(Path source, Path target) {
+        try {
+            ProcessReaper.deleteTree(target);
+            Files.createDirectories(target);
+            try (var files = Files.list(source)) {
+                for (Path f : files.toList()) {
+                    if (Files.isRegularFile(f)) {
+                        Files.copy(f, target.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("copying " + source + " to " + target, e);
+        }
+    }
+}

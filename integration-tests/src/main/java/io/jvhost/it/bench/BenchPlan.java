@@ -1,0 +1,76 @@
+package io.jvhost.it.bench;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * What one bench run measures and for how long. {@link #full} is the published setting,
+ * {@link #quick} a tiny one that only shows the machinery works (its numbers mean little: jvhost's
+ * JIT has no time to warm up).
+ *
+ * @param quick            the tiny setting
+ * @param runs             repetitions of every measurement; tables show medians
+ * @param attempts         cases 1 and 2: tries per measurement while other processes load the machine
+ * @param frameSizes       case 1: testpmd {@code --txpkts}, bytes per frame
+ * @param loopbackBackends case 1: backends compared
+ * @param loopbackWarmup   case 1: least traffic before the window (jvhost's JIT compiles the data path)
+ * @param maxWarmup        cases 1 and 2: most traffic before the window (the warm-up ends earlier when
+ *                         the backend's JIT is idle and the rate steady)
+ * @param loopbackWindow   case 1: measured window
+ * @param pairs            case 2: numbers of port pairs
+ * @param scalingBackends  case 2: backends compared
+ * @param scalingWarmup    case 2: least traffic before the window
+ * @param scalingWindow    case 2: measured window
+ * @param guestTests       case 3: {@code jv.bench} tests: {@code stream:LEN}, {@code rr:P}
+ * @param guestSeconds     case 3: seconds per test
+ * @param guestBackends    case 3: backends compared
+ */
+record BenchPlan(boolean quick, int runs, int attempts,
+                 List<Integer> frameSizes, List<Backend> loopbackBackends, Duration loopbackWarmup,
+                 Duration maxWarmup, Duration loopbackWindow,
+                 List<Integer> pairs, List<Backend> scalingBackends, Duration scalingWarmup, Duration scalingWindow,
+                 List<String> guestTests, int guestSeconds, List<Backend> guestBackends) {
+
+    /** Frame size of case 2 (the RFC's small-packet case). */
+    static final int SCALING_FRAME_BYTES = 64;
+
+    BenchPlan {
+        if (runs < 1 || attempts < 1) {
+            throw new IllegalArgumentException("runs and attempts must be >= 1: " + runs + ", " + attempts);
+        }
+        frameSizes = List.copyOf(frameSizes);
+        loopbackBackends = List.copyOf(loopbackBackends);
+        pairs = List.copyOf(pairs);
+        scalingBackends = List.copyOf(scalingBackends);
+        guestTests = List.copyOf(guestTests);
+        guestBackends = List.copyOf(guestBackends);
+    }
+
+    static BenchPlan full(int runs) {
+        List<Backend> all = List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_PER_DEVICE, Backend.DPDK);
+        return new BenchPlan(false, runs, 3,
+                List.of(64, 256, 1518), List.of(Backend.JVHOST_PER_CPU, Backend.DPDK),
+                Duration.ofSeconds(6), Duration.ofSeconds(20), Duration.ofSeconds(8),
+                List.of(1, 2, 4, 8, 16), all, Duration.ofSeconds(5), Duration.ofSeconds(4),
+                List.of("stream:256", "stream:1024", "stream:4096", "stream:16384", "rr:1", "rr:10", "rr:30"), 5,
+                all);
+    }
+
+    /** This plan with the cases not in {@code cases} ({@link Results#LOOPBACK} ...) left out. */
+    BenchPlan only(List<String> cases) {
+        return new BenchPlan(quick, runs, attempts,
+                cases.contains(Results.LOOPBACK) ? frameSizes : List.of(), loopbackBackends, loopbackWarmup, maxWarmup,
+                loopbackWindow,
+                cases.contains(Results.SCALING) ? pairs : List.of(), scalingBackends, scalingWarmup, scalingWindow,
+                cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends);
+    }
+
+    static BenchPlan quick(int runs) {
+        return new BenchPlan(true, runs, 1,
+                List.of(64), List.of(Backend.JVHOST_PER_CPU, Backend.DPDK),
+                Duration.ofSeconds(2), Duration.ofSeconds(4), Duration.ofSeconds(2),
+                List.of(2), List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_PER_DEVICE, Backend.DPDK),
+                Duration.ofSeconds(2), Duration.ofSeconds(2),
+                List.of("stream:1024", "rr:4"), 2, List.of(Backend.JVHOST_PER_CPU, Backend.DPDK));
+    }
+}

@@ -1,0 +1,152 @@
+package io.jvhost.it.bench;
+
+import io.jvhost.it.harness.HarnessTimeoutException;
+import io.jvhost.it.harness.ProcessReaper;
+import io.jvhost.it.harness.SerialLog;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * jvhost as its own process ({@code bin/jvhost serve --config FILE} without the launcher's build
+ * check), confined with {@code taskset} to the CPUs of its worker pool so that nothing of it (JIT,
+ * GC, control threads) runs on the load generator's CPU. Its config and log are in the work
+ * directory; it is stopped by pid through {@link ProcessReaper}, also when the bench fails.
+ *
+ * <p>Thread safety: one bench thread.
+ */
+final class JvhostProcess implements AutoCloseable {
+
+    /** One vhost-user server port: its name, socket and network (isolated switch). */
+    record Port(String name, Path socket, String network) {
+    }
+
+    private final Process process;
+    private final List<String> commandLine;
+    private final SerialLog log;
+    private final int managementPort;
+
+    private JvhostProcess(Process process, List<String> commandLine, SerialLog log, int managementPort) {
+        this.process = process;
+        this.commandLine = List.copyOf(commandLine);
+        this.log = log;
+        this.managementPort = managementPort;
+    }
+
+    /**
+     * Writes {@code <name>.yaml}, starts jvhost and waits until every port's socket exists.
+     *
+     * @param javaCommand the command that runs jvhost's main class up to its arguments, e.g.
+     *                    {@code [java, --enable-native-access=ALL-UNNAMED, -jar, jvhost-all.jar]}
+     * @param cpus        CPU list for {@code taskset -c} and {@code workers.cpus}
+     * @param model       {@code workers.model}: {@code per-cpu} or {@code per-device}
+     */
+    static JvhostProcess start(Path workDir, String name, List<String> javaCommand, String cpus, String model,
+                               List<Port> ports, Duration timeout) {
+        int management = freePort();
+        StringBuilder yaml = new StringBuilder()
+                .append("# written by io.jvhost.it.bench for one measurement\n")
+                .append("workers:\n  cpus: \"").append(cpus).append("\"\n  model: ").append(model).append('\n')
+                .append("ports:\n");
+        for (Port p : ports) {
+            yaml.append("  - name: ").append(p.name()).append('\n')
+                    .append("    socket: ").append(p.socket().toAbsolutePath()).append('\n')
+                    .append("    mode: server\n    queues: 1\n")
+                    .append("    network: ").append(p.network()).append('\n');
+        }
+        yaml.append("management:\n  listen: 127.0.0.1:").append(management).append('\n');
+        Path config = workDir.resolve(name + ".yaml");
+        Path logFile = workDir.resolve(name + ".log");
+        List<String> cmd = new ArrayList<>(List.of("taskset", "-c", cpus));
+        cmd.addAll(javaCommand);
+        cmd.addAll(List.of("serve", "--config", config.toString()));
+        Process p;
+        try {
+            Files.writeString(config, yaml);
+            for (Port port : ports) {
+                Files.deleteIfExists(port.socket());
+            }
+            ProcessBuilder pb = new ProcessBuilder(cmd).directory(workDir.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+                    .redirectErrorStream(true)
+                    .redirectOutput(logFile.toFile());
+            p = ProcessReaper.start(pb, "jvhost " + name);
+        } catch (IOException e) {
+            throw new UncheckedIOException("starting jvhost: " + cmd, e);
+        }
+        JvhostProcess jvhost = new JvhostProcess(p, cmd, new SerialLog(logFile), management);
+        try {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            for (Port port : ports) {
+                while (!Files.exists(port.socket())) {
+                    if (!p.isAlive() || System.nanoTime() - deadline > 0) {
+                        throw new HarnessTimeoutException("jvhost never created " + port.socket() + " ("
+                                + (p.isAlive() ? "running" : "exited " + p.exitValue()) + ")\n"
+                                + jvhost.log.tail(30));
+                    }
+                    SerialLog.sleep(Duration.ofMillis(20));
+                }
+            }
+        } catch (RuntimeException e) {
+            jvhost.close();
+            throw e;
+        }
+        return jvhost;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    List<String> commandLine() {
+        return commandLine;
+    }
+
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
+    SerialLog log() {
+        return log;
+    }
+
+    /** {@code GET path} on the management endpoint; the body, or the failure as text (for the logs). */
+    String get(String path) {
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort + path))
+                    .timeout(Duration.ofSeconds(5)).build();
+            return client.send(request, HttpResponse.BodyHandlers.ofString()).body();
+        } catch (IOException e) {
+            return "(GET " + path + " failed: " + e + ")";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "(interrupted)";
+        }
+    }
+
+    /** SIGTERM (jvhost stops cleanly and removes its sockets), SIGKILL after 10 s. Idempotent. */
+    @Override
+    public void close() {
+        ProcessReaper.terminate(process.toHandle(), Duration.ofSeconds(10));
+    }
+
+    /** A TCP port nobody listens on now; jvhost binds it a moment later (loopback only). */
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException("no free TCP port on loopback", e);
+        }
+    }
+}

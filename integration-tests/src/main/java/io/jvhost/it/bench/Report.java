@@ -1,0 +1,547 @@
+package io.jvhost.it.bench;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Writes one run's {@code report.md} (Markdown tables of medians, jvhost/DPDK ratios next to the
+ * absolute numbers), {@code runs.csv} (every sample), the plot data and {@code plots.gp}, and
+ * renders the plots with gnuplot ({@code loopback.png}, {@code scaling.png}, {@code guests.png}).
+ */
+final class Report {
+
+    /** Header fields: when, how long, load, the machine and versions, the command that ran. */
+    record Header(String started, String duration, String loadBefore, String loadAfter, Map<String, String> machine,
+                  String commandLine, Map<String, String> commands) {
+    }
+
+    private final BenchPlan plan;
+    private final Results results;
+    private final Header header;
+
+    Report(BenchPlan plan, Results results, Header header) {
+        this.plan = plan;
+        this.results = results;
+        this.header = header;
+    }
+
+    /** Writes everything into {@code dir}; returns the plots that gnuplot failed to render (empty when fine). */
+    List<String> write(Path dir) {
+        List<String> problems = new ArrayList<>();
+        try {
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("runs.csv"), results.csv());
+            Files.writeString(dir.resolve("loopback.dat"), loopbackData());
+            Files.writeString(dir.resolve("scaling.dat"), scalingData());
+            Files.writeString(dir.resolve("guests-stream.dat"), guestData("stream:"));
+            Files.writeString(dir.resolve("guests-rr.dat"), guestData("rr:"));
+            Files.writeString(dir.resolve("plots.gp"), gnuplot());
+            problems.addAll(renderPlots(dir));
+            Files.writeString(dir.resolve("report.md"), markdown(problems));
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing the report in " + dir, e);
+        }
+        return problems;
+    }
+
+    // ---- Markdown -------------------------------------------------------------------------------
+
+    String markdown(List<String> plotProblems) {
+        StringBuilder md = new StringBuilder();
+        md.append("# jvhost benchmark").append(plan.quick() ? " (quick setting: smoke test only, not for comparison)" : "")
+                .append("\n\n");
+        md.append("Started ").append(header.started()).append(", took ").append(header.duration())
+                .append("; load average (1/5/15 min) ").append(header.loadBefore()).append(" before, ")
+                .append(header.loadAfter()).append(" after. Medians of ").append(plan.runs())
+                .append(plan.runs() == 1 ? " run" : " runs (min–max in parentheses)").append(".\n\n");
+        md.append("| | |\n|---|---|\n");
+        for (Map.Entry<String, String> e : header.machine().entrySet()) {
+            md.append("| ").append(e.getKey()).append(" | ").append(escape(e.getValue())).append(" |\n");
+        }
+        md.append("| command | `").append(header.commandLine()).append("` |\n\n");
+        if (!results.failures().isEmpty()) {
+            md.append("**Failed measurements** (empty cells below; logs in the run's tmp directory):\n\n");
+            for (String f : results.failures()) {
+                md.append("- ").append(escape(f)).append('\n');
+            }
+            md.append('\n');
+        }
+
+        md.append("## 1. Loopback packet rate\n\n").append(plan.frameSizes().isEmpty() ? NOT_RUN : loopbackSection());
+        md.append("## 2. Scaling with devices\n\n").append(plan.pairs().isEmpty() ? NOT_RUN : scalingSection());
+        md.append("## 3. Guests\n\n").append(plan.guestTests().isEmpty() ? NOT_RUN : guestSection());
+        if (!plotProblems.isEmpty()) {
+            md.append("Plots not rendered: ").append(escape(String.join("; ", plotProblems))).append("\n\n");
+        }
+
+        md.append("## How it was measured\n\n");
+        md.append("Every process has its own socket directory and `--file-prefix` and is stopped by pid. ")
+                .append("Raw samples: [runs.csv](runs.csv). Command lines of the first measurement of each kind:\n\n");
+        for (Map.Entry<String, String> e : header.commands().entrySet()) {
+            md.append("- ").append(e.getKey()).append(":\n  `").append(e.getValue()).append("`\n");
+        }
+        return md.toString();
+    }
+
+    private static final String NOT_RUN = "Not run (`--only`).\n\n";
+
+    private String loopbackSection() {
+        return "testpmd front-end (2 `net_virtio_user` ports, io forwarding, `--tx-first`, one lcore on CPU 0) "
+                + "through the backend on CPU 1: jvhost with both ports in one network, or testpmd with two "
+                + "`net_vhost` ports (io forwarding, one lcore). Rates are what the front-end received, averaged over a "
+                + seconds(plan.loopbackWindow()) + " window after " + warmup(Results.LOOPBACK, plan.loopbackWarmup())
+                + "; Gbit/s counts frame bytes.\n\n"
+                + loopbackTable() + '\n' + otherLoad(Results.LOOPBACK)
+                + "![loopback](loopback.png)\n\n";
+    }
+
+    private String scalingSection() {
+        return BenchPlan.SCALING_FRAME_BYTES + "-byte frames; N port pairs, each pair its own network, one front-end "
+                + "testpmd with 2N ports on CPU 0, the backend confined to CPU 1 (jvhost: `taskset -c 1`, "
+                + "`workers.cpus: \"1\"`). Context switches are the backend process's, all threads "
+                + "(`/proc/PID/task/*/status`); CPU time per million frames is its utime+stime over the window divided "
+                + "by the frames forwarded. Window " + seconds(plan.scalingWindow()) + " after "
+                + warmup(Results.SCALING, plan.scalingWarmup()) + ".\n\n"
+                + scalingTable() + '\n' + otherLoad(Results.SCALING)
+                + "Backend threads in the last run (CPU share of one core over the window):\n\n"
+                + threadTable() + '\n'
+                + "![scaling](scaling.png)\n\n";
+    }
+
+    private String guestSection() {
+        return "Two TCG guests (1 vCPU, 256 MiB) in one network; nothing pinned (jvhost `workers.cpus: \"0-1\"`, "
+                + "testpmd `-l 0,1`). TCP stream: iperf3 with the given write size, receiver's rate. "
+                + "Request/response: iperf 2 `--bounceback` (100-byte messages, one in flight per connection), "
+                + "transactions per second summed over the connections. " + plan.guestSeconds() + " s per test.\n\n"
+                + "TCP stream, Mbit/s:\n\n" + guestTable("stream:", "message bytes") + '\n'
+                + "Request/response, transactions/s:\n\n" + guestTable("rr:", "instances") + '\n'
+                + "![guests](guests.png)\n\n";
+    }
+
+    /** How the warm-up was decided and how long it took. */
+    private String warmup(String caseKey, java.time.Duration min) {
+        double[] v = results.samples().stream()
+                .filter(s -> s.caseKey().equals(caseKey) && s.metric().equals(Results.WARMUP) && !Double.isNaN(s.value()))
+                .mapToDouble(Results.Sample::value).toArray();
+        double max = 0;
+        for (double x : v) {
+            max = Math.max(max, x);
+        }
+        return "a warm-up of at least " + seconds(min) + ", then until the backend's JIT compiler threads had been "
+                + "idle for 2 s and three successive rates were within 5 %, at most " + seconds(plan.maxWarmup())
+                + (v.length == 0 ? "" : String.format(Locale.ROOT, " (it took %.0f s at the median, %.0f s at most)",
+                Results.median(v), max));
+    }
+
+    /** One sentence on the CPU the rest of the machine used during a case's windows. */
+    private String otherLoad(String caseKey) {
+        double[] v = results.samples().stream()
+                .filter(s -> s.caseKey().equals(caseKey) && s.metric().equals(Results.OTHER_CORES) && !Double.isNaN(s.value()))
+                .mapToDouble(Results.Sample::value).toArray();
+        if (v.length == 0) {
+            return "";
+        }
+        double max = 0;
+        for (double x : v) {
+            max = Math.max(max, x);
+        }
+        return String.format(Locale.ROOT, "CPU used by other processes during the windows (machine busy time less "
+                + "backend and front-end): median %.2f, max %.2f cores%s. A window with more than %.2f cores of other "
+                + "load is measured again, up to %d attempts.%n%n", Results.median(v), max,
+                max > BenchMain.MAX_OTHER_LOAD ? " — the machine was not quiet, treat these numbers with care" : "",
+                BenchMain.MAX_OTHER_LOAD, plan.attempts());
+    }
+
+    private String loopbackTable() {
+        List<Backend> bs = plan.loopbackBackends();
+        List<String> head = new ArrayList<>(List.of("frame bytes"));
+        for (Backend b : bs) {
+            head.add(b.label() + " Mpps");
+        }
+        addRatioHeads(head, bs, "Mpps");
+        for (Backend b : bs) {
+            head.add(b.label() + " Gbit/s");
+        }
+        addRatioHeads(head, bs, "Gbit/s");
+        for (Backend b : bs) {
+            head.add(b.label() + " CPU ms/Mpkt");
+        }
+        for (Backend b : bs) {
+            if (b.isJvhost()) {
+                head.add(b.label() + " ctx sw/s");
+            }
+        }
+        List<List<String>> rows = new ArrayList<>();
+        for (int size : plan.frameSizes()) {
+            String p = Integer.toString(size);
+            List<String> row = new ArrayList<>(List.of(p));
+            for (Backend b : bs) {
+                row.add(cellWithSpread(Results.LOOPBACK, b, p, Results.MPPS, "%.2f"));
+            }
+            addRatios(row, Results.LOOPBACK, bs, p, Results.MPPS);
+            for (Backend b : bs) {
+                row.add(cell(Results.LOOPBACK, b, p, Results.GBPS, "%.2f"));
+            }
+            addRatios(row, Results.LOOPBACK, bs, p, Results.GBPS);
+            for (Backend b : bs) {
+                row.add(cell(Results.LOOPBACK, b, p, Results.CPU_MS_PER_MPKT, "%.0f"));
+            }
+            for (Backend b : bs) {
+                if (b.isJvhost()) {
+                    row.add(cell(Results.LOOPBACK, b, p, Results.SWITCHES, "%.0f"));
+                }
+            }
+            rows.add(row);
+        }
+        return table(head, rows);
+    }
+
+    private String scalingTable() {
+        List<Backend> bs = plan.scalingBackends();
+        List<String> head = new ArrayList<>(List.of("port pairs"));
+        for (Backend b : bs) {
+            head.add(b.label() + " Mpps");
+        }
+        addRatioHeads(head, bs, "Mpps");
+        for (Backend b : bs) {
+            head.add(b.label() + " ctx sw/s");
+        }
+        for (Backend b : bs) {
+            head.add(b.label() + " CPU ms/Mpkt");
+        }
+        List<List<String>> rows = new ArrayList<>();
+        for (int pairs : plan.pairs()) {
+            String p = Integer.toString(pairs);
+            List<String> row = new ArrayList<>(List.of(p));
+            for (Backend b : bs) {
+                row.add(cellWithSpread(Results.SCALING, b, p, Results.MPPS, "%.2f"));
+            }
+            addRatios(row, Results.SCALING, bs, p, Results.MPPS);
+            for (Backend b : bs) {
+                row.add(cell(Results.SCALING, b, p, Results.SWITCHES, "%.0f"));
+            }
+            for (Backend b : bs) {
+                row.add(cell(Results.SCALING, b, p, Results.CPU_MS_PER_MPKT, "%.0f"));
+            }
+            rows.add(row);
+        }
+        return table(head, rows);
+    }
+
+    private String threadTable() {
+        List<String> head = List.of("port pairs", "backend", "threads", "CPU (cores)", "busiest threads");
+        List<List<String>> rows = new ArrayList<>();
+        for (int pairs : plan.pairs()) {
+            String p = Integer.toString(pairs);
+            for (Backend b : plan.scalingBackends()) {
+                rows.add(List.of(p, b.label(), cell(Results.SCALING, b, p, Results.THREADS, "%.0f"),
+                        cell(Results.SCALING, b, p, Results.CORES, "%.2f"),
+                        escape(results.noteOf(Results.SCALING, b, p))));
+            }
+        }
+        return table(head, rows);
+    }
+
+    private String guestTable(String kind, String paramHeader) {
+        List<Backend> bs = plan.guestBackends();
+        List<String> head = new ArrayList<>(List.of(paramHeader));
+        for (Backend b : bs) {
+            head.add(b.label());
+        }
+        addRatioHeads(head, bs, "");
+        List<List<String>> rows = new ArrayList<>();
+        for (String test : plan.guestTests()) {
+            if (!test.startsWith(kind)) {
+                continue;
+            }
+            List<String> row = new ArrayList<>(List.of(test.substring(kind.length())));
+            for (Backend b : bs) {
+                row.add(cellWithSpread(Results.GUESTS, b, test, Results.VALUE, "%.0f"));
+            }
+            addRatios(row, Results.GUESTS, bs, test, Results.VALUE);
+            rows.add(row);
+        }
+        return table(head, rows);
+    }
+
+    private static void addRatioHeads(List<String> head, List<Backend> bs, String unit) {
+        if (!bs.contains(Backend.DPDK)) {
+            return;
+        }
+        for (Backend b : bs) {
+            if (b.isJvhost()) {
+                head.add(b.label() + "/DPDK" + (unit.isEmpty() ? "" : " " + unit));
+            }
+        }
+    }
+
+    private void addRatios(List<String> row, String caseKey, List<Backend> bs, String param, String metric) {
+        if (!bs.contains(Backend.DPDK)) {
+            return;
+        }
+        double ref = results.median(caseKey, Backend.DPDK, param, metric);
+        for (Backend b : bs) {
+            if (b.isJvhost()) {
+                row.add(format("%.2f", results.median(caseKey, b, param, metric) / ref));
+            }
+        }
+    }
+
+    private String cell(String caseKey, Backend b, String param, String metric, String fmt) {
+        return format(fmt, results.median(caseKey, b, param, metric));
+    }
+
+    /** The median, with min–max when there are several runs. */
+    private String cellWithSpread(String caseKey, Backend b, String param, String metric, String fmt) {
+        double[] v = results.values(caseKey, b, param, metric);
+        String median = format(fmt, Results.median(v));
+        if (v.length < 2) {
+            return median;
+        }
+        double min = Double.MAX_VALUE;
+        double max = -Double.MAX_VALUE;
+        for (double x : v) {
+            min = Math.min(min, x);
+            max = Math.max(max, x);
+        }
+        return median + " (" + format(fmt, min) + "–" + format(fmt, max) + ")";
+    }
+
+    private static String format(String fmt, double v) {
+        return Double.isNaN(v) || Double.isInfinite(v) ? "–" : String.format(Locale.ROOT, fmt, v);
+    }
+
+    private static String table(List<String> head, List<List<String>> rows) {
+        StringBuilder sb = new StringBuilder("| ").append(String.join(" | ", head)).append(" |\n|");
+        for (int i = 0; i < head.size(); i++) {
+            sb.append(i > 0 && numeric(rows, i) ? "---:|" : "---|");
+        }
+        sb.append('\n');
+        for (List<String> row : rows) {
+            sb.append("| ").append(String.join(" | ", row)).append(" |\n");
+        }
+        return sb.toString();
+    }
+
+    /** Whether every cell of column {@code c} is a number, a dash or a number with its range. */
+    private static boolean numeric(List<List<String>> rows, int c) {
+        for (List<String> row : rows) {
+            if (c < row.size() && !row.get(c).matches("[0-9.–]+( \\([0-9.]+–[0-9.]+\\))?")) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String escape(String s) {
+        return s.replace("|", "\\|").replace("\n", " ");
+    }
+
+    private static String seconds(java.time.Duration d) {
+        return d.toSeconds() + " s";
+    }
+
+    // ---- plot data and gnuplot -----------------------------------------------------------------
+
+    /** gnuplot reads {@code ?} as a missing value (set datafile missing). */
+    private static String dat(double v) {
+        return Double.isNaN(v) || Double.isInfinite(v) ? "?" : String.format(Locale.ROOT, "%.6g", v);
+    }
+
+    String loopbackData() {
+        StringBuilder sb = new StringBuilder("# frame_bytes");
+        for (Backend b : plan.loopbackBackends()) {
+            sb.append(' ').append(b.tag()).append("_mpps");
+        }
+        for (Backend b : plan.loopbackBackends()) {
+            sb.append(' ').append(b.tag()).append("_gbps");
+        }
+        sb.append('\n');
+        for (int size : plan.frameSizes()) {
+            String p = Integer.toString(size);
+            sb.append(p);
+            for (Backend b : plan.loopbackBackends()) {
+                sb.append(' ').append(dat(results.median(Results.LOOPBACK, b, p, Results.MPPS)));
+            }
+            for (Backend b : plan.loopbackBackends()) {
+                sb.append(' ').append(dat(results.median(Results.LOOPBACK, b, p, Results.GBPS)));
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    String scalingData() {
+        StringBuilder sb = new StringBuilder("# pairs");
+        for (String m : List.of("mpps", "ctx", "cpu_ms_per_mpkt")) {
+            for (Backend b : plan.scalingBackends()) {
+                sb.append(' ').append(b.tag()).append('_').append(m);
+            }
+        }
+        sb.append('\n');
+        for (int pairs : plan.pairs()) {
+            String p = Integer.toString(pairs);
+            sb.append(p);
+            for (String m : List.of(Results.MPPS, Results.SWITCHES, Results.CPU_MS_PER_MPKT)) {
+                for (Backend b : plan.scalingBackends()) {
+                    sb.append(' ').append(dat(results.median(Results.SCALING, b, p, m)));
+                }
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    String guestData(String kind) {
+        StringBuilder sb = new StringBuilder("# " + kind.replace(":", ""));
+        for (Backend b : plan.guestBackends()) {
+            sb.append(' ').append(b.tag());
+        }
+        sb.append('\n');
+        for (String test : plan.guestTests()) {
+            if (test.startsWith(kind)) {
+                sb.append(test.substring(kind.length()));
+                for (Backend b : plan.guestBackends()) {
+                    sb.append(' ').append(dat(results.median(Results.GUESTS, b, test, Results.VALUE)));
+                }
+                sb.append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    String gnuplot() {
+        String subtitle = "medians of " + plan.runs() + (plan.runs() == 1 ? " run" : " runs") + ", " + header.started();
+        StringBuilder gp = new StringBuilder();
+        gp.append("# Renders the plots of report.md from the .dat files beside it: gnuplot plots.gp\n");
+        gp.append("set datafile missing '?'\nset grid ytics\nset key top left\n");
+        gp.append("set style data histograms\nset style histogram clustered gap 1\n");
+        gp.append("set style fill solid 0.85 border -1\nset boxwidth 0.9\nset yrange [0:*]\n\n");
+
+        if (!plan.frameSizes().isEmpty()) {
+            gp.append(loopbackPlot(subtitle));
+        }
+        if (!plan.pairs().isEmpty()) {
+            gp.append(scalingPlot(subtitle));
+        }
+        if (!plan.guestTests().isEmpty()) {
+            gp.append(guestPlot(subtitle));
+        }
+        return gp.toString();
+    }
+
+    private String loopbackPlot(String subtitle) {
+        StringBuilder gp = new StringBuilder();
+        List<Backend> lb = plan.loopbackBackends();
+        gp.append("set terminal pngcairo size 1100,420 font 'DejaVu Sans,10'\nset output 'loopback.png'\n");
+        gp.append("set multiplot layout 1,2 title 'Loopback packet rate through the backend (testpmd front-end, io fwd), ")
+                .append(subtitle).append("'\n");
+        gp.append("set xlabel 'frame bytes'\nset ylabel 'Mpps'\n");
+        gp.append("set key top right\n").append(histogram("loopback.dat", lb, 2));
+        gp.append("set ylabel 'Gbit/s'\n");
+        gp.append("set key top left\n").append(histogram("loopback.dat", lb, 2 + lb.size()));
+        gp.append("unset multiplot\n\n");
+        return gp.toString();
+    }
+
+    private String scalingPlot(String subtitle) {
+        StringBuilder gp = new StringBuilder();
+        List<Backend> sb = plan.scalingBackends();
+        gp.append("set terminal pngcairo size 1500,420 font 'DejaVu Sans,10'\nset output 'scaling.png'\n");
+        gp.append("set multiplot layout 1,3 title 'Scaling with port pairs (64-byte frames, backend on one CPU), ")
+                .append(subtitle).append("'\n");
+        int maxPairs = plan.pairs().stream().mapToInt(Integer::intValue).max().orElse(1);
+        gp.append("set style data linespoints\nset logscale x 2\nset xlabel 'port pairs'\n")
+                .append(String.format(Locale.ROOT, "set xrange [%.2f:%.2f]%n", 0.8, maxPairs * 1.25))
+                .append("set xtics (")
+                .append(String.join(", ", plan.pairs().stream().map(String::valueOf).toList())).append(")\n");
+        gp.append("set key top right\nset ylabel 'Mpps (all pairs)'\n").append(lines("scaling.dat", sb, 2));
+        gp.append("set ylabel 'context switches/s (backend process)'\n").append(lines("scaling.dat", sb, 2 + sb.size()));
+        gp.append("set key top left\nset ylabel 'CPU ms per million frames'\n")
+                .append(lines("scaling.dat", sb, 2 + 2 * sb.size()));
+        gp.append("unset multiplot\nunset logscale x\nset xtics autofreq\nset xrange [*:*]\nset key top left\n")
+                .append("set style data histograms\n\n");
+        return gp.toString();
+    }
+
+    private String guestPlot(String subtitle) {
+        StringBuilder gp = new StringBuilder();
+        List<Backend> gb = plan.guestBackends();
+        gp.append("set terminal pngcairo size 1100,420 font 'DejaVu Sans,10'\nset output 'guests.png'\n");
+        gp.append("set multiplot layout 1,2 title 'Two TCG guests through the backend, ").append(subtitle).append("'\n");
+        gp.append("set xlabel 'iperf3 write size (bytes)'\nset ylabel 'TCP stream Mbit/s'\n");
+        gp.append(histogram("guests-stream.dat", gb, 2));
+        gp.append("set xlabel 'parallel connections'\nset ylabel 'request/response transactions/s'\n");
+        gp.append(histogram("guests-rr.dat", gb, 2));
+        gp.append("unset multiplot\n");
+        return gp.toString();
+    }
+
+    private static String histogram(String file, List<Backend> backends, int firstColumn) {
+        StringBuilder sb = new StringBuilder("plot ");
+        for (int i = 0; i < backends.size(); i++) {
+            sb.append(i == 0 ? "'" + file + "'" : ", ''").append(" using ").append(firstColumn + i)
+                    .append(i == 0 ? ":xtic(1)" : "").append(" title '").append(backends.get(i).label()).append("'");
+        }
+        return sb.append('\n').toString();
+    }
+
+    private static String lines(String file, List<Backend> backends, int firstColumn) {
+        StringBuilder sb = new StringBuilder("plot ");
+        for (int i = 0; i < backends.size(); i++) {
+            sb.append(i == 0 ? "'" + file + "'" : ", ''").append(" using 1:").append(firstColumn + i)
+                    .append(" title '").append(backends.get(i).label()).append("' lw 2 pt 7");
+        }
+        return sb.append('\n').toString();
+    }
+
+    /** The PNGs this plan's plots.gp renders. */
+    private List<String> pngs() {
+        List<String> out = new ArrayList<>();
+        if (!plan.frameSizes().isEmpty()) {
+            out.add("loopback.png");
+        }
+        if (!plan.pairs().isEmpty()) {
+            out.add("scaling.png");
+        }
+        if (!plan.guestTests().isEmpty()) {
+            out.add("guests.png");
+        }
+        return out;
+    }
+
+    private List<String> renderPlots(Path dir) {
+        List<String> problems = new ArrayList<>();
+        try {
+            Process p = new ProcessBuilder("gnuplot", "plots.gp").directory(dir.toFile()).redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                problems.add("gnuplot timed out");
+            } else if (p.exitValue() != 0) {
+                problems.add("gnuplot exit " + p.exitValue() + ": " + out);
+            }
+            Files.writeString(dir.resolve("plots.log"), out);
+        } catch (IOException e) {
+            problems.add("gnuplot: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            problems.add("interrupted");
+        }
+        for (String png : pngs()) {
+            if (!Files.isRegularFile(dir.resolve(png))) {
+                problems.add(png + " missing");
+            }
+        }
+        return problems;
+    }
+}
