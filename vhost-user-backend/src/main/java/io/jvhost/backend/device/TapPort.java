@@ -7,6 +7,7 @@ import io.jvhost.backend.linux.Tap;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.switching.MacAddress;
 import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.QueueScheduler;
@@ -21,7 +22,6 @@ import io.netty.channel.unix.FileDescriptor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -47,8 +47,6 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     private static final int READ_BUDGET = 64;
     private static final int ETHERNET_HEADER = 14;
     private static final int MAX_IOV = 64;
-    private static final ValueLayout.OfInt INT_BE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort SHORT_BE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     private final String name;
     private final L2Switch network;
@@ -198,10 +196,8 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
                     drops++;
                     continue;
                 }
-                long destination = ((buffer.get(INT_BE, VNET_HEADER) & 0xFFFF_FFFFL) << 16)
-                        | (buffer.get(SHORT_BE, VNET_HEADER + 4) & 0xFFFFL);
-                long source = ((buffer.get(INT_BE, VNET_HEADER + 6) & 0xFFFF_FFFFL) << 16)
-                        | (buffer.get(SHORT_BE, VNET_HEADER + 10) & 0xFFFFL);
+                long destination = MacAddress.read(buffer, VNET_HEADER);
+                long source = MacAddress.read(buffer, VNET_HEADER + 6);
                 frame.wrapSegment(buffer, VNET_HEADER, frameLength, destination, source, 0);
                 network.forward(frame, this, context);
                 // Each frame is delivered before the buffer is reused: destinations copy synchronously.

@@ -2,6 +2,7 @@ package io.jvhost.backend.device;
 
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
+import io.jvhost.backend.switching.MacAddress;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.virtio.ring.DescriptorChain;
 import io.jvhost.virtio.ring.RingStatus;
@@ -9,7 +10,6 @@ import io.jvhost.virtio.ring.SplitVirtqueue;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * A transmit queue: the guest's frames leave through here into the port's network.
@@ -28,8 +28,6 @@ final class TxQueue extends NetQueue {
     /** Chains per worker turn before yielding to the worker's other queues. */
     static final int BUDGET = 256;
 
-    private static final ValueLayout.OfInt INT_BE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    private static final ValueLayout.OfShort SHORT_BE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final int ETHERNET_HEADER = 14;
 
     private final DescriptorChain chain = new DescriptorChain();
@@ -157,8 +155,8 @@ final class TxQueue extends NetQueue {
                         at = 0;
                         chain.readBytes(headerLength, macs, 0, 12);
                     }
-                    long destination = ((macs.get(INT_BE, at) & 0xFFFF_FFFFL) << 16) | (macs.get(SHORT_BE, at + 4) & 0xFFFFL);
-                    long source = ((macs.get(INT_BE, at + 6) & 0xFFFF_FFFFL) << 16) | (macs.get(SHORT_BE, at + 10) & 0xFFFFL);
+                    long destination = MacAddress.read(macs, at);
+                    long source = MacAddress.read(macs, at + 6);
                     frame.wrapChain(chain, headerLength, frameLength, destination, source, pair);
                     port.network().forward(frame, port, context);
                     bytes += frameLength;

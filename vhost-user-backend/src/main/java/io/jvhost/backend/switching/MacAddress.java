@@ -1,5 +1,9 @@
 package io.jvhost.backend.switching;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
 /**
  * MAC addresses as 48-bit values in a {@code long}: the first octet on the wire is bits 40-47, so the
  * group (multicast/broadcast) bit, the least significant bit of the first octet, is bit 40.
@@ -9,7 +13,15 @@ public final class MacAddress {
     public static final long BROADCAST = 0xFFFF_FFFF_FFFFL;
     private static final long GROUP_BIT = 1L << 40;
 
+    private static final ValueLayout.OfInt INT_BE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort SHORT_BE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+
     private MacAddress() {
+    }
+
+    /** The 6 bytes at {@code offset} (wire order) as a MAC value. Per frame: two loads, no allocation. */
+    public static long read(MemorySegment segment, long offset) {
+        return ((segment.get(INT_BE, offset) & 0xFFFF_FFFFL) << 16) | (segment.get(SHORT_BE, offset + 4) & 0xFFFFL);
     }
 
     public static boolean isGroup(long mac) {
