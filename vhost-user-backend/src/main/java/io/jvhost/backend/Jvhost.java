@@ -133,7 +133,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             for (PortConfig pc : config.ports()) {
                 Worker w = new Worker("jvhost-device-" + pc.name(), -1);
                 threads.add(w);
-                DataWorker dw = new DataWorker(w);
+                DataWorker dw = new DataWorker(w, busyPollNanos());
                 dataWorkers.add(dw);
                 perPort.put(pc.name(), dw);
             }
@@ -143,7 +143,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         int[] cpus = config.workers().cpus().stream().mapToInt(Integer::intValue).toArray();
         pool = WorkerPool.pinned(cpus);
         for (Worker w : pool.workers()) {
-            dataWorkers.add(new DataWorker(w));
+            dataWorkers.add(new DataWorker(w, busyPollNanos()));
         }
         initBusySamples();
         WorkersConfig w = config.workers();
@@ -152,6 +152,10 @@ public final class Jvhost implements RunningDaemon, ManagementView {
         return new QueueBalancer(topology, dataWorkers.toArray(new DataWorker[0]), placement,
                 REBALANCE_SETTINGS, TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
                 new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT), () -> this::refreshVcpus);
+    }
+
+    private long busyPollNanos() {
+        return TimeUnit.MICROSECONDS.toNanos(config.workers().busyPollUs());
     }
 
     /** Housekeeping thread, each rebalance period: where do the vCPUs run now. */

@@ -24,11 +24,25 @@ import java.util.concurrent.TimeoutException;
  * mutated only on its own thread, other threads talk to it through {@link #execute(Runnable)} (Netty's
  * task queue, drained at the top of each loop turn) or {@link #call(Callable)}.
  *
+ * <p>Work that must come back without waiting for an event (a queue with kicks off) registers a
+ * {@link Poller}: while any is registered the loop polls instead of sleeping ({@link PollingIoHandler}).
+ *
  * <p>Busy time is measured by the handlers themselves ({@link #workStarted()} / {@link #workEnded(long)}),
  * two {@code nanoTime} reads per wakeup, and published with release stores so the management thread
  * can read it without locks.
  */
 public final class Worker implements AutoCloseable {
+
+    /**
+     * Work a worker runs once per loop turn, without sleeping in between, for as long as it answers
+     * true: a queue with kicks turned off that has more to do, or that busy-polls its ring for a while
+     * before turning kicks back on. Runs on the worker thread; must not block.
+     */
+    @FunctionalInterface
+    public interface Poller {
+        /** Does one turn of work; false when the poller is done (it leaves the list). */
+        boolean poll();
+    }
 
     private static final System.Logger LOG = System.getLogger(Worker.class.getName());
     private static final VarHandle BUSY_NANOS;
@@ -48,6 +62,7 @@ public final class Worker implements AutoCloseable {
     private final int cpu;
     private final IoEventLoopGroup group;
     private final IoEventLoop loop;
+    private volatile PollingIoHandler handler;
     private volatile Thread thread;
     private volatile boolean pinned;
     @SuppressWarnings("unused") // accessed through BUSY_NANOS
@@ -71,7 +86,11 @@ public final class Worker implements AutoCloseable {
             }, name);
             t.setDaemon(true);
             return t;
-        }, EpollIoHandler.newFactory());
+        }, executor -> {
+            PollingIoHandler h = PollingIoHandler.wrap(EpollIoHandler.newFactory().newHandler(executor));
+            handler = h;
+            return h;
+        });
         this.loop = (IoEventLoop) group.next();
         // Start the thread now so that pinning failures show at start-up, not at first kick.
         call(() -> null);
@@ -131,6 +150,19 @@ public final class Worker implements AutoCloseable {
     /** Queues a task for the worker thread. Any thread. */
     public void execute(Runnable task) {
         loop.execute(task);
+    }
+
+    /**
+     * Runs {@code poller} every loop turn until it answers false; adding one already in the list does
+     * nothing. Worker thread only.
+     */
+    public void poll(Poller poller) {
+        handler.add(poller);
+    }
+
+    /** Pollers in the list now. Worker thread only. */
+    public int pollerCount() {
+        return handler.pollerCount();
     }
 
     /** Registers an I/O handle (an fd) with this worker's epoll. Any thread. */

@@ -13,6 +13,8 @@ import org.junit.jupiter.api.Test;
 import java.util.BitSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -78,6 +80,94 @@ class WorkerTest {
             worker.call(registration::cancel);
         } finally {
             eventFd.close();
+        }
+    }
+
+    @Test
+    void shouldRunAPollerOncePerTurnUntilItAnswersFalse() throws Exception {
+        try (Worker worker = new Worker("jvhost-worker-cpu0", 0)) {
+            AtomicInteger turns = new AtomicInteger();
+            CountDownLatch done = new CountDownLatch(1);
+            Worker.Poller poller = () -> {
+                if (turns.incrementAndGet() < 1000) {
+                    return true;
+                }
+                done.countDown();
+                return false;
+            };
+            worker.call(() -> {
+                worker.poll(poller);
+                worker.poll(poller); // already listed: still one run per turn
+                return null;
+            });
+            assertTrue(done.await(10, TimeUnit.SECONDS));
+            assertEquals(0, worker.call(worker::pollerCount));
+            assertEquals(1000, turns.get());
+        }
+    }
+
+    @Test
+    void shouldServeKicksAndTasksWhileAPollerSpins() throws Exception {
+        FileDescriptor eventFd = Native.newEventFd();
+        try (Worker worker = new Worker("jvhost-worker-cpu1", 1)) {
+            AtomicBoolean spinning = new AtomicBoolean(true);
+            AtomicInteger turns = new AtomicInteger();
+            worker.call(() -> {
+                worker.poll(() -> {
+                    turns.incrementAndGet();
+                    return spinning.get();
+                });
+                return null;
+            });
+            CountDownLatch kicked = new CountDownLatch(1);
+            EpollIoHandle handle = new EpollIoHandle() {
+                @Override
+                public FileDescriptor fd() {
+                    return eventFd;
+                }
+
+                @Override
+                public void handle(IoRegistration registration, IoEvent event) {
+                    Native.eventFdRead(eventFd.intValue());
+                    kicked.countDown();
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+            IoRegistration registration = worker.register(handle).sync().getNow();
+            registration.submit(EpollIoOps.EPOLLIN);
+            Native.eventFdWrite(eventFd.intValue(), 1);
+            assertTrue(kicked.await(5, TimeUnit.SECONDS), "a kick must not wait for the poller");
+            assertEquals("task", worker.call(() -> "task"));
+            assertTrue(turns.get() > 0);
+            spinning.set(false);
+            worker.call(registration::cancel);
+        } finally {
+            eventFd.close();
+        }
+    }
+
+    @Test
+    void shouldDropAPollerThatThrowsAndKeepWorking() throws Exception {
+        try (Worker worker = new Worker("jvhost-worker-cpu0", 0)) {
+            AtomicInteger calls = new AtomicInteger();
+            Thread.UncaughtExceptionHandler quiet = (t, e) -> { };
+            worker.call(() -> {
+                Thread.currentThread().setUncaughtExceptionHandler(quiet);
+                worker.poll(() -> {
+                    calls.incrementAndGet();
+                    throw new IllegalStateException("poller bug");
+                });
+                return null;
+            });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (worker.call(worker::pollerCount) != 0) {
+                assertTrue(System.nanoTime() < deadline, "the throwing poller should have been dropped");
+            }
+            assertEquals(1, calls.get());
+            assertEquals("alive", worker.call(() -> "alive"));
         }
     }
 }

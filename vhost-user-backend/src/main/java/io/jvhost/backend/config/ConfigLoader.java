@@ -49,12 +49,14 @@ public final class ConfigLoader {
 
     static final List<String> ROOT_KEYS = List.of("workers", "topology", "ports", "management");
     static final List<String> WORKERS_KEYS =
-            List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms");
+            List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms", "busy-poll-us");
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus");
     static final List<String> MANAGEMENT_KEYS = List.of("listen");
 
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
+    /** A poll window beyond a millisecond only burns CPU: kicks cost microseconds. */
+    static final int MAX_BUSY_POLL_US = 1000;
     /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
     static final int MAX_SOCKET_PATH_BYTES = 107;
     /** IFNAMSIZ is 16 including the terminating NUL (netdevice(7)). */
@@ -236,6 +238,7 @@ public final class ConfigLoader {
             Placement placement = Placement.SOCKET_AFFINE;
             Balance balance = Balance.LEAST_LOADED;
             long interval = WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS;
+            long busyPoll = WorkersConfig.DEFAULT_BUSY_POLL_US;
             List<Integer> cpus = onlineCpus;
             if (!node.isMissingOrNull()) {
                 node.requireMapping(WORKERS_KEYS);
@@ -261,11 +264,14 @@ public final class ConfigLoader {
                 if (!node.child("rebalance-interval-ms").isMissing()) {
                     interval = node.child("rebalance-interval-ms").integer(1, MAX_REBALANCE_INTERVAL_MS);
                 }
+                if (!node.child("busy-poll-us").isMissing()) {
+                    busyPoll = node.child("busy-poll-us").integer(0, MAX_BUSY_POLL_US);
+                }
             }
             if (cpus.isEmpty()) {
                 throw node.child("cpus").error("no CPU is online");
             }
-            return new WorkersConfig(cpus, model, placement, balance, interval);
+            return new WorkersConfig(cpus, model, placement, balance, interval, busyPoll);
         }
 
         private TopologyConfig topology(ConfigNode node) throws ConfigException {

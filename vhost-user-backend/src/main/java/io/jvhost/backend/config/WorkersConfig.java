@@ -11,17 +11,28 @@ import java.util.Objects;
  * @param placement           which workers a queue may go to
  * @param balance             how one worker is chosen among the allowed ones
  * @param rebalanceIntervalMs how often placement is re-evaluated, in milliseconds (at least 1)
+ * @param busyPollUs          how long a transmit queue keeps polling its ring after the last frame before
+ *                            it asks the driver for kicks again, in microseconds (0: kicks back on at once)
  */
 public record WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance,
-                            long rebalanceIntervalMs) {
+                            long rebalanceIntervalMs, long busyPollUs) {
 
     public static final long DEFAULT_REBALANCE_INTERVAL_MS = 100;
+    public static final long DEFAULT_BUSY_POLL_US = 50;
+
+    /** With the default busy-poll window. */
+    public WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance, long rebalanceIntervalMs) {
+        this(cpus, model, placement, balance, rebalanceIntervalMs, DEFAULT_BUSY_POLL_US);
+    }
 
     public WorkersConfig {
         cpus = List.copyOf(cpus);
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(placement, "placement");
         Objects.requireNonNull(balance, "balance");
+        if (busyPollUs < 0) {
+            throw new IllegalArgumentException("busyPollUs < 0: " + busyPollUs);
+        }
     }
 
     /** {@code workers.model}. */

@@ -15,15 +15,17 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Cross-worker delivery: any worker whose TX queue forwards a frame to this guest writes this ring
  * itself, straight from the source chain (one copy), under a per-ring claim (a CAS spin lock held for
- * one frame's copy). The alternative, a hand-over queue to the RX queue's own worker, costs a second
+ * a run of frames: a sender keeps it across consecutive frames to this queue until its batch ends or it
+ * sends elsewhere, see {@link DeliveryContext.Claim}). The alternative, a hand-over queue to the RX queue's own worker, costs a second
  * copy or delays the source's completion; the claim is only contended when two workers send to the
  * same guest queue at the same instant. Completions are buffered in the ring's shadow used array and
- * published, with one call, at the end of the sender's batch ({@link DeliveryContext#flushTouched()}).
+ * published, with one call, when the sender releases the claim (end of its batch, or a frame for another
+ * queue).
  *
  * <p>The kick of an RX queue only says the guest added buffers. Frames for a guest without buffers are
  * dropped (counted), as a NIC does, so RX kicks are suppressed and only drained.
  */
-final class RxQueue extends NetQueue implements DeliveryContext.Flushable {
+final class RxQueue extends NetQueue implements DeliveryContext.Claim {
 
     private static final VarHandle CLAIM;
 
@@ -104,40 +106,40 @@ final class RxQueue extends NetQueue implements DeliveryContext.Flushable {
         }
     }
 
-    /** Copies {@code frame} into the guest. Any sending worker. */
+    /**
+     * Copies {@code frame} into the guest. Any sending worker. Leaves this queue claimed by the sender
+     * ({@link DeliveryContext#held()}): the next frame to it in the same batch skips the lock, and the
+     * sender's end of batch publishes and releases.
+     */
     void deliver(Frame frame, DeliveryContext context) {
-        lock();
-        try {
-            if (!running) {
-                counters.addDrops(1);
-                return;
-            }
-            RxFrameWriter writer = context.writer();
-            int status = frame.chain() != null
-                    ? writer.write(ring, frame.chain(), frame.chainOffset(), frame.length())
-                    : writer.write(ring, frame.segment(), frame.segmentOffset(), frame.length());
-            if (status == RingStatus.OK) {
-                counters.addPackets(1, frame.length());
-                if (!flushPending) {
-                    flushPending = true;
-                    context.touch(this);
-                }
-            } else if (!RingStatus.isError(status)) {
-                counters.addDrops(1); // no buffers posted, or a frame larger than the guest's buffers
-            } else {
-                counters.addDrops(1);
-                running = false;
-                publishLocked();
-                broken(ring.brokenReason());
-            }
-        } finally {
-            unlock();
+        if (context.held() != this) {
+            context.releaseHeld(); // one claim at a time: never wait for a lock while holding another
+            lock();
+            context.hold(this);
+        }
+        if (!running) {
+            counters.addDrops(1);
+            return;
+        }
+        RxFrameWriter writer = context.writer();
+        int status = frame.chain() != null
+                ? writer.write(ring, frame.chain(), frame.chainOffset(), frame.length())
+                : writer.write(ring, frame.segment(), frame.segmentOffset(), frame.length());
+        if (status == RingStatus.OK) {
+            counters.addPackets(1, frame.length());
+            flushPending = true;
+        } else if (!RingStatus.isError(status)) {
+            counters.addDrops(1); // no buffers posted, or a frame larger than the guest's buffers
+        } else {
+            counters.addDrops(1);
+            running = false;
+            publishLocked();
+            broken(ring.brokenReason());
         }
     }
 
     @Override
-    public void flush() {
-        lock();
+    public void publishAndRelease() {
         try {
             publishLocked();
         } finally {

@@ -3,25 +3,29 @@ package io.jvhost.backend.switching;
 import io.jvhost.virtio.net.RxFrameWriter;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 
 /**
- * Per-worker scratch for forwarding: the RX writer and the destinations touched in the current
- * batch, so that each destination publishes its used ring and signals its guest once per batch.
+ * Per-worker scratch for forwarding: the RX writer, the frame view, and the destination queue this
+ * worker holds claimed for a run of frames, so that a destination publishes its used ring and signals
+ * its guest once per run, not once per frame.
  * Owned by one worker thread; never shared.
  */
 public final class DeliveryContext {
 
-    /** A destination that buffered completions and must publish them at the end of the batch. */
-    public interface Flushable {
-        void flush();
+    /**
+     * A destination lock the sender may keep across consecutive frames of one batch, so a run of frames
+     * to the same guest queue costs one lock, not one per frame. A worker holds at most one claim and
+     * releases it before it takes another or flushes anything, so no two workers can wait on each other.
+     */
+    public interface Claim {
+        /** Publishes what this sender left pending and unlocks. Holder only. */
+        void publishAndRelease();
     }
 
     private final RxFrameWriter writer = new RxFrameWriter();
     private final Frame frame = new Frame();
     private final MemorySegment macScratch = MemorySegment.ofArray(new byte[16]);
-    private Flushable[] touched = new Flushable[16];
-    private int touchedCount;
+    private Claim held;
     private long nowNanos;
 
     public RxFrameWriter writer() {
@@ -46,21 +50,27 @@ public final class DeliveryContext {
         nowNanos = System.nanoTime();
     }
 
-    /** Remembers a destination to flush at the end of the batch (the caller adds each one once). */
-    public void touch(Flushable destination) {
-        if (touchedCount == touched.length) {
-            touched = Arrays.copyOf(touched, touched.length * 2); // grows once per new fan-out high-water mark
-        }
-        touched[touchedCount++] = destination;
+    /** The claim this worker holds now, or null. */
+    public Claim held() {
+        return held;
     }
 
-    /** Publishes every destination touched since the last call. */
-    public void flushTouched() {
-        final Flushable[] t = touched;
-        for (int i = 0, n = touchedCount; i < n; i++) {
-            t[i].flush();
-            t[i] = null;
+    /** Records that this worker now holds {@code claim} (it released any other first). */
+    public void hold(Claim claim) {
+        held = claim;
+    }
+
+    /** Publishes and releases the claim held, if any. Also the safety net after a failed batch. */
+    public void releaseHeld() {
+        Claim h = held;
+        if (h != null) {
+            held = null;
+            h.publishAndRelease();
         }
-        touchedCount = 0;
+    }
+
+    /** End of a sender's batch: the destination it still holds publishes its frames and is released. */
+    public void endBatch() {
+        releaseHeld();
     }
 }

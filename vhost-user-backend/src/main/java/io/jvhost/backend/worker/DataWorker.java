@@ -11,11 +11,25 @@ public final class DataWorker {
 
     private final Worker worker;
     private final DeliveryContext context = new DeliveryContext();
+    private final long busyPollNanos;
     private volatile int queueCount;
     private volatile long migrationsIn;
 
+    /** A worker that re-enables kicks as soon as a ring runs dry (no busy polling). */
     public DataWorker(Worker worker) {
+        this(worker, 0);
+    }
+
+    /**
+     * @param busyPollNanos how long a queue keeps polling its dry ring, after its last frame, before it
+     *                      asks for kicks again ({@code workers.busy-poll-us})
+     */
+    public DataWorker(Worker worker, long busyPollNanos) {
+        if (busyPollNanos < 0) {
+            throw new IllegalArgumentException("busyPollNanos < 0: " + busyPollNanos);
+        }
         this.worker = worker;
+        this.busyPollNanos = busyPollNanos;
     }
 
     public Worker worker() {
@@ -25,6 +39,11 @@ public final class DataWorker {
     /** Forwarding scratch; only the worker thread may use it. */
     public DeliveryContext context() {
         return context;
+    }
+
+    /** Busy-poll window of this worker's queues, in nanoseconds (0: none). */
+    public long busyPollNanos() {
+        return busyPollNanos;
     }
 
     public int cpu() {

@@ -24,7 +24,7 @@ class ConfigErrorsTest {
                         "config.yaml: worker: unknown key (known keys: workers, topology, ports, management)"),
                 Arguments.of("workers: {threads: 2}\n" + PORT,
                         "config.yaml: workers.threads: unknown key"
-                                + " (known keys: cpus, model, placement, balance, rebalance-interval-ms)"),
+                                + " (known keys: cpus, model, placement, balance, rebalance-interval-ms, busy-poll-us)"),
                 Arguments.of("workers: [0, 1]\n" + PORT, "config.yaml: workers: expected a mapping, got a list"),
                 Arguments.of("ports: [{name: vm0, sockets: vm0.sock}]\n",
                         "config.yaml: ports[0].sockets: unknown key"
@@ -44,6 +44,10 @@ class ConfigErrorsTest {
                         "config.yaml: workers.placement: expected 'socket-affine' or 'round-robin', got 'numa'"),
                 Arguments.of("workers: {balance: 3}\n" + PORT,
                         "config.yaml: workers.balance: expected 'least-loaded' or 'random', got 3"),
+                Arguments.of("workers: {busy-poll-us: 1001}\n" + PORT,
+                        "config.yaml: workers.busy-poll-us: expected an integer from 0 to 1000, got 1001"),
+                Arguments.of("workers: {busy-poll-us: -1}\n" + PORT,
+                        "config.yaml: workers.busy-poll-us: expected an integer from 0 to 1000, got -1"),
                 Arguments.of("workers: {rebalance-interval-ms: 0}\n" + PORT,
                         "config.yaml: workers.rebalance-interval-ms: expected an integer from 1 to 3600000, got 0"),
                 Arguments.of("workers: {rebalance-interval-ms: 1.5}\n" + PORT,

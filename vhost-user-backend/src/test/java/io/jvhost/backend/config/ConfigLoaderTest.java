@@ -63,6 +63,7 @@ class ConfigLoaderTest {
                   placement: round-robin
                   balance: random
                   rebalance-interval-ms: 250
+                  busy-poll-us: 0
                 topology:
                   sockets: [[0, 1], "2-3"]
                 ports:
@@ -82,7 +83,7 @@ class ConfigLoaderTest {
                 """);
 
         JvhostConfig expected = new JvhostConfig(
-                new WorkersConfig(List.of(0, 1), Model.PER_DEVICE, Placement.ROUND_ROBIN, Balance.RANDOM, 250),
+                new WorkersConfig(List.of(0, 1), Model.PER_DEVICE, Placement.ROUND_ROBIN, Balance.RANDOM, 250, 0),
                 new TopologyConfig(List.of(List.of(0, 1), List.of(2, 3))),
                 List.of(
                         new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.CLIENT, 2, "blue", null, List.of(1, 0)),
@@ -104,7 +105,7 @@ class ConfigLoaderTest {
                     socket: vm0.sock
                 """);
 
-        assertEquals(new WorkersConfig(ONLINE, Model.PER_CPU, Placement.SOCKET_AFFINE, Balance.LEAST_LOADED, 100),
+        assertEquals(new WorkersConfig(ONLINE, Model.PER_CPU, Placement.SOCKET_AFFINE, Balance.LEAST_LOADED, 100, 50),
                 config.workers());
         assertNull(config.topology());
         assertEquals(List.of(new PortConfig("vm0", Path.of("vm0.sock"), Mode.SERVER, 1, "default", null, null)),

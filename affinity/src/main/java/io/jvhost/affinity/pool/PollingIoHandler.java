@@ -1,0 +1,167 @@
+package io.jvhost.affinity.pool;
+
+import io.netty.channel.IoHandle;
+import io.netty.channel.IoHandler;
+import io.netty.channel.IoHandlerContext;
+import io.netty.channel.IoRegistration;
+
+import java.util.Arrays;
+
+/**
+ * Netty's epoll {@link IoHandler} plus a list of {@link Worker.Poller}s run once per loop turn.
+ *
+ * <p>A queue that has more work than one turn's budget, or has just gone quiet and wants to busy-poll
+ * for a while before it re-enables its kicks, joins the list. While the list is not empty the loop does
+ * not sleep: each turn is {@code epoll_wait(0)} (other queues' kicks, sockets), Netty's task queue,
+ * then every poller once, in turn, so one busy queue cannot starve the others. Netty's own task queue
+ * would not do for this: it runs tasks until it is empty or for up to a second (its task quantum), so
+ * a task that re-queues itself would hold back every kick of the worker that long.
+ *
+ * <p>Threads: everything on the worker thread (the {@link IoHandler} contract).
+ */
+final class PollingIoHandler implements IoHandler {
+
+    /** The loop's context with "may block" turned off: pollers are waiting. */
+    private static final class NonBlocking implements IoHandlerContext {
+        IoHandlerContext loop;
+
+        @Override
+        public boolean canBlock() {
+            return false;
+        }
+
+        @Override
+        public long delayNanos(long currentTimeNanos) {
+            return 0;
+        }
+
+        @Override
+        public long deadlineNanos() {
+            return loop.deadlineNanos();
+        }
+
+        @Override
+        public void reportActiveIoTime(long activeNanos) {
+            loop.reportActiveIoTime(activeNanos);
+        }
+
+        @Override
+        public boolean shouldReportActiveIoTime() {
+            return loop.shouldReportActiveIoTime();
+        }
+    }
+
+    private final IoHandler epoll;
+    private final NonBlocking nonBlocking = new NonBlocking();
+    private Worker.Poller[] pollers = new Worker.Poller[8];
+    private int pollerCount;
+    private Worker.Poller running;
+
+    private PollingIoHandler(IoHandler epoll) {
+        this.epoll = epoll;
+    }
+
+    /** Wraps the loop's epoll handler. */
+    static PollingIoHandler wrap(IoHandler epoll) {
+        return new PollingIoHandler(epoll);
+    }
+
+    /**
+     * Adds {@code poller} unless it is already in the list (or is the one running now: its own answer
+     * decides whether it stays). Worker thread.
+     */
+    void add(Worker.Poller poller) {
+        if (poller == running) {
+            return;
+        }
+        for (int i = 0; i < pollerCount; i++) {
+            if (pollers[i] == poller) {
+                return;
+            }
+        }
+        if (pollerCount == pollers.length) {
+            pollers = Arrays.copyOf(pollers, pollers.length * 2); // once per new high-water mark of busy queues
+        }
+        pollers[pollerCount++] = poller;
+    }
+
+    int pollerCount() {
+        return pollerCount;
+    }
+
+    @Override
+    public int run(IoHandlerContext context) {
+        if (pollerCount == 0) {
+            return epoll.run(context);
+        }
+        nonBlocking.loop = context;
+        int handled = epoll.run(nonBlocking);
+        return handled + runPollers();
+    }
+
+    /**
+     * Runs each poller once and drops those that are done, keeping the order of the rest. Slots are
+     * cleared as their poller runs, so a poller added meanwhile (by work another one did) is appended
+     * once and never mistaken for one already dropped.
+     */
+    private int runPollers() {
+        final int n = pollerCount;
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            Worker.Poller poller = pollers[i];
+            pollers[i] = null;
+            running = poller;
+            boolean again;
+            try {
+                again = poller.poll();
+            } catch (RuntimeException e) {
+                again = false; // a poller that throws is a bug; it must not take the worker down
+                Thread t = Thread.currentThread();
+                t.getUncaughtExceptionHandler().uncaughtException(t, e);
+            } finally {
+                running = null;
+            }
+            if (again) {
+                pollers[kept++] = poller;
+            }
+        }
+        for (int i = n; i < pollerCount; i++) {
+            pollers[kept++] = pollers[i];
+        }
+        Arrays.fill(pollers, kept, pollerCount, null);
+        pollerCount = kept;
+        return n;
+    }
+
+    @Override
+    public void initialize() {
+        epoll.initialize();
+    }
+
+    @Override
+    public void prepareToDestroy() {
+        epoll.prepareToDestroy();
+    }
+
+    @Override
+    public void destroy() {
+        pollerCount = 0;
+        Arrays.fill(pollers, null);
+        epoll.destroy();
+    }
+
+    @Override
+    public IoRegistration register(IoHandle handle) throws Exception {
+        return epoll.register(handle);
+    }
+
+    @Override
+    public void wakeup() {
+        epoll.wakeup();
+    }
+
+    @Override
+    public boolean isCompatible(Class<? extends IoHandle> handleType) {
+        return epoll.isCompatible(handleType);
+    }
+}
