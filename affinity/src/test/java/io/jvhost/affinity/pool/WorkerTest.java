@@ -55,25 +55,10 @@ class WorkerTest {
         try (Worker worker = new Worker("jvhost-worker-cpu1", 1)) {
             CountDownLatch kicked = new CountDownLatch(1);
             AtomicReference<String> thread = new AtomicReference<>();
-            EpollIoHandle handle = new EpollIoHandle() {
-                @Override
-                public FileDescriptor fd() {
-                    return eventFd;
-                }
-
-                @Override
-                public void handle(IoRegistration registration, IoEvent event) {
-                    Native.eventFdRead(eventFd.intValue());
-                    thread.set(Thread.currentThread().getName());
-                    kicked.countDown();
-                }
-
-                @Override
-                public void close() {
-                }
-            };
-            IoRegistration registration = worker.register(handle).sync().getNow();
-            registration.submit(EpollIoOps.EPOLLIN);
+            IoRegistration registration = registerKick(worker, eventFd, () -> {
+                thread.set(Thread.currentThread().getName());
+                kicked.countDown();
+            });
             Native.eventFdWrite(eventFd.intValue(), 1);
             assertTrue(kicked.await(5, TimeUnit.SECONDS));
             assertEquals("jvhost-worker-cpu1", thread.get());
@@ -120,24 +105,7 @@ class WorkerTest {
                 return null;
             });
             CountDownLatch kicked = new CountDownLatch(1);
-            EpollIoHandle handle = new EpollIoHandle() {
-                @Override
-                public FileDescriptor fd() {
-                    return eventFd;
-                }
-
-                @Override
-                public void handle(IoRegistration registration, IoEvent event) {
-                    Native.eventFdRead(eventFd.intValue());
-                    kicked.countDown();
-                }
-
-                @Override
-                public void close() {
-                }
-            };
-            IoRegistration registration = worker.register(handle).sync().getNow();
-            registration.submit(EpollIoOps.EPOLLIN);
+            IoRegistration registration = registerKick(worker, eventFd, kicked::countDown);
             Native.eventFdWrite(eventFd.intValue(), 1);
             assertTrue(kicked.await(5, TimeUnit.SECONDS), "a kick must not wait for the poller");
             assertEquals("task", worker.call(() -> "task"));
@@ -169,5 +137,28 @@ class WorkerTest {
             assertEquals(1, calls.get());
             assertEquals("alive", worker.call(() -> "alive"));
         }
+    }
+
+    /** Registers {@code eventFd} with {@code worker}; each readiness drains it and runs {@code onKick}. */
+    private static IoRegistration registerKick(Worker worker, FileDescriptor eventFd, Runnable onKick) throws Exception {
+        EpollIoHandle handle = new EpollIoHandle() {
+            @Override
+            public FileDescriptor fd() {
+                return eventFd;
+            }
+
+            @Override
+            public void handle(IoRegistration registration, IoEvent event) {
+                Native.eventFdRead(eventFd.intValue());
+                onKick.run();
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        IoRegistration registration = worker.register(handle).sync().getNow();
+        registration.submit(EpollIoOps.EPOLLIN);
+        return registration;
     }
 }

@@ -13,7 +13,6 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -32,8 +31,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MigrationUnderTrafficTest {
 
     private static final int FRAMES = 50_000;
-    private static final byte[] MAC_A = {0x52, 0x54, 0, 0, 0, 0x0a};
-    private static final byte[] MAC_B = {0x52, 0x54, 0, 0, 0, 0x0b};
 
     @ParameterizedTest(name = "busy poll {0} ns")
     @ValueSource(longs = {0, 50_000})
@@ -85,7 +82,7 @@ class MigrationUnderTrafficTest {
                             continue;
                         }
                         for (int i = 0; i < burst; i++) {
-                            tx.addTx(frame(seq++));
+                            tx.addTx(NumberedFrames.fromAToB(seq++));
                         }
                         tx.publishAvail();
                         if (tx.needsKick(eventIdx)) {
@@ -116,7 +113,7 @@ class MigrationUnderTrafficTest {
                 List<DriverVirtqueue.Used> done = rx.pollUsed();
                 for (DriverVirtqueue.Used u : done) {
                     byte[] bytes = rx.written(u);
-                    int seq = ByteBuffer.wrap(bytes, 12 + 14, 4).getInt();
+                    int seq = NumberedFrames.seq(bytes);
                     assertTrue(seq > lastSeq, "frame " + seq + " after " + lastSeq + ": duplicated or reordered");
                     lastSeq = seq;
                     received++;
@@ -152,12 +149,5 @@ class MigrationUnderTrafficTest {
             kickB.close();
             callB.close();
         }
-    }
-
-    private static byte[] frame(int seq) {
-        ByteBuffer f = ByteBuffer.allocate(12 + 64);
-        f.position(12);
-        f.put(MAC_B).put(MAC_A).putShort((short) 0x88B5).putInt(seq);
-        return f.array();
     }
 }

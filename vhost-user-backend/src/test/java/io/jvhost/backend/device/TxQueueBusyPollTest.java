@@ -13,7 +13,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -28,8 +27,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class TxQueueBusyPollTest {
 
-    private static final byte[] MAC_A = {0x52, 0x54, 0, 0, 0, 0x0a};
-    private static final byte[] MAC_B = {0x52, 0x54, 0, 0, 0, 0x0b};
 
     private Worker worker;
     private FileDescriptor kickA;
@@ -105,7 +102,7 @@ class TxQueueBusyPollTest {
         awaitReceived(8);
         // Still polling: the device keeps kicks off, so the driver must not (and does not) kick.
         for (int i = 8; i < 16; i++) {
-            tx.addTx(frame(i));
+            tx.addTx(NumberedFrames.fromAToB(i));
         }
         tx.publishAvail();
         assertFalse(tx.needsKick(eventIdx), "kicks should stay off inside the busy-poll window");
@@ -122,7 +119,7 @@ class TxQueueBusyPollTest {
         awaitReceived(8);
         awaitTrue(() -> worker.call(worker::pollerCount) == 0, "the worker should leave polling after the window");
         for (int i = 8; i < 16; i++) {
-            tx.addTx(frame(i));
+            tx.addTx(NumberedFrames.fromAToB(i));
         }
         tx.publishAvail();
         assertTrue(tx.needsKick(eventIdx), "after the window the device should ask for kicks again");
@@ -139,7 +136,7 @@ class TxQueueBusyPollTest {
         awaitReceived(8);
         awaitTrue(() -> worker.call(worker::pollerCount) == 0, "no window: nothing to poll");
         for (int i = 8; i < 16; i++) {
-            tx.addTx(frame(i));
+            tx.addTx(NumberedFrames.fromAToB(i));
         }
         tx.publishAvail();
         assertTrue(tx.needsKick(eventIdx));
@@ -150,7 +147,7 @@ class TxQueueBusyPollTest {
 
     private void sendBurst(int firstSeq, int count, boolean kick) {
         for (int i = 0; i < count; i++) {
-            tx.addTx(frame(firstSeq + i));
+            tx.addTx(NumberedFrames.fromAToB(firstSeq + i));
         }
         tx.publishAvail();
         if (kick && tx.needsKick(eventIdx)) {
@@ -163,7 +160,7 @@ class TxQueueBusyPollTest {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (received < total) {
             for (DriverVirtqueue.Used u : rx.pollUsed()) {
-                int seq = ByteBuffer.wrap(rx.written(u), 12 + 14, 4).getInt();
+                int seq = NumberedFrames.seq(rx.written(u));
                 assertEquals(received, seq, "frames in order, each once");
                 received++;
             }
@@ -178,12 +175,5 @@ class TxQueueBusyPollTest {
             assertTrue(System.nanoTime() < deadline, message);
             Thread.onSpinWait();
         }
-    }
-
-    private static byte[] frame(int seq) {
-        ByteBuffer f = ByteBuffer.allocate(12 + 64);
-        f.position(12);
-        f.put(MAC_B).put(MAC_A).putShort((short) 0x88B5).putInt(seq);
-        return f.array();
     }
 }
