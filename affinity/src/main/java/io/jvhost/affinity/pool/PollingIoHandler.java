@@ -12,8 +12,9 @@ import java.util.Arrays;
  *
  * <p>A queue that has more work than one turn's budget, or has just gone quiet and wants to busy-poll
  * for a while before it re-enables its kicks, joins the list. While the list is not empty the loop does
- * not sleep: each turn is {@code epoll_wait(0)} (other queues' kicks, sockets), Netty's task queue,
- * then every poller once, in turn, so one busy queue cannot starve the others. Netty's own task queue
+ * not sleep: each turn is Netty's task queue, then every poller once, in turn, so one busy queue cannot
+ * starve the others, and every {@link #EPOLL_INTERVAL_NANOS} an {@code epoll_wait(0)} for other queues'
+ * kicks and sockets. Netty's own task queue
  * would not do for this: it runs tasks until it is empty or for up to a second (its task quantum), so
  * a task that re-queues itself would hold back every kick of the worker that long.
  *
@@ -51,11 +52,20 @@ final class PollingIoHandler implements IoHandler {
         }
     }
 
+    /**
+     * While pollers run, {@code epoll_wait(0)} (other queues' kicks, sockets) at most this often rather
+     * than every turn: a turn over many mostly idle queues costs about a microsecond, as much as the
+     * system call itself, and a kick waiting 20 us more is still cheaper than the exit that sent it.
+     */
+    static final long EPOLL_INTERVAL_NANOS = 20_000;
+
     private final IoHandler epoll;
     private final NonBlocking nonBlocking = new NonBlocking();
     private Worker.Poller[] pollers = new Worker.Poller[8];
     private int pollerCount;
     private Worker.Poller running;
+    private long turnNanos;
+    private long lastEpollNanos;
 
     private PollingIoHandler(IoHandler epoll) {
         this.epoll = epoll;
@@ -92,11 +102,25 @@ final class PollingIoHandler implements IoHandler {
     @Override
     public int run(IoHandlerContext context) {
         if (pollerCount == 0) {
-            return epoll.run(context);
+            int handled = epoll.run(context);
+            turnNanos = System.nanoTime();
+            lastEpollNanos = turnNanos;
+            return handled;
         }
-        nonBlocking.loop = context;
-        int handled = epoll.run(nonBlocking);
+        final long now = System.nanoTime();
+        turnNanos = now;
+        int handled = 0;
+        if (now - lastEpollNanos >= EPOLL_INTERVAL_NANOS) {
+            nonBlocking.loop = context;
+            handled = epoll.run(nonBlocking);
+            lastEpollNanos = now;
+        }
         return handled + runPollers();
+    }
+
+    /** When the current loop turn started ({@link System#nanoTime()}): one clock read per turn for all pollers. */
+    long turnNanos() {
+        return turnNanos;
     }
 
     /**

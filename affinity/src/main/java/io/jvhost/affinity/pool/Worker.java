@@ -160,6 +160,14 @@ public final class Worker implements AutoCloseable {
         handler.add(poller);
     }
 
+    /**
+     * When the current loop turn started, in {@link System#nanoTime()} units: pollers use it instead of
+     * reading the clock each. Worker thread only.
+     */
+    public long turnNanos() {
+        return handler.turnNanos();
+    }
+
     /** Pollers in the list now. Worker thread only. */
     public int pollerCount() {
         return handler.pollerCount();

@@ -109,7 +109,7 @@ final class TxQueue extends NetQueue {
         if (w == null || !w.worker().inWorkerThread() || !running) {
             return false;
         }
-        if (ring.pendingCount() == 0 && System.nanoTime() - lastFrameNanos < w.busyPollNanos()) {
+        if (ring.pendingCount() == 0 && w.worker().turnNanos() - lastFrameNanos < w.busyPollNanos()) {
             return true; // empty poll: not busy time
         }
         long started = w.worker().workStarted();
