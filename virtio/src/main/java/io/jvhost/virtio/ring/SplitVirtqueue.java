@@ -5,6 +5,7 @@ import io.jvhost.virtio.VirtioFeatures;
 import io.jvhost.virtio.memory.GuestMemory;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.util.Objects;
 
@@ -227,6 +228,46 @@ public final class SplitVirtqueue {
         }
         cachedAvailIdx = idx;
         return RingStatus.OK;
+    }
+
+    /**
+     * Reads one byte of the first buffer of each of the next {@code max} available chains, {@code skip}
+     * bytes in, without popping or validating anything: a burst's first touches of guest memory (avail
+     * entries, descriptors, frame headers, mostly lines the driver's CPU just wrote) then overlap their
+     * cache misses instead of paying them one frame at a time. Java has no prefetch; loads whose sum is
+     * returned do the same job. Entries that are out of range or unmapped are skipped: the real walk
+     * judges them later.
+     *
+     * @return a sum of the bytes read, meaningless except that the loads cannot be dropped
+     */
+    public int touchAvailable(int max, long skip) {
+        if (memory == null || brokenStatus != RingStatus.OK || refreshAvailIdx() != RingStatus.OK) {
+            return 0;
+        }
+        final GuestMemory mem = memory;
+        final MemorySegment table = descTable;
+        int n = Math.min(max, (cachedAvailIdx - nextAvail) & 0xFFFF);
+        int sum = 0;
+        for (int i = 0; i < n; i++) {
+            int head = avail.entry((nextAvail + i) & mask);
+            if (head >= size) {
+                continue;
+            }
+            // head < size and the table's size * 16 bytes were checked to lie in `table`.
+            long offset = (long) head * Descriptor.SIZE;
+            long gpa = Descriptor.gpa(table, offset);
+            long length = Descriptor.length(table, offset);
+            int region = mem.regionOfGpa(gpa);
+            if (region == GuestMemory.NOT_MAPPED || length <= skip) {
+                continue;
+            }
+            long at = gpa - mem.regionGpa(region) + skip;
+            MemorySegment segment = mem.segment(region);
+            if (at < segment.byteSize()) {
+                sum += segment.get(ValueLayout.JAVA_BYTE, at);
+            }
+        }
+        return sum;
     }
 
     /**

@@ -263,6 +263,35 @@ class SplitVirtqueuePopTest {
     // Malformed chains: exact status and reason
 
     @Test
+    void shouldTouchAvailableFramesWithoutPoppingThem() {
+        driver.configure(queue, 0);
+        driver.addTx(bytes(20, 3)); // byte 12 is 15
+        driver.addTx(bytes(20, 7)); // byte 12 is 19
+        driver.publishAvail();
+
+        assertEquals(15 + 19, queue.touchAvailable(8, 12));
+        assertEquals(15, queue.touchAvailable(1, 12), "at most max chains");
+        assertEquals(0, queue.touchAvailable(8, 20), "nothing past a buffer's end");
+        assertEquals(2, queue.pendingCount(), "touching pops nothing");
+        assertEquals(RingStatus.OK, queue.pop(chain));
+        assertFalse(queue.isBroken());
+    }
+
+    @Test
+    void shouldTouchPastBadEntriesWithoutBreakingOrThrowing() {
+        driver.configure(queue, 0);
+        driver.pushAvailRaw(8); // head out of range
+        driver.addUnmapped(0x4000_0000L, 100);
+        driver.addTx(bytes(20, 1)); // byte 0 is 1
+        driver.publishAvail();
+
+        assertEquals(1, queue.touchAvailable(8, 0));
+        assertFalse(queue.isBroken(), "only the walk judges chains");
+        assertEquals(RingStatus.ERR_HEAD_OUT_OF_RANGE, queue.pop(chain));
+        assertEquals(0, queue.touchAvailable(8, 0), "a broken queue is not touched");
+    }
+
+    @Test
     void shouldBreakOnHeadOutOfRange() {
         driver.configure(queue, 0);
         driver.pushAvailRaw(8);
