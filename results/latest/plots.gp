@@ -10,7 +10,7 @@ set yrange [0:*]
 
 set terminal pngcairo size 1100,420 font 'DejaVu Sans,10'
 set output 'loopback.png'
-set multiplot layout 1,2 title 'Loopback packet rate through the backend (testpmd front-end, io fwd), medians of 3 runs, 2026-11-25 17:11 UTC'
+set multiplot layout 1,2 title 'Loopback packet rate through the backend (testpmd front-end, io fwd), medians of 3 runs, 2026-11-25 18:00 UTC'
 set xlabel 'frame bytes'
 set ylabel 'Mpps'
 set key top right
@@ -22,7 +22,7 @@ unset multiplot
 
 set terminal pngcairo size 1500,420 font 'DejaVu Sans,10'
 set output 'scaling.png'
-set multiplot layout 1,3 title 'Scaling with port pairs (64-byte frames, backend on one CPU), medians of 3 runs, 2026-11-25 17:11 UTC'
+set multiplot layout 1,3 title 'Scaling with port pairs (64-byte frames, backend on one CPU), medians of 3 runs, 2026-11-25 18:00 UTC'
 set style data linespoints
 set logscale x 2
 set xlabel 'port pairs'
@@ -45,7 +45,7 @@ set style data histograms
 
 set terminal pngcairo size 1100,420 font 'DejaVu Sans,10'
 set output 'guests.png'
-set multiplot layout 1,2 title 'Two TCG guests through the backend, medians of 3 runs, 2026-11-25 17:11 UTC'
+set multiplot layout 1,2 title 'Two TCG guests through the backend, medians of 3 runs, 2026-11-25 18:00 UTC'
 set xlabel 'iperf3 write size (bytes)'
 set ylabel 'TCP stream Mbit/s'
 plot 'guests-stream.dat' using 2:xtic(1) title 'jvhost per-cpu', '' using 3 title 'jvhost per-device', '' using 4 title 'DPDK testpmd'
