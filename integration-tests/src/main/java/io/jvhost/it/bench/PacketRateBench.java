@@ -201,27 +201,29 @@ final class PacketRateBench {
             return Backends.jvhost(JvhostProcess.start(env.logDir(), name + "-jvhost", env.javaCommand(),
                     Integer.toString(BenchEnv.BACKEND_CPU), backend.model(), ports, START_TIMEOUT));
         }
-        Testpmd.Builder b = Testpmd.builder(env.logDir())
-                .lcores("0@" + BenchEnv.BACKEND_CPU + ",1@" + BenchEnv.BACKEND_CPU)
-                .filePrefix(env.filePrefix(name + "-be"))
-                .memoryMiB(memoryMiB)
-                .forwardMode("io").nbCores(1).totalMbufs(mbufs)
-                .statsPeriodSeconds(10)
-                .startTimeout(START_TIMEOUT);
+        Testpmd.Builder b = ioForwarder(name + "-be", BenchEnv.BACKEND_CPU, mbufs, memoryMiB, 10);
         for (Path s : sockets) {
             b.vhostUser(s);
         }
         return Backends.testpmd(b.start());
     }
 
-    private Testpmd startFrontEnd(String name, List<Path> sockets, int frameBytes, int mbufs, int memoryMiB) {
-        Testpmd.Builder b = Testpmd.builder(env.logDir())
-                .lcores("0@" + BenchEnv.LOAD_CPU + ",1@" + BenchEnv.LOAD_CPU)
-                .filePrefix(env.filePrefix(name + "-fe"))
+    /**
+     * A testpmd forwarding io-mode with one forwarding lcore, main and forwarding lcore both on {@code cpu}
+     * (the main lcore sleeps between statistics prints).
+     */
+    private Testpmd.Builder ioForwarder(String prefix, int cpu, int mbufs, int memoryMiB, int statsPeriodSeconds) {
+        return Testpmd.builder(env.logDir())
+                .lcores("0@" + cpu + ",1@" + cpu)
+                .filePrefix(env.filePrefix(prefix))
                 .memoryMiB(memoryMiB)
                 .forwardMode("io").nbCores(1).totalMbufs(mbufs)
-                .statsPeriodSeconds(1)
+                .statsPeriodSeconds(statsPeriodSeconds)
                 .startTimeout(START_TIMEOUT);
+    }
+
+    private Testpmd startFrontEnd(String name, List<Path> sockets, int frameBytes, int mbufs, int memoryMiB) {
+        Testpmd.Builder b = ioForwarder(name + "-fe", BenchEnv.LOAD_CPU, mbufs, memoryMiB, 1);
         List<String> app = new ArrayList<>(List.of("--tx-first", "--txpkts=" + frameBytes));
         for (int i = 0; i < sockets.size(); i++) {
             b.vdev("net_virtio_user" + i + ",path=" + sockets.get(i).toAbsolutePath() + ",queues=1,mac=" + mac(i));

@@ -338,12 +338,12 @@ public final class QemuGuest implements AutoCloseable {
             return kernelArg("jv.time", Integer.toString(seconds));
         }
 
-        /** iperf3 {@code -l}, e.g. {@code 1400} or {@code 64K}. */
         /** iperf3 -i: seconds between the interval reports in its JSON. */
         public Builder iperfReportInterval(String seconds) {
             return kernelArg("jv.report", seconds);
         }
 
+        /** iperf3 {@code -l}, e.g. {@code 1400} or {@code 64K}. */
         public Builder iperfLength(String length) {
             return kernelArg("jv.len", length);
         }

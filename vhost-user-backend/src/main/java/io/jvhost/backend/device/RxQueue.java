@@ -14,10 +14,10 @@ import java.lang.invoke.VarHandle;
  * A receive queue: frames for the guest are copied into its buffers here.
  *
  * <p>Cross-worker delivery: any worker whose TX queue forwards a frame to this guest writes this ring
- * itself, straight from the source chain (one copy), under a per-ring claim (a CAS spin lock held for
- * a run of frames: a sender keeps it across consecutive frames to this queue until its batch ends or it
- * sends elsewhere, see {@link DeliveryContext.Claim}). The alternative, a hand-over queue to the RX queue's own worker, costs a second
- * copy or delays the source's completion; the claim is only contended when two workers send to the
+ * itself, straight from the source chain (one copy), under a per-ring claim: a CAS spin lock a sender
+ * keeps across consecutive frames to this queue until its batch ends or it sends elsewhere (see
+ * {@link DeliveryContext.Claim}). The alternative, a hand-over queue to the RX queue's own worker, costs
+ * a second copy or delays the source's completion; the claim is only contended when two workers send to the
  * same guest queue at the same instant. Completions are buffered in the ring's shadow used array and
  * published, with one call, when the sender releases the claim (end of its batch, or a frame for another
  * queue).
@@ -42,9 +42,6 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
 
     @SuppressWarnings("unused") // through CLAIM
     private volatile int claim;
-    /** Sink for {@code touchAvailable}: keeps its loads. Guarded by the claim. */
-    @SuppressWarnings("unused")
-    private int touched;
     // Fields below are guarded by the claim.
     private boolean running;
     private boolean flushPending;
@@ -123,7 +120,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             lock();
             context.hold(this);
             if (running) {
-                touched += ring.touchAvailable(TOUCH_AHEAD, 0); // overlap the misses on the next buffers
+                ring.touchAvailable(TOUCH_AHEAD, 0); // overlap the misses on the next buffers
             }
         }
         if (!running) {

@@ -208,7 +208,7 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
             errors.increment();
             LOG.log(System.Logger.Level.WARNING, "port " + name + ": reading TAP " + tap.name() + ": " + e.getMessage());
         } finally {
-            context.endBatch();
+            context.releaseHeld();
             fromHost.addPackets(packets, bytes);
             if (drops > 0) {
                 fromHost.addDrops(drops);

@@ -17,7 +17,8 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>On a kick the owning worker suppresses further kicks, pops chains in batches, forwards each frame
  * (the destination copies it straight out of this chain's buffers), completes the batch with one used
- * index update and at most one call, and flushes every destination touched. A long burst stops after
+ * index update and at most one call, and releases the destination it holds (which publishes the frames
+ * it received). A long burst stops after
  * {@link #BUDGET} chains and the queue joins the worker's poll list ({@link io.jvhost.affinity.pool.Worker#poll}),
  * kicks still off: it comes back on the next loop turn, after the worker's other queues had theirs, so
  * one busy guest cannot starve them.
@@ -44,9 +45,6 @@ final class TxQueue extends NetQueue {
     /** Call eventfd; written by the owning worker only (control threads go through it). */
     private int callFd = -1;
     private volatile boolean running;
-    /** Sink for {@link SplitVirtqueue#touchAvailable}: keeps its loads. */
-    @SuppressWarnings("unused")
-    private int touched;
     /** When the last non-empty batch started: the busy-poll window counts from it. */
     private long lastFrameNanos;
 
@@ -112,13 +110,18 @@ final class TxQueue extends NetQueue {
         if (w == null || !w.worker().inWorkerThread() || !running) {
             return false;
         }
-        if (ring.pendingCount() == 0 && w.worker().turnNanos() - lastFrameNanos < w.busyPollNanos()) {
+        if (ring.pendingCount() == 0 && inPollWindow(w, w.worker().turnNanos())) {
             return true; // empty poll: not busy time
         }
         long started = w.worker().workStarted();
         boolean again = processSafely(w);
         w.worker().workEnded(started);
         return again;
+    }
+
+    /** Whether {@code now} is inside the busy-poll window that follows the last frame. */
+    private boolean inPollWindow(DataWorker worker, long now) {
+        return now - lastFrameNanos < worker.busyPollNanos();
     }
 
     /** {@link #process}, and whatever happens, no destination stays claimed by this worker. */
@@ -147,7 +150,7 @@ final class TxQueue extends NetQueue {
         ring.disableNotifications();
         while (true) {
             context.startBatch();
-            touched += ring.touchAvailable(BATCH, headerLength); // overlap the batch's first cache misses
+            ring.touchAvailable(BATCH, headerLength); // overlap the batch's first cache misses
             int popped = 0;
             long bytes = 0;
             long drops = 0;
@@ -202,7 +205,7 @@ final class TxQueue extends NetQueue {
                 }
                 continue;
             }
-            if (context.nowNanos() - lastFrameNanos < worker.busyPollNanos()) {
+            if (inPollWindow(worker, context.nowNanos())) {
                 return true; // dry for now: poll a while before paying for kicks
             }
             if (!ring.enableNotifications()) {
@@ -219,7 +222,7 @@ final class TxQueue extends NetQueue {
         if (ring.publishUsed()) {
             signal(callFd);
         }
-        context.endBatch();
+        context.releaseHeld();
         counters.addPackets(popped - drops, bytes);
         if (drops > 0) {
             counters.addDrops(drops);

@@ -60,17 +60,15 @@ public final class DeliveryContext {
         held = claim;
     }
 
-    /** Publishes and releases the claim held, if any. Also the safety net after a failed batch. */
+    /**
+     * Publishes and releases the claim held, if any: at the end of a sender's batch, before taking
+     * another claim, and as the safety net after a failed batch.
+     */
     public void releaseHeld() {
         Claim h = held;
         if (h != null) {
             held = null;
             h.publishAndRelease();
         }
-    }
-
-    /** End of a sender's batch: the destination it still holds publishes its frames and is released. */
-    public void endBatch() {
-        releaseHeld();
     }
 }
