@@ -23,6 +23,7 @@ import io.jvhost.affinity.placement.QueuePlacement;
 import io.jvhost.affinity.placement.Rebalancer;
 import io.jvhost.affinity.topology.CpuHotplugMonitor;
 import io.jvhost.backend.device.TapPort;
+import io.jvhost.backend.offload.Offloads;
 import io.jvhost.backend.device.VcpuWatch;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.worker.PerDeviceScheduler;
@@ -107,7 +108,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             if (pc.isTap()) {
                 TapPort tap;
                 try {
-                    tap = new TapPort(pc.name(), pc.tap(), network, scheduler);
+                    tap = new TapPort(pc.name(), pc.tap(), network, scheduler, pc.offloads(), pc.mtu());
                 } catch (LinuxException e) {
                     throw new ConfigException("ports[" + i + "].tap: cannot open TAP " + pc.tap() + ": " + e.getMessage(), e);
                 }
@@ -116,7 +117,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
                 tap.start();
                 continue;
             }
-            VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues());
+            VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues(), pc.offloads(), pc.mtu());
             network.attach(port);
             VcpuWatch vcpus = new VcpuWatch(port, pc.vcpus());
             ports.add(new PortEntry(pc, port, vcpus, openEndpoint(i, pc, port), null));
@@ -232,7 +233,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
                 TapPort t = e.tap();
                 out.add(new PortStatus(pc.name(), pc.kind(), null, null, pc.network(), true, 0, 1,
                         t.fromHostPackets(), t.fromHostBytes(), t.toHostPackets(), t.toHostBytes(),
-                        t.fromHostDrops() + t.toHostDrops(), t.errors()));
+                        t.fromHostDrops() + t.toHostDrops(), t.errors(), t.mtu(), Offloads.names(t.acceptedOffloads())));
                 continue;
             }
             long rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0, drops = 0;
@@ -249,7 +250,8 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             }
             out.add(new PortStatus(pc.name(), pc.kind(), String.valueOf(pc.socket()), pc.mode().configName(),
                     pc.network(), e.port().connected(), e.port().features(), pc.queues(), rxPackets, rxBytes,
-                    txPackets, txBytes, drops, e.port().errors()));
+                    txPackets, txBytes, drops, e.port().errors(), e.port().mtu(),
+                    Offloads.names(e.port().receivableOffloads())));
         }
         return out;
     }
@@ -291,14 +293,14 @@ public final class Jvhost implements RunningDaemon, ManagementView {
                 DataWorker w = t.owner();
                 Integer cpu = w == null ? null : w.cpu();
                 out.add(new QueueStatus(t.name(), 0, "rx", cpu, null, t.toHostPackets(), t.toHostBytes(),
-                        t.toHostDrops(), t.migrations(), null));
+                        t.toHostDrops(), t.migrations(), null, t.toHostOffloads()));
                 out.add(new QueueStatus(t.name(), 1, "tx", cpu, null, t.fromHostPackets(), t.fromHostBytes(),
-                        t.fromHostDrops(), t.migrations(), null));
+                        t.fromHostDrops(), t.migrations(), null, t.fromHostOffloads()));
                 continue;
             }
             for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
                 out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), q.vcpuCpu(), q.packets(),
-                        q.bytes(), q.drops(), q.migrations(), q.error()));
+                        q.bytes(), q.drops(), q.migrations(), q.error(), q.offloads()));
             }
         }
         return out;

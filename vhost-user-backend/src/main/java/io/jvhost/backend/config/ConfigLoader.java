@@ -51,7 +51,8 @@ public final class ConfigLoader {
     static final List<String> WORKERS_KEYS =
             List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms", "busy-poll-us");
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
-    static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus");
+    static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
+            "offloads", "mtu");
     static final List<String> MANAGEMENT_KEYS = List.of("listen");
 
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
@@ -425,7 +426,15 @@ public final class ConfigLoader {
                 }
                 vcpus = list;
             }
-            return new PortConfig(name, socket, mode, queues, network, tap, vcpus);
+            boolean offloads = true;
+            if (!node.child("offloads").isMissing()) {
+                offloads = node.child("offloads").bool();
+            }
+            int mtu = PortConfig.DEFAULT_MTU;
+            if (!node.child("mtu").isMissing()) {
+                mtu = node.child("mtu").integer(PortConfig.MIN_MTU, PortConfig.MAX_MTU);
+            }
+            return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu);
         }
 
         private static Path socketPath(ConfigNode node) throws ConfigException {

@@ -100,6 +100,14 @@ final class ConfigNode {
         return json.intValue();
     }
 
+    /** A boolean value ({@code true} or {@code false}). */
+    boolean bool() throws ConfigException {
+        if (!json.isBoolean()) {
+            throw error("expected true or false, got " + describe(json));
+        }
+        return json.booleanValue();
+    }
+
     /** One of the constants of {@code type}, by {@link ConfigEnum#configName()}. */
     <E extends Enum<E> & ConfigEnum> E enumValue(Class<E> type) throws ConfigException {
         E[] constants = type.getEnumConstants();

@@ -15,15 +15,22 @@ import java.util.Objects;
  * @param queues  the queue pairs offered, 1..16
  * @param network the isolated L2 network (one learning switch each) this port belongs to
  * @param tap     the TAP interface name, or {@code null} for a vhost-user port
- * @param vcpus   optional: queue pair {@code i} is kicked by guest vCPU {@code vcpus[i]} (exactly
- *                {@code queues} entries); {@code null} means the default {@code i mod nvcpus}
+ * @param vcpus    optional: queue pair {@code i} is kicked by guest vCPU {@code vcpus[i]} (exactly
+ *                 {@code queues} entries); {@code null} means the default {@code i mod nvcpus}
+ * @param offloads checksum and segmentation offloads offered to the guest (a TAP port: taken from the
+ *                 kernel); false: none
+ * @param mtu      the port's MTU, {@link #MIN_MTU}..{@link #MAX_MTU}: frames without GSO to it carry at
+ *                 most this many bytes of IP; a TAP port's interface gets this MTU
  */
 public record PortConfig(String name, Path socket, Mode mode, int queues, String network, String tap,
-                         List<Integer> vcpus) {
+                         List<Integer> vcpus, boolean offloads, int mtu) {
 
     public static final int MIN_QUEUES = 1;
     public static final int MAX_QUEUES = 16;
     public static final String DEFAULT_NETWORK = "default";
+    public static final int MIN_MTU = 68;
+    public static final int MAX_MTU = 65535;
+    public static final int DEFAULT_MTU = 1500;
 
     public PortConfig {
         Objects.requireNonNull(name, "name");
@@ -37,17 +44,30 @@ public record PortConfig(String name, Path socket, Mode mode, int queues, String
         if (queues < MIN_QUEUES || queues > MAX_QUEUES) {
             throw new IllegalArgumentException("port " + name + ": queues out of range: " + queues);
         }
+        if (mtu < MIN_MTU || mtu > MAX_MTU) {
+            throw new IllegalArgumentException("port " + name + ": mtu out of range: " + mtu);
+        }
         vcpus = vcpus == null ? null : List.copyOf(vcpus);
     }
 
-    /** A vhost-user port with the default queue-to-vCPU mapping. */
+    /** A vhost-user port with the default queue-to-vCPU mapping, offloads and MTU. */
     public static PortConfig vhostUser(String name, Path socket, Mode mode, int queues, String network) {
-        return new PortConfig(name, socket, mode, queues, network, null, null);
+        return new PortConfig(name, socket, mode, queues, network, null, null, true, DEFAULT_MTU);
     }
 
-    /** A TAP port. */
+    /** A TAP port with offloads and the default MTU. */
     public static PortConfig tap(String name, String tap, int queues, String network) {
-        return new PortConfig(name, null, null, queues, network, tap, null);
+        return new PortConfig(name, null, null, queues, network, tap, null, true, DEFAULT_MTU);
+    }
+
+    /** This port with {@code offloads} set. */
+    public PortConfig withOffloads(boolean on) {
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, on, mtu);
+    }
+
+    /** This port with {@code mtu} set. */
+    public PortConfig withMtu(int newMtu) {
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, newMtu);
     }
 
     public boolean isTap() {

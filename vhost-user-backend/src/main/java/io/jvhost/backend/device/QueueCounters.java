@@ -1,10 +1,14 @@
 package io.jvhost.backend.device;
 
+import io.jvhost.backend.management.QueueStatus;
+
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * Packet, byte and drop counts of one virtqueue. One writer at a time (the owning worker, or the
+ * Packet, byte and drop counts of one virtqueue, and what happened to offloads on it: frames
+ * segmented and checksums completed in software, offload frames passed on as they were (RX side),
+ * frames dropped for a bad offload header (TX side). One writer at a time (the owning worker, or the
  * sender holding an RX queue's claim), any number of readers: writes are release stores of
  * {@code get + n} (no locked instruction on the hot path), reads are acquire loads.
  */
@@ -14,6 +18,10 @@ final class QueueCounters {
     private static final VarHandle BYTES;
     private static final VarHandle DROPS;
     private static final VarHandle MIGRATIONS;
+    private static final VarHandle SEGMENTED;
+    private static final VarHandle CHECKSUMS;
+    private static final VarHandle PASSED_THROUGH;
+    private static final VarHandle BAD_OFFLOADS;
 
     static {
         try {
@@ -22,6 +30,10 @@ final class QueueCounters {
             BYTES = l.findVarHandle(QueueCounters.class, "bytes", long.class);
             DROPS = l.findVarHandle(QueueCounters.class, "drops", long.class);
             MIGRATIONS = l.findVarHandle(QueueCounters.class, "migrations", long.class);
+            SEGMENTED = l.findVarHandle(QueueCounters.class, "segmented", long.class);
+            CHECKSUMS = l.findVarHandle(QueueCounters.class, "checksums", long.class);
+            PASSED_THROUGH = l.findVarHandle(QueueCounters.class, "passedThrough", long.class);
+            BAD_OFFLOADS = l.findVarHandle(QueueCounters.class, "badOffloads", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -31,6 +43,10 @@ final class QueueCounters {
     private long bytes;
     private long drops;
     private long migrations;
+    private long segmented;
+    private long checksums;
+    private long passedThrough;
+    private long badOffloads;
 
     void addPackets(long n, long byteCount) {
         PACKETS.setRelease(this, packets + n);
@@ -43,6 +59,46 @@ final class QueueCounters {
 
     void addMigration() {
         MIGRATIONS.setRelease(this, migrations + 1);
+    }
+
+    /** A GSO frame was cut into segments (or fragments) in software. */
+    void addSegmented() {
+        SEGMENTED.setRelease(this, segmented + 1);
+    }
+
+    /** {@code n} checksums were computed in software. */
+    void addChecksums(long n) {
+        CHECKSUMS.setRelease(this, checksums + n);
+    }
+
+    /** A frame with offload information went to a receiver that takes it as it is. */
+    void addPassedThrough() {
+        PASSED_THROUGH.setRelease(this, passedThrough + 1);
+    }
+
+    /** {@code n} frames were dropped for a bad offload header. */
+    void addBadOffloads(long n) {
+        BAD_OFFLOADS.setRelease(this, badOffloads + n);
+    }
+
+    long segmented() {
+        return (long) SEGMENTED.getAcquire(this);
+    }
+
+    long checksums() {
+        return (long) CHECKSUMS.getAcquire(this);
+    }
+
+    long passedThrough() {
+        return (long) PASSED_THROUGH.getAcquire(this);
+    }
+
+    long badOffloads() {
+        return (long) BAD_OFFLOADS.getAcquire(this);
+    }
+
+    QueueStatus.OffloadCounts offloadCounts() {
+        return new QueueStatus.OffloadCounts(segmented(), checksums(), passedThrough(), badOffloads());
     }
 
     long packets() {

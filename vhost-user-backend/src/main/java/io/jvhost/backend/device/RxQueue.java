@@ -1,9 +1,14 @@
 package io.jvhost.backend.device;
 
+import io.jvhost.backend.offload.FrameOffload;
+import io.jvhost.backend.offload.Offloads;
+import io.jvhost.backend.offload.SoftwareOffload;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.virtio.memory.GuestMemory;
+import io.jvhost.virtio.net.FrameSource;
+import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.net.RxFrameWriter;
 import io.jvhost.virtio.ring.RingStatus;
 
@@ -127,17 +132,51 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             counters.addDrops(1);
             return;
         }
-        RxFrameWriter writer = context.writer();
-        int status = frame.chain() != null
-                ? writer.write(ring, frame.chain(), frame.chainOffset(), frame.length())
-                : writer.write(ring, frame.segment(), frame.segmentOffset(), frame.length());
-        if (status == RingStatus.OK) {
-            counters.addPackets(1, frame.length());
-            flushPending = true;
-        } else if (!RingStatus.isError(status)) {
-            counters.addDrops(1); // no buffers posted, or a frame larger than the guest's buffers
+        final RxFrameWriter writer = context.writer();
+        final FrameSource bytes = frame.bytes();
+        final FrameOffload offload = frame.offload();
+        final int receivable = port.receivableOffloads();
+        final int needs = offload.needs();
+        final long length = bytes.length();
+        int status;
+        if (offload.gsoType() == NetHeader.GSO_NONE && length > port.mtu() + VirtioNetPort.FRAME_OVERHEAD) {
+            counters.addDrops(1); // larger than the guest's MTU allows
+            return;
+        }
+        if ((needs & ~receivable) == 0) {
+            // The guest takes the frame as it is. A plain frame keeps only DATA_VALID, and that only
+            // for a guest with GUEST_CSUM (§5.1.6.4: flags are 0 otherwise).
+            long header = needs != 0 ? offload.header()
+                    : (receivable & Offloads.CSUM) != 0 ? offload.header() & NetHeader.F_DATA_VALID : 0L;
+            status = writer.write(ring, header, offload.csumOffset(), null, 0, bytes, 0, length);
+            if (status == RingStatus.OK) {
+                counters.addPackets(1, length);
+                flushPending = true;
+                if (needs != 0) {
+                    counters.addPassedThrough();
+                }
+            }
         } else {
-            counters.addDrops(1);
+            SoftwareOffload software = context.software();
+            status = offload.gsoType() != NetHeader.GSO_NONE
+                    ? software.segment(ring, writer, offload, bytes, receivable, port.mtu())
+                    : software.completeChecksum(ring, writer, offload, bytes);
+            if (software.segments() > 0) {
+                counters.addPackets(software.segments(), software.bytes());
+                flushPending = true; // pushed even if a later segment found no buffer
+                if (offload.gsoType() != NetHeader.GSO_NONE) {
+                    counters.addSegmented();
+                }
+            }
+            if (software.checksums() > 0) {
+                counters.addChecksums(software.checksums());
+            }
+        }
+        if (status == RingStatus.OK) {
+            return;
+        }
+        counters.addDrops(1); // no buffers posted, a frame larger than the guest's buffers, or a broken ring
+        if (RingStatus.isError(status)) {
             running = false;
             publishLocked();
             broken(ring.brokenReason());

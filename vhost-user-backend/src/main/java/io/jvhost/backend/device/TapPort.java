@@ -4,6 +4,9 @@ import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.IoVecArray;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.Tap;
+import io.jvhost.backend.management.QueueStatus;
+import io.jvhost.backend.offload.FrameOffload;
+import io.jvhost.backend.offload.Offloads;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
@@ -12,6 +15,9 @@ import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.QueueScheduler;
 import io.jvhost.backend.worker.ServedQueue;
+import io.jvhost.virtio.LittleEndian;
+import io.jvhost.virtio.net.FrameSource;
+import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.ring.DescriptorChain;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
@@ -21,7 +27,6 @@ import io.netty.channel.unix.FileDescriptor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -30,8 +35,16 @@ import java.util.concurrent.atomic.LongAdder;
  *
  * <p>The TAP is opened with IFF_VNET_HDR and a 12-byte header, the virtio-net header layout, so a
  * frame from a guest goes to the kernel with one {@code writev} straight from the guest's TX buffers
- * (one copy, by the kernel), behind a shared zeroed header. Reads land in a buffer owned by the
- * serving worker and are copied once more into the destination guest's RX buffers.
+ * (one copy, by the kernel), behind the sender's offload header (a checked copy of it): the kernel
+ * takes partial checksums and GSO frames of every kind and completes them itself. Reads land in a
+ * buffer owned by the serving worker and are copied once more into the destination guest's RX
+ * buffers; the kernel's header on them is checked like a guest's and applied as for a guest's frame.
+ *
+ * <p>Which offloaded frames the kernel may hand jvhost (TUNSETOFFLOAD) follows what the other ports
+ * of the network take: the union of their offloads, so a guest that takes 64 KiB TCP frames gets them
+ * in one read, and one that does not gets them segmented by jvhost on the way. With
+ * {@code offloads: false} the kernel hands over only complete, checksummed frames. The interface's
+ * MTU is set to the port's {@code mtu}.
  *
  * <p>Threads: the TAP fd is registered with one worker (placement as for a queue whose vCPU is
  * unknown); {@link #deliver} runs on any sending worker and uses that thread's own iovec array.
@@ -41,8 +54,10 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     private static final System.Logger LOG = System.getLogger(TapPort.class.getName());
     /** virtio_net_hdr_v1 size, set with TUNSETVNETHDRSZ. */
     static final int VNET_HEADER = 12;
-    /** Largest frame read: 64 KiB plus the header. */
-    private static final int READ_BUFFER = 65536 + VNET_HEADER;
+    /** Read buffer: the header and the largest frame accepted; a read that fills it was cut short. */
+    private static final int READ_BUFFER = VNET_HEADER + (int) FrameOffload.MAX_FRAME + 1;
+    /** Offload header flags the kernel sets on frames it hands over. */
+    private static final int KERNEL_FLAGS = NetHeader.F_NEEDS_CSUM | NetHeader.F_DATA_VALID;
     /** Frames read per wakeup before the worker turns to its other work (epoll is level-triggered). */
     private static final int READ_BUDGET = 64;
     private static final int ETHERNET_HEADER = 14;
@@ -52,9 +67,10 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     private final L2Switch network;
     private final QueueScheduler scheduler;
     private final Tap tap;
+    private final boolean offloads;
+    private final int mtu;
     private final FileDescriptor fd;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment zeroHeader;
     private final MemorySegment readBuffer;
     private final IoVecArray readIov = new IoVecArray(1);
     /** Per sending thread: the iovecs of one frame, plus a bounce buffer for non-native (test) memory. */
@@ -62,6 +78,9 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     private final LongAdder toHostPackets = new LongAdder();
     private final LongAdder toHostBytes = new LongAdder();
     private final LongAdder toHostDrops = new LongAdder();
+    private final LongAdder toHostPassedThrough = new LongAdder();
+    /** What TUNSETOFFLOAD last set. */
+    private volatile int acceptedOffloads;
     private final LongAdder errors = new LongAdder();
     private final QueueCounters fromHost = new QueueCounters();
     private volatile DataWorker owner;
@@ -70,25 +89,74 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
 
     private static final class WriteScratch {
         final IoVecArray iov = new IoVecArray(MAX_IOV + 1);
+        final MemorySegment header = Arena.ofAuto().allocate(VNET_HEADER, 8);
         final MemorySegment bounce = Arena.ofAuto().allocate(READ_BUFFER, 64);
     }
 
-    /** Opens (or creates) TAP interface {@code tapName}. The host brings the link up and addresses it. */
+    /** Opens (or creates) TAP interface {@code tapName} with offloads and the default MTU. */
     public TapPort(String name, String tapName, L2Switch network, QueueScheduler scheduler) throws LinuxException {
+        this(name, tapName, network, scheduler, true, VirtioNetPort.DEFAULT_MTU);
+    }
+
+    /**
+     * Opens (or creates) TAP interface {@code tapName} and sets its MTU. The host brings the link up
+     * and addresses it.
+     *
+     * @param offloads whether the kernel may hand over offloaded frames (partial checksums, GSO)
+     */
+    public TapPort(String name, String tapName, L2Switch network, QueueScheduler scheduler, boolean offloads, int mtu)
+            throws LinuxException {
         this.name = name;
         this.network = network;
         this.scheduler = scheduler;
+        this.offloads = offloads;
+        this.mtu = mtu;
         this.tap = Tap.open(tapName, true, true);
         try {
             tap.setVnetHeaderSize(VNET_HEADER);
+            tap.setOffload(0);
+            if (tap.mtu() != mtu) {
+                tap.setMtu(mtu);
+            }
         } catch (LinuxException e) {
             tap.close();
             throw e;
         }
         this.fd = new FileDescriptor(tap.fd());
-        this.zeroHeader = arena.allocate(VNET_HEADER, 8);
         this.readBuffer = arena.allocate(READ_BUFFER, 64);
         readIov.set(0, readBuffer);
+    }
+
+    /** The host kernel takes every offload: it completes and segments what its own stack needs. */
+    @Override
+    public int receivableOffloads() {
+        return Offloads.ALL;
+    }
+
+    /** The guests of the network changed what they take: let the kernel hand over that much. Control threads. */
+    @Override
+    public void networkOffloadsChanged() {
+        int wanted = offloads ? network.receivableOffloads(this) : 0;
+        if (wanted == acceptedOffloads) {
+            return;
+        }
+        try {
+            acceptedOffloads = tap.setOffload(wanted);
+            LOG.log(System.Logger.Level.INFO, "port " + name + ": TAP " + tap.name() + " offloads "
+                    + Offloads.names(acceptedOffloads));
+        } catch (LinuxException e) {
+            errors.increment();
+            LOG.log(System.Logger.Level.WARNING, "port " + name + ": TAP " + tap.name() + ": " + e.getMessage());
+        }
+    }
+
+    /** The offloads the kernel may hand over now (TUNSETOFFLOAD). */
+    public int acceptedOffloads() {
+        return acceptedOffloads;
+    }
+
+    public int mtu() {
+        return mtu;
     }
 
     /** Starts serving the TAP on a worker chosen by the scheduler. */
@@ -182,9 +250,11 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
         context.startBatch();
         Frame frame = context.frame();
         final MemorySegment buffer = readBuffer;
+        final FrameOffload offload = frame.offload();
         long packets = 0;
         long bytes = 0;
         long drops = 0;
+        long badOffloads = 0;
         try {
             for (int i = 0; i < READ_BUDGET; i++) {
                 long n = Fds.readv(fd.intValue(), readIov, 1);
@@ -192,13 +262,22 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
                     break;
                 }
                 long frameLength = n - VNET_HEADER;
-                if (frameLength < ETHERNET_HEADER) {
-                    drops++;
+                if (frameLength < ETHERNET_HEADER || n == READ_BUFFER) {
+                    drops++; // a runt, or a frame cut short by the buffer
                     continue;
                 }
                 long destination = MacAddress.read(buffer, VNET_HEADER);
                 long source = MacAddress.read(buffer, VNET_HEADER + 6);
                 frame.wrapSegment(buffer, VNET_HEADER, frameLength, destination, source, 0);
+                long vnetHeader = buffer.get(LittleEndian.U64, 0);
+                if (vnetHeader == 0) {
+                    offload.clear();
+                } else if (offload.parse(vnetHeader, LittleEndian.u16(buffer, NetHeader.CSUM_OFFSET_OFFSET),
+                        Offloads.ALL, KERNEL_FLAGS, frame.bytes()) != FrameOffload.OK) {
+                    drops++;
+                    badOffloads++;
+                    continue;
+                }
                 network.forward(frame, this, context);
                 // Each frame is delivered before the buffer is reused: destinations copy synchronously.
                 packets++;
@@ -213,6 +292,9 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
             if (drops > 0) {
                 fromHost.addDrops(drops);
             }
+            if (badOffloads > 0) {
+                fromHost.addBadOffloads(badOffloads);
+            }
             w.worker().workEnded(started);
         }
     }
@@ -221,16 +303,25 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
 
     @Override
     public void deliver(Frame frame, DeliveryContext context) {
+        final FrameOffload offload = frame.offload();
+        final long length = frame.length();
+        if (offload.gsoType() == NetHeader.GSO_NONE && length > mtu + VirtioNetPort.FRAME_OVERHEAD) {
+            toHostDrops.increment(); // larger than the interface's MTU allows
+            return;
+        }
         WriteScratch scratch = writeScratch.get();
         IoVecArray iov = scratch.iov;
-        iov.set(0, zeroHeader.address(), VNET_HEADER);
+        // The checked copy of the sender's header, never the guest's bytes: they could change under us.
+        boolean offloaded = offload.needs() != 0;
+        NetHeader.write(scratch.header, 0, VNET_HEADER, offloaded ? offload.header() : 0L, offload.csumOffset(), 0);
+        iov.set(0, scratch.header.address(), VNET_HEADER);
         int count = 1;
-        long length = frame.length();
-        DescriptorChain chain = frame.chain();
+        FrameSource bytes = frame.bytes();
+        DescriptorChain chain = bytes.chain();
         if (chain == null) {
-            count = addSegment(iov, count, frame.segment(), frame.segmentOffset(), length, scratch);
+            count = addSegment(iov, count, bytes.segment(), bytes.segmentOffset(), length, scratch);
         } else {
-            long skip = frame.chainOffset();
+            long skip = bytes.chainOffset();
             long remaining = length;
             for (int i = 0, n = chain.readableCount(); i < n && remaining > 0; i++) {
                 long bufferLength = chain.length(i);
@@ -242,7 +333,7 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
                 MemorySegment region = chain.segmentOf(i);
                 if (!region.isNative() || count == MAX_IOV + 1) {
                     // Heap memory (tests) or a pathological chain: one bounce copy of the whole frame.
-                    chain.readBytes(frame.chainOffset(), scratch.bounce, 0, (int) length);
+                    chain.readBytes(bytes.chainOffset(), scratch.bounce, 0, (int) length);
                     iov.set(1, scratch.bounce.address(), length);
                     count = 2;
                     remaining = 0;
@@ -262,6 +353,9 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
             }
             toHostPackets.increment();
             toHostBytes.add(length);
+            if (offloaded) {
+                toHostPassedThrough.increment();
+            }
         } catch (LinuxException e) {
             // EIO: the interface is down. Count it as a drop, like a NIC with no carrier.
             toHostDrops.increment();
@@ -307,6 +401,15 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
 
     public long errors() {
         return errors.sum();
+    }
+
+    /** Offload counters of frames from the host (bad headers) and to it (passed on as they were). */
+    public QueueStatus.OffloadCounts fromHostOffloads() {
+        return fromHost.offloadCounts();
+    }
+
+    public QueueStatus.OffloadCounts toHostOffloads() {
+        return new QueueStatus.OffloadCounts(0, 0, toHostPassedThrough.sum(), 0);
     }
 
     public long migrations() {

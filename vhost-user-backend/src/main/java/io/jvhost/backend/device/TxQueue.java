@@ -1,16 +1,18 @@
 package io.jvhost.backend.device;
 
 import io.jvhost.affinity.pool.Worker;
+import io.jvhost.backend.offload.FrameOffload;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.MacAddress;
 import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.virtio.LittleEndian;
+import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.ring.DescriptorChain;
 import io.jvhost.virtio.ring.RingStatus;
 import io.jvhost.virtio.ring.SplitVirtqueue;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * A transmit queue: the guest's frames leave through here into the port's network.
@@ -145,6 +147,8 @@ final class TxQueue extends NetQueue {
         final DeliveryContext context = worker.context();
         final Frame frame = context.frame();
         final int headerLength = port.headerLength();
+        final int sendable = port.sendableOffloads();
+        final FrameOffload offload = frame.offload();
         final int pair = index >>> 1;
         int budget = BUDGET;
         ring.disableNotifications();
@@ -154,6 +158,7 @@ final class TxQueue extends NetQueue {
             int popped = 0;
             long bytes = 0;
             long drops = 0;
+            long badOffloads = 0;
             while (popped < BATCH) {
                 int status = ring.pop(chain);
                 if (status == RingStatus.EMPTY) {
@@ -161,6 +166,9 @@ final class TxQueue extends NetQueue {
                 }
                 if (status != RingStatus.OK) {
                     finishBatch(popped, bytes, drops, context);
+                    if (badOffloads > 0) {
+                        counters.addBadOffloads(badOffloads);
+                    }
                     running = false;
                     broken(ring.brokenReason());
                     return false;
@@ -170,6 +178,20 @@ final class TxQueue extends NetQueue {
                 if (frameLength < ETHERNET_HEADER) {
                     drops++; // a runt (or a chain with no readable data): complete it, forward nothing
                 } else {
+                    // The virtio-net header, usually alone in (or at the start of) the first buffer.
+                    long vnetHeader;
+                    int csumOffset;
+                    if (chain.length(0) >= headerLength) {
+                        MemorySegment first = chain.segmentOf(0);
+                        long at = chain.offset(0);
+                        vnetHeader = first.get(LittleEndian.U64, at);
+                        csumOffset = LittleEndian.u16(first, at + NetHeader.CSUM_OFFSET_OFFSET);
+                    } else {
+                        MemorySegment scratch = context.macScratch();
+                        chain.readBytes(0, scratch, 0, headerLength);
+                        vnetHeader = scratch.get(LittleEndian.U64, 0);
+                        csumOffset = LittleEndian.u16(scratch, NetHeader.CSUM_OFFSET_OFFSET);
+                    }
                     // The two MACs are usually in one buffer, right after the header (or at the start
                     // of the second buffer when the header has a descriptor of its own): read them
                     // in place, else gather them across buffers.
@@ -189,12 +211,28 @@ final class TxQueue extends NetQueue {
                     long destination = MacAddress.read(macs, at);
                     long source = MacAddress.read(macs, at + 6);
                     frame.wrapChain(chain, headerLength, frameLength, destination, source, pair);
-                    port.network().forward(frame, port, context);
-                    bytes += frameLength;
+                    int checked = FrameOffload.OK;
+                    if (vnetHeader == 0 && frameLength <= FrameOffload.MAX_FRAME) {
+                        offload.clear(); // the common plain frame: nothing to check
+                    } else {
+                        checked = offload.parse(vnetHeader, csumOffset, sendable, NetHeader.TX_FLAGS, frame.bytes());
+                    }
+                    if (checked == FrameOffload.OK) {
+                        port.network().forward(frame, port, context);
+                        bytes += frameLength;
+                    } else {
+                        drops++;
+                        if (checked != FrameOffload.TOO_LONG) {
+                            badOffloads++;
+                        }
+                    }
                 }
                 ring.pushUsed(chain.head(), 0);
             }
             finishBatch(popped, bytes, drops, context);
+            if (badOffloads > 0) {
+                counters.addBadOffloads(badOffloads);
+            }
             if (popped > 0) {
                 lastFrameNanos = context.nowNanos();
             }

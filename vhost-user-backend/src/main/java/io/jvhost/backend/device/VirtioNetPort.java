@@ -1,5 +1,7 @@
 package io.jvhost.backend.device;
 
+import io.jvhost.backend.management.QueueStatus;
+import io.jvhost.backend.offload.Offloads;
 import io.jvhost.backend.protocol.VhostUserDevice;
 import io.jvhost.backend.protocol.VringConfig;
 import io.jvhost.backend.switching.DeliveryContext;
@@ -30,13 +32,25 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
 
     private static final System.Logger LOG = System.getLogger(VirtioNetPort.class.getName());
 
-    /** vhost-user protocol features offered: MQ (bit 0) and REPLY_ACK (bit 3). */
-    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 3);
+    /** vhost-user protocol features offered: MQ (bit 0), REPLY_ACK (bit 3) and NET_MTU (bit 4). */
+    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 3) | (1L << 4);
+    /** The default MTU of a port (as a Linux Ethernet device). */
+    public static final int DEFAULT_MTU = 1500;
+    /** What a frame without GSO may carry beyond the MTU: the Ethernet header and one VLAN tag. */
+    public static final int FRAME_OVERHEAD = 18;
 
     private final String name;
     private final L2Switch network;
     private final QueueScheduler scheduler;
     private final int maxQueuePairs;
+    private final boolean offloads;
+    private final int configuredMtu;
+    /** What the guest receives ({@link Offloads#receivable}): read by every sender. */
+    private volatile int receivable;
+    /** What the guest may send ({@link Offloads#sendable}): read by this port's TX queues. */
+    private volatile int sendable;
+    /** The MTU in use: the configured one, or the smaller one the front-end set (NET_SET_MTU). */
+    private volatile int mtu;
     private final RxQueue[] rx;
     private final TxQueue[] tx;
     /** Running RX queues, swapped whole when one starts or stops (read by every sender). */
@@ -51,10 +65,23 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     private volatile VcpuLocator vcpuLocator;
 
     public VirtioNetPort(String name, L2Switch network, QueueScheduler scheduler, int maxQueuePairs) {
+        this(name, network, scheduler, maxQueuePairs, true, DEFAULT_MTU);
+    }
+
+    /**
+     * @param offloads whether checksum and segmentation offloads are offered to the guest
+     * @param mtu      the largest MTU the port takes (68..65535): frames without GSO to this guest are
+     *                 at most that plus {@link #FRAME_OVERHEAD} bytes; the front-end may set a smaller one
+     */
+    public VirtioNetPort(String name, L2Switch network, QueueScheduler scheduler, int maxQueuePairs, boolean offloads,
+                         int mtu) {
         this.name = name;
         this.network = network;
         this.scheduler = scheduler;
         this.maxQueuePairs = maxQueuePairs;
+        this.offloads = offloads;
+        this.configuredMtu = mtu;
+        this.mtu = mtu;
         this.rx = new RxQueue[maxQueuePairs];
         this.tx = new TxQueue[maxQueuePairs];
         this.errFds = new int[2 * maxQueuePairs];
@@ -78,6 +105,22 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         return headerLength;
     }
 
+    /** What the guest takes on receive ({@link Offloads} bits). Any sending worker. */
+    @Override
+    public int receivableOffloads() {
+        return receivable;
+    }
+
+    /** What the guest may hand over on transmit ({@link Offloads} bits). */
+    int sendableOffloads() {
+        return sendable;
+    }
+
+    /** The MTU in use. */
+    public int mtu() {
+        return mtu;
+    }
+
     // ---- VhostUserDevice (control thread) ----
 
     @Override
@@ -86,7 +129,11 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
                 | VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF)
                 | VirtioNetFeatures.mask(VirtioNetFeatures.RING_INDIRECT_DESC)
                 | VirtioNetFeatures.mask(VirtioNetFeatures.RING_EVENT_IDX)
-                | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
+                | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES)
+                | VirtioNetFeatures.mask(VirtioNetFeatures.MTU);
+        if (offloads) {
+            f |= Offloads.FEATURES;
+        }
         if (maxQueuePairs > 1) {
             f |= VirtioNetFeatures.mask(VirtioNetFeatures.MQ) | VirtioNetFeatures.mask(VirtioNetFeatures.CTRL_VQ);
         }
@@ -113,7 +160,20 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     public void setFeatures(long ackedFeatures) {
         features = ackedFeatures;
         headerLength = NetHeader.length(ackedFeatures);
+        receivable = Offloads.receivable(ackedFeatures);
+        sendable = Offloads.sendable(ackedFeatures);
         LOG.log(System.Logger.Level.INFO, "port " + name + ": features " + VirtioNetFeatures.describe(ackedFeatures));
+        network.offloadsChanged();
+    }
+
+    @Override
+    public void setMtu(int newMtu) {
+        if (newMtu > configuredMtu) {
+            throw new IllegalArgumentException("port " + name + ": MTU " + newMtu + " is above the port's mtu "
+                    + configuredMtu + " (raise ports[].mtu in jvhost's config)");
+        }
+        mtu = newMtu;
+        LOG.log(System.Logger.Level.INFO, "port " + name + ": MTU " + newMtu);
     }
 
     @Override
@@ -198,8 +258,12 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     public void disconnected() {
         connected = false;
         features = 0;
+        receivable = 0;
+        sendable = 0;
+        mtu = configuredMtu;
         memory = GuestMemory.empty();
         network.forget(this);
+        network.offloadsChanged();
     }
 
     /** The host CPU last running the vCPU that kicks virtqueue {@code index}, or -1 when unknown. */
@@ -290,13 +354,14 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
             out.add(new QueueSnapshot(name, i, (i & 1) == 0 ? "rx" : "tx", w == null ? null : w.cpu(),
                     vcpu < 0 ? null : vcpu,
                     q.counters.packets(), q.counters.bytes(), q.counters.drops(), q.counters.migrations(),
-                    q.brokenReason()));
+                    q.brokenReason(), q.counters.offloadCounts()));
         }
         return out;
     }
 
     /** A management view of one virtqueue. */
     public record QueueSnapshot(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu, long packets,
-                                long bytes, long drops, long migrations, String error) {
+                                long bytes, long drops, long migrations, String error,
+                                QueueStatus.OffloadCounts offloads) {
     }
 }

@@ -23,6 +23,8 @@ final class Libc {
 
     // <sys/socket.h>
     static final int AF_UNIX = 1;
+    static final int AF_INET = 2;
+    static final int SOCK_DGRAM = 2;
     static final int SOCK_STREAM = 1;
     static final int SOCK_NONBLOCK = 0x800;
     static final int SOCK_CLOEXEC = 0x80000;

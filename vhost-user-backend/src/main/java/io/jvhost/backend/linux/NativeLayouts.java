@@ -70,6 +70,8 @@ final class NativeLayouts {
     static final int IFREQ_SIZE = 40;
     static final int IFR_NAME = 0;
     static final int IFR_FLAGS = 16;
+    /** {@code ifr_mtu}, an int in the same union as {@code ifr_flags}. */
+    static final int IFR_MTU = 16;
     static final int IFNAMSIZ = 16;
 
     private NativeLayouts() {

@@ -22,6 +22,12 @@ public record Tap(int fd, String name) implements AutoCloseable {
 
     private static final long TUNSETIFF = 0x400454caL;      // _IOW('T', 202, int)
     private static final long TUNSETVNETHDRSZ = 0x400454d8L; // _IOW('T', 216, int)
+    private static final long TUNSETOFFLOAD = 0x400454d0L;   // _IOW('T', 208, unsigned int)
+    private static final long SIOCGIFMTU = 0x8921L;
+    private static final long SIOCSIFMTU = 0x8922L;
+
+    /** TUNSETOFFLOAD bits ({@code TUN_F_*}) a kernel before 6.2 does not know: UDP segmentation. */
+    public static final int TUN_F_USO = 0x20 | 0x40;
 
     /**
      * Opens (creating if needed) TAP interface {@code name} with IFF_TAP|IFF_NO_PI, plus IFF_VNET_HDR
@@ -56,6 +62,50 @@ public record Tap(int fd, String name) implements AutoCloseable {
             MemorySegment value = arena.allocate(ValueLayout.JAVA_INT);
             value.set(ValueLayout.JAVA_INT, 0, bytes);
             Errors.check("ioctl(TUNSETVNETHDRSZ)", Libc.ioctl(fd, TUNSETVNETHDRSZ, value.address()));
+        }
+    }
+
+    /**
+     * TUNSETOFFLOAD: which offloaded frames ({@code TUN_F_*}: CSUM 0x1, TSO4 0x2, TSO6 0x4, TSO_ECN 0x8,
+     * UFO 0x10, USO4 0x20, USO6 0x40) the kernel may hand this reader; it segments and checksums the
+     * rest itself. A kernel that does not know the USO bits refuses them (EINVAL): they are then
+     * dropped and the call repeated.
+     *
+     * @return the flags the kernel took
+     */
+    public int setOffload(int flags) throws LinuxException {
+        int rc = Libc.ioctl(fd, TUNSETOFFLOAD, Integer.toUnsignedLong(flags));
+        if (rc < 0 && (flags & TUN_F_USO) != 0) {
+            flags &= ~TUN_F_USO;
+            rc = Libc.ioctl(fd, TUNSETOFFLOAD, Integer.toUnsignedLong(flags));
+        }
+        Errors.check("ioctl(TUNSETOFFLOAD, 0x" + Integer.toHexString(flags) + ")", rc);
+        return flags;
+    }
+
+    /** SIOCSIFMTU on the interface, in the network namespace of this process (where it was created). */
+    public void setMtu(int mtu) throws LinuxException {
+        interfaceIoctl(SIOCSIFMTU, mtu);
+    }
+
+    /** SIOCGIFMTU: the interface's MTU. */
+    public int mtu() throws LinuxException {
+        return interfaceIoctl(SIOCGIFMTU, 0);
+    }
+
+    private int interfaceIoctl(long request, int mtu) throws LinuxException {
+        int sock = Errors.check("socket(AF_INET, SOCK_DGRAM)", Libc.socket(Libc.AF_INET,
+                Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, 0));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ifreq = arena.allocate(NativeLayouts.IFREQ_SIZE, 8);
+            byte[] nameBytes = name.getBytes(StandardCharsets.US_ASCII);
+            MemorySegment.copy(nameBytes, 0, ifreq, ValueLayout.JAVA_BYTE, NativeLayouts.IFR_NAME, nameBytes.length);
+            ifreq.set(ValueLayout.JAVA_INT, NativeLayouts.IFR_MTU, mtu);
+            Errors.check("ioctl(" + (request == SIOCSIFMTU ? "SIOCSIFMTU " + mtu : "SIOCGIFMTU") + ", " + name + ")",
+                    Libc.ioctl(sock, request, ifreq.address()));
+            return ifreq.get(ValueLayout.JAVA_INT, NativeLayouts.IFR_MTU);
+        } finally {
+            Fds.closeQuietly(sock);
         }
     }
 

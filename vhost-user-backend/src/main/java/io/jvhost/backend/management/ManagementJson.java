@@ -2,6 +2,8 @@ package io.jvhost.backend.management;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.jvhost.virtio.net.VirtioNetFeatures;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -33,6 +35,17 @@ final class ManagementJson {
                 json.writeFieldName("features");
                 writeUnsigned(json, port.features());
                 json.writeStringField("features_hex", "0x" + Long.toHexString(port.features()));
+                json.writeArrayFieldStart("feature_names");
+                for (String name : VirtioNetFeatures.names(port.features())) {
+                    json.writeString(name);
+                }
+                json.writeEndArray();
+                json.writeNumberField("mtu", port.mtu());
+                json.writeArrayFieldStart("offloads");
+                for (String name : port.offloads()) {
+                    json.writeString(name);
+                }
+                json.writeEndArray();
                 json.writeNumberField("queues", port.queues());
                 json.writeNumberField("rx_packets", port.rxPackets());
                 json.writeNumberField("rx_bytes", port.rxBytes());
@@ -78,6 +91,10 @@ final class ManagementJson {
                 json.writeNumberField("drops", queue.drops());
                 json.writeNumberField("migrations", queue.migrations());
                 json.writeStringField("error", queue.error());
+                json.writeNumberField("sw_segmented", queue.offloads().segmented());
+                json.writeNumberField("sw_checksums", queue.offloads().checksums());
+                json.writeNumberField("offload_passthrough", queue.offloads().passedThrough());
+                json.writeNumberField("bad_offload_drops", queue.offloads().badHeaders());
                 json.writeEndObject();
             }
         });

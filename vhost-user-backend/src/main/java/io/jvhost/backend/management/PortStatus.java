@@ -1,5 +1,7 @@
 package io.jvhost.backend.management;
 
+import java.util.List;
+
 /**
  * One port as the management endpoint reports it. Counters are totals since start; {@code rx} is what
  * the switch received from the port (the guest transmitted), {@code tx} what it delivered to the port.
@@ -18,8 +20,15 @@ package io.jvhost.backend.management;
  * @param txBytes   bytes delivered to the port
  * @param drops     packets dropped (no buffer in the guest, full queue)
  * @param errors    malformed descriptor chains and other errors
+ * @param mtu       the MTU in use (the configured one, or the smaller one the front-end set)
+ * @param offloads  the offloads frames to the port may use as they are ({@code Offloads} names:
+ *                  CSUM, TSO4 ...); a TAP port: those it accepts from the kernel
  */
 public record PortStatus(String name, String kind, String socket, String mode, String network, boolean connected,
                          long features, int queues, long rxPackets, long rxBytes, long txPackets, long txBytes,
-                         long drops, long errors) {
+                         long drops, long errors, int mtu, List<String> offloads) {
+
+    public PortStatus {
+        offloads = List.copyOf(offloads);
+    }
 }

@@ -89,6 +89,23 @@ final class PrometheusText {
         for (QueueStatus q : queues) {
             queueSample("jvhost_queue_migrations_total", q, Long.toString(q.migrations()));
         }
+        family("jvhost_queue_sw_segmented_total", "counter", "GSO frames segmented in software for the receiver.");
+        for (QueueStatus q : queues) {
+            queueSample("jvhost_queue_sw_segmented_total", q, Long.toString(q.offloads().segmented()));
+        }
+        family("jvhost_queue_sw_checksums_total", "counter", "Checksums completed in software for the receiver.");
+        for (QueueStatus q : queues) {
+            queueSample("jvhost_queue_sw_checksums_total", q, Long.toString(q.offloads().checksums()));
+        }
+        family("jvhost_queue_offload_passthrough_total", "counter",
+                "Frames passed to the receiver with their offload header as it was.");
+        for (QueueStatus q : queues) {
+            queueSample("jvhost_queue_offload_passthrough_total", q, Long.toString(q.offloads().passedThrough()));
+        }
+        family("jvhost_queue_bad_offload_drops_total", "counter", "Frames dropped for a bad offload header.");
+        for (QueueStatus q : queues) {
+            queueSample("jvhost_queue_bad_offload_drops_total", q, Long.toString(q.offloads().badHeaders()));
+        }
         family("jvhost_queue_worker_cpu", "gauge", "CPU of the worker serving the virtqueue.");
         for (QueueStatus q : queues) {
             if (q.workerCpu() != null) {

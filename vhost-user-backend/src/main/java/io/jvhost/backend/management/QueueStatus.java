@@ -13,7 +13,21 @@ package io.jvhost.backend.management;
  * @param drops      packets dropped on it
  * @param migrations times it moved to another worker
  * @param error      why the queue was stopped (the front-end broke the ring's rules), or {@code null}
+ * @param offloads   what happened to offloads on it
  */
 public record QueueStatus(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu,
-                          long packets, long bytes, long drops, long migrations, String error) {
+                          long packets, long bytes, long drops, long migrations, String error,
+                          OffloadCounts offloads) {
+
+    /**
+     * Offload work on one queue.
+     *
+     * @param segmented     GSO frames cut into segments (or fragments) in software for this receiver
+     * @param checksums     checksums computed in software for this receiver
+     * @param passedThrough frames handed to this receiver with their offload header as it was
+     * @param badHeaders    frames from this sender dropped for a bad offload header
+     */
+    public record OffloadCounts(long segmented, long checksums, long passedThrough, long badHeaders) {
+        public static final OffloadCounts NONE = new OffloadCounts(0, 0, 0, 0);
+    }
 }

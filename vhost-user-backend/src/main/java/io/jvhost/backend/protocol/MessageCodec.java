@@ -6,6 +6,7 @@ import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetQueueNum;
 import io.jvhost.backend.protocol.VhostUserRequest.GetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
 import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
 import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
@@ -42,6 +43,9 @@ public final class MessageCodec {
 
     /** Virtqueue sizes are powers of two up to this (virtio 1.x, 2.7 "Split Virtqueues"). */
     public static final int MAX_QUEUE_SIZE = 32768;
+    /** NET_SET_MTU bounds: IPv4's minimum MTU (RFC 791) and the largest an IP datagram allows. */
+    public static final int MIN_MTU = 68;
+    public static final int MAX_MTU = 65535;
 
     private MessageCodec() {
     }
@@ -164,6 +168,14 @@ public final class MessageCodec {
                     throw VhostUserException.protocol(type, "enable must be 0 or 1, got " + enable);
                 }
                 yield new SetVringEnable(VringStatePayload.index(payload), enable == 1);
+            }
+            case NET_SET_MTU -> {
+                long mtu = U64Payload.value(payload);
+                if (mtu < MIN_MTU || mtu > MAX_MTU) {
+                    throw VhostUserException.protocol(type, "MTU " + Long.toUnsignedString(mtu) + " is not in "
+                            + MIN_MTU + ".." + MAX_MTU);
+                }
+                yield new NetSetMtu((int) mtu);
             }
         };
     }

@@ -26,7 +26,8 @@ public enum RequestType {
     GET_PROTOCOL_FEATURES(15, 0, 0, 0, Gate.PROTOCOL_FEATURES_OFFERED),
     SET_PROTOCOL_FEATURES(16, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_FEATURES_OFFERED),
     GET_QUEUE_NUM(17, 0, 0, 0, Gate.PROTOCOL_F_MQ),
-    SET_VRING_ENABLE(18, VringStatePayload.SIZE, VringStatePayload.SIZE, 0, Gate.PROTOCOL_FEATURES_ACKED);
+    SET_VRING_ENABLE(18, VringStatePayload.SIZE, VringStatePayload.SIZE, 0, Gate.PROTOCOL_FEATURES_ACKED),
+    NET_SET_MTU(20, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_F_NET_MTU);
 
     /** What must have been offered or negotiated before a request is legal. */
     public enum Gate {
@@ -36,7 +37,9 @@ public enum RequestType {
         /** vhost-user.rst: "sent only when VHOST_USER_F_PROTOCOL_FEATURES has been negotiated". */
         PROTOCOL_FEATURES_ACKED,
         /** vhost-user.rst: GET_QUEUE_NUM "sent only when VHOST_USER_PROTOCOL_F_MQ is set". */
-        PROTOCOL_F_MQ
+        PROTOCOL_F_MQ,
+        /** vhost-user.rst: NET_SET_MTU "only legal if VHOST_USER_PROTOCOL_F_NET_MTU is negotiated". */
+        PROTOCOL_F_NET_MTU
     }
 
     private static final RequestType[] BY_CODE = new RequestType[32];

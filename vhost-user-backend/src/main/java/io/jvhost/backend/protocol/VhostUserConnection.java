@@ -105,6 +105,10 @@ public final class VhostUserConnection {
             if (message.needsReply()) {
                 nack(session, type);
             }
+            if (e.keepsConnection()) {
+                LOG.log(Level.WARNING, name + ": " + e.getMessage());
+                return;
+            }
             throw e;
         }
         if (reply != null) {

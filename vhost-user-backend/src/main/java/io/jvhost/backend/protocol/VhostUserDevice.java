@@ -45,6 +45,14 @@ public interface VhostUserDevice {
     /** SET_VRING_CALL on a running queue: signal {@code callFd} (or nothing, when -1) from now on. */
     void setCallFd(int index, int callFd);
 
+    /**
+     * NET_SET_MTU: the MTU the front-end gives the guest (68..65535).
+     *
+     * @throws IllegalArgumentException with a message for the log when the device cannot take it; the
+     *                                  front-end is told (REPLY_ACK) and nothing changes
+     */
+    void setMtu(int mtu);
+
     /** The connection closed (or RESET_OWNER): all queues are already stopped; forget the session. */
     void disconnected();
 }

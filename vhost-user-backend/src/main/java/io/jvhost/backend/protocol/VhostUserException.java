@@ -13,13 +13,33 @@ public final class VhostUserException extends IOException {
     private final RequestType request;
     private final String reason;
     private final boolean shouldReconnect;
+    private final boolean keepsConnection;
     private boolean awaitingReply;
 
     private VhostUserException(RequestType request, String reason, boolean shouldReconnect, Throwable cause) {
+        this(request, reason, shouldReconnect, false, cause);
+    }
+
+    private VhostUserException(RequestType request, String reason, boolean shouldReconnect, boolean keepsConnection,
+                               Throwable cause) {
         super(request == null ? reason : request.name() + ": " + reason, cause);
         this.request = request;
         this.reason = reason;
         this.shouldReconnect = shouldReconnect;
+        this.keepsConnection = keepsConnection;
+    }
+
+    /**
+     * The device declined a well-formed request it may decline (a MTU above what the port allows):
+     * the front-end gets a REPLY_ACK failure and the connection stays, as nothing changed.
+     */
+    public static VhostUserException refused(RequestType request, String reason) {
+        return new VhostUserException(request, reason, true, true, null);
+    }
+
+    /** Nothing changed and the protocol was kept: answer the failure and go on serving the connection. */
+    public boolean keepsConnection() {
+        return keepsConnection;
     }
 
     /** The front-end broke the protocol in {@code request} (null when the request is not known yet). */

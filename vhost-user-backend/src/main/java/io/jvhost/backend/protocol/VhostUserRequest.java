@@ -122,4 +122,11 @@ public sealed interface VhostUserRequest {
             return RequestType.SET_VRING_ENABLE;
         }
     }
+
+    /** The MTU the front-end gives the guest (QEMU's {@code host_mtu}), 68..65535. */
+    record NetSetMtu(int mtu) implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.NET_SET_MTU;
+        }
+    }
 }

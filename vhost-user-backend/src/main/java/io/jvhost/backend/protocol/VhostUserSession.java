@@ -6,6 +6,7 @@ import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetQueueNum;
 import io.jvhost.backend.protocol.VhostUserRequest.GetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
 import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
 import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
@@ -52,8 +53,10 @@ public final class VhostUserSession implements AutoCloseable {
     public static final int VHOST_USER_F_PROTOCOL_FEATURES = 30;
     public static final int PROTOCOL_F_MQ = 0;
     public static final int PROTOCOL_F_REPLY_ACK = 3;
+    public static final int PROTOCOL_F_NET_MTU = 4;
     /** Protocol features this state machine implements; the device's offer is masked with them. */
-    public static final long SUPPORTED_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK);
+    public static final long SUPPORTED_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK)
+            | (1L << PROTOCOL_F_NET_MTU);
     /** Vring fd messages carry the queue index in 8 bits: at most 256 queues. */
     public static final int MAX_QUEUE_PAIRS = 128;
 
@@ -176,6 +179,8 @@ public final class VhostUserSession implements AutoCloseable {
                     ? "VHOST_USER_F_PROTOCOL_FEATURES was not negotiated" : null;
             case PROTOCOL_F_MQ -> (ackedProtocolFeatures & (1L << PROTOCOL_F_MQ)) == 0
                     ? "protocol feature MQ was not negotiated" : null;
+            case PROTOCOL_F_NET_MTU -> (ackedProtocolFeatures & (1L << PROTOCOL_F_NET_MTU)) == 0
+                    ? "protocol feature NET_MTU was not negotiated" : null;
         };
         if (missing != null) {
             throw VhostUserException.protocol(type, missing);
@@ -269,6 +274,13 @@ public final class VhostUserSession implements AutoCloseable {
                 Vring vring = vrings[index];
                 vring.enableRequested = enable;
                 reconcile(vring, type);
+            }
+            case NetSetMtu(int mtu) -> {
+                try {
+                    device.setMtu(mtu);
+                } catch (IllegalArgumentException e) {
+                    throw VhostUserException.refused(type, e.getMessage());
+                }
             }
         }
         return null;

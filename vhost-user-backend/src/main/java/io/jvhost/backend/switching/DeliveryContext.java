@@ -1,5 +1,6 @@
 package io.jvhost.backend.switching;
 
+import io.jvhost.backend.offload.SoftwareOffload;
 import io.jvhost.virtio.net.RxFrameWriter;
 
 import java.lang.foreign.MemorySegment;
@@ -25,6 +26,7 @@ public final class DeliveryContext {
     private final RxFrameWriter writer = new RxFrameWriter();
     private final Frame frame = new Frame();
     private final MemorySegment macScratch = MemorySegment.ofArray(new byte[16]);
+    private final SoftwareOffload software = new SoftwareOffload();
     private Claim held;
     private long nowNanos;
 
@@ -36,7 +38,12 @@ public final class DeliveryContext {
         return frame;
     }
 
-    /** 16 bytes to read a frame's two MAC addresses into. */
+    /** What a receiver did not negotiate, done in software. */
+    public SoftwareOffload software() {
+        return software;
+    }
+
+    /** 16 bytes to read a frame's two MAC addresses (or a virtio-net header that spans descriptors) into. */
     public MemorySegment macScratch() {
         return macScratch;
     }

@@ -1,67 +1,58 @@
 package io.jvhost.backend.switching;
 
+import io.jvhost.backend.offload.FrameOffload;
+import io.jvhost.virtio.net.FrameSource;
 import io.jvhost.virtio.ring.DescriptorChain;
 
 import java.lang.foreign.MemorySegment;
 
 /**
- * The frame being forwarded, as a view of where it already lies: the readable part of a guest's TX
- * descriptor chain (after its virtio-net header), or a slice of a plain buffer (a TAP read).
+ * The frame being forwarded, as a view of where it already lies ({@link #bytes()}: the readable part
+ * of a guest's TX chain after its virtio-net header, or a slice of a plain buffer such as a TAP read),
+ * its MAC addresses, and the offload information the sender gave with it ({@link #offload()}).
  * One instance per worker, re-pointed for every frame; never copied.
  */
 public final class Frame {
 
-    /** TX chain holding the frame, or null when the frame is in {@link #segment()}. */
-    private DescriptorChain chain;
-    private long chainOffset;
-    private MemorySegment segment;
-    private long segmentOffset;
-    private long length;
+    private final FrameSource bytes = new FrameSource();
+    private final FrameOffload offload = new FrameOffload();
     private long destination;
     private long source;
     private int flowHint;
 
-    /** Points at a frame in a TX chain, {@code offset} bytes into its readable part. */
+    /**
+     * Points at a frame in a TX chain, {@code offset} bytes into its readable part. The offload
+     * information is left as it is: the sender sets it next ({@link FrameOffload#parse} or
+     * {@link FrameOffload#clear}).
+     */
     public void wrapChain(DescriptorChain chain, long offset, long length, long destination, long source, int flowHint) {
-        this.chain = chain;
-        this.chainOffset = offset;
-        this.segment = null;
-        this.length = length;
+        bytes.wrapChain(chain, offset, length);
         this.destination = destination;
         this.source = source;
         this.flowHint = flowHint;
     }
 
-    /** Points at a frame in a plain buffer. */
+    /** Points at a frame in a plain buffer; the offload information as for {@link #wrapChain}. */
     public void wrapSegment(MemorySegment segment, long offset, long length, long destination, long source, int flowHint) {
-        this.chain = null;
-        this.segment = segment;
-        this.segmentOffset = offset;
-        this.length = length;
+        bytes.wrapSegment(segment, offset, length);
         this.destination = destination;
         this.source = source;
         this.flowHint = flowHint;
     }
 
-    public DescriptorChain chain() {
-        return chain;
+    /** Where the frame's bytes are. */
+    public FrameSource bytes() {
+        return bytes;
     }
 
-    public long chainOffset() {
-        return chainOffset;
-    }
-
-    public MemorySegment segment() {
-        return segment;
-    }
-
-    public long segmentOffset() {
-        return segmentOffset;
+    /** The sender's offload information, validated. */
+    public FrameOffload offload() {
+        return offload;
     }
 
     /** Ethernet frame length in bytes (no virtio-net header). */
     public long length() {
-        return length;
+        return bytes.length();
     }
 
     public long destination() {

@@ -32,15 +32,39 @@ public final class L2Switch {
         return name;
     }
 
-    public synchronized void attach(SwitchPort port) {
-        SwitchPort[] next = Arrays.copyOf(ports, ports.length + 1);
-        next[ports.length] = port;
-        ports = next;
+    public void attach(SwitchPort port) {
+        synchronized (this) {
+            SwitchPort[] next = Arrays.copyOf(ports, ports.length + 1);
+            next[ports.length] = port;
+            ports = next;
+        }
+        offloadsChanged();
     }
 
-    public synchronized void detach(SwitchPort port) {
-        ports = Arrays.stream(ports).filter(p -> p != port).toArray(SwitchPort[]::new);
-        macTable.forget(port);
+    public void detach(SwitchPort port) {
+        synchronized (this) {
+            ports = Arrays.stream(ports).filter(p -> p != port).toArray(SwitchPort[]::new);
+            macTable.forget(port);
+        }
+        offloadsChanged();
+    }
+
+    /** What the ports other than {@code except} take as it is, together (the union of their offloads). */
+    public int receivableOffloads(SwitchPort except) {
+        int union = 0;
+        for (SwitchPort p : ports) {
+            if (p != except) {
+                union |= p.receivableOffloads();
+            }
+        }
+        return union;
+    }
+
+    /** A port's offloads changed (a guest negotiated, or went away): tells every port. Control threads. */
+    public void offloadsChanged() {
+        for (SwitchPort p : ports) {
+            p.networkOffloadsChanged();
+        }
     }
 
     /** Forgets what was learned about {@code port} (its guest went away or reset), keeping it attached. */

@@ -11,4 +11,17 @@ public interface SwitchPort {
      * and record what needs a flush in {@code context}.
      */
     void deliver(Frame frame, DeliveryContext context);
+
+    /**
+     * The offloads frames to this port may use as they are ({@code io.jvhost.backend.offload.Offloads}
+     * bits): a guest's negotiated GUEST_* features, everything for the host kernel behind a TAP; none
+     * unless a port says otherwise.
+     */
+    default int receivableOffloads() {
+        return 0;
+    }
+
+    /** What another port of the network can take changed ({@link L2Switch#receivableOffloads}). Control threads. */
+    default void networkOffloadsChanged() {
+    }
 }

@@ -32,8 +32,8 @@ class ConfigLoaderTest {
                 new WorkersConfig(ONLINE, Model.PER_CPU, Placement.SOCKET_AFFINE, Balance.LEAST_LOADED, 100),
                 null,
                 List.of(
-                        new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.SERVER, 1, "default", null, null),
-                        new PortConfig("vm1", Path.of("run/vm1.sock"), Mode.SERVER, 1, "default", null, null)),
+                        new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.SERVER, 1, "default", null, null, true, 1500),
+                        new PortConfig("vm1", Path.of("run/vm1.sock"), Mode.SERVER, 1, "default", null, null, true, 1500)),
                 new ManagementConfig("127.0.0.1", 9180));
 
         assertEquals(expected, ConfigLoader.embeddedDefault(ONLINE));
@@ -86,10 +86,11 @@ class ConfigLoaderTest {
                 new WorkersConfig(List.of(0, 1), Model.PER_DEVICE, Placement.ROUND_ROBIN, Balance.RANDOM, 250, 0),
                 new TopologyConfig(List.of(List.of(0, 1), List.of(2, 3))),
                 List.of(
-                        new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.CLIENT, 2, "blue", null, List.of(1, 0)),
-                        new PortConfig("uplink", null, null, 1, "default", "jv0", null),
+                        new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.CLIENT, 2, "blue", null, List.of(1, 0), true,
+                                1500),
+                        new PortConfig("uplink", null, null, 1, "default", "jv0", null, true, 1500),
                         new PortConfig("vm1", Path.of("/var/run/jvhost/vm1.sock"), Mode.SERVER, 1, "default", null,
-                                null)),
+                                null, true, 1500)),
                 new ManagementConfig("0.0.0.0", 9181));
         assertEquals(expected, config);
         assertEquals("tap", config.ports().get(1).kind());
@@ -108,7 +109,7 @@ class ConfigLoaderTest {
         assertEquals(new WorkersConfig(ONLINE, Model.PER_CPU, Placement.SOCKET_AFFINE, Balance.LEAST_LOADED, 100, 50),
                 config.workers());
         assertNull(config.topology());
-        assertEquals(List.of(new PortConfig("vm0", Path.of("vm0.sock"), Mode.SERVER, 1, "default", null, null)),
+        assertEquals(List.of(new PortConfig("vm0", Path.of("vm0.sock"), Mode.SERVER, 1, "default", null, null, true, 1500)),
                 config.ports());
         assertEquals(new ManagementConfig("127.0.0.1", 9180), config.management());
     }

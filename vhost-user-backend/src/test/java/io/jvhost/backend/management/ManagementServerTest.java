@@ -66,10 +66,13 @@ class ManagementServerTest {
         JsonNode expected = JSON.readTree("""
                 [ {"name": "vm0", "kind": "vhost-user", "socket": "run/vm0.sock", "mode": "server",
                    "network": "default", "connected": true, "features": 9223372041955049472,
-                   "features_hex": "0x8000000130000000", "queues": 2,
+                   "features_hex": "0x8000000130000000",
+                   "feature_names": ["RING_INDIRECT_DESC", "RING_EVENT_IDX", "VERSION_1", "bit63"],
+                   "mtu": 9000, "offloads": ["CSUM", "TSO4"], "queues": 2,
                    "rx_packets": 10, "rx_bytes": 1500, "tx_packets": 20, "tx_bytes": 3000, "drops": 1, "errors": 0},
                   {"name": "uplink", "kind": "tap", "socket": null, "mode": null,
-                   "network": "default", "connected": false, "features": 0, "features_hex": "0x0", "queues": 1,
+                   "network": "default", "connected": false, "features": 0, "features_hex": "0x0",
+                   "feature_names": [], "mtu": 1500, "offloads": [], "queues": 1,
                    "rx_packets": 0, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0, "drops": 0, "errors": 2} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
@@ -94,11 +97,14 @@ class ManagementServerTest {
         assertEquals(200, response.statusCode());
         JsonNode expected = JSON.readTree("""
                 [ {"port": "vm0", "index": 0, "direction": "rx", "worker_cpu": 0, "vcpu_cpu": 2,
-                   "packets": 20, "bytes": 3000, "drops": 1, "migrations": 0, "error": null},
+                   "packets": 20, "bytes": 3000, "drops": 1, "migrations": 0, "error": null,
+                   "sw_segmented": 4, "sw_checksums": 5, "offload_passthrough": 6, "bad_offload_drops": 0},
                   {"port": "vm0", "index": 1, "direction": "tx", "worker_cpu": 0, "vcpu_cpu": null,
-                   "packets": 10, "bytes": 1500, "drops": 0, "migrations": 3, "error": "queue 1: descriptor 7 loops"},
+                   "packets": 10, "bytes": 1500, "drops": 0, "migrations": 3, "error": "queue 1: descriptor 7 loops",
+                   "sw_segmented": 0, "sw_checksums": 0, "offload_passthrough": 0, "bad_offload_drops": 7},
                   {"port": "uplink", "index": 0, "direction": "rx", "worker_cpu": null, "vcpu_cpu": null,
-                   "packets": 0, "bytes": 0, "drops": 0, "migrations": 0, "error": null} ]
+                   "packets": 0, "bytes": 0, "drops": 0, "migrations": 0, "error": null,
+                   "sw_segmented": 0, "sw_checksums": 0, "offload_passthrough": 0, "bad_offload_drops": 0} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
     }
@@ -171,6 +177,26 @@ class ManagementServerTest {
                 jvhost_queue_migrations_total{port="vm0",index="0",direction="rx"} 0
                 jvhost_queue_migrations_total{port="vm0",index="1",direction="tx"} 3
                 jvhost_queue_migrations_total{port="uplink",index="0",direction="rx"} 0
+                # HELP jvhost_queue_sw_segmented_total GSO frames segmented in software for the receiver.
+                # TYPE jvhost_queue_sw_segmented_total counter
+                jvhost_queue_sw_segmented_total{port="vm0",index="0",direction="rx"} 4
+                jvhost_queue_sw_segmented_total{port="vm0",index="1",direction="tx"} 0
+                jvhost_queue_sw_segmented_total{port="uplink",index="0",direction="rx"} 0
+                # HELP jvhost_queue_sw_checksums_total Checksums completed in software for the receiver.
+                # TYPE jvhost_queue_sw_checksums_total counter
+                jvhost_queue_sw_checksums_total{port="vm0",index="0",direction="rx"} 5
+                jvhost_queue_sw_checksums_total{port="vm0",index="1",direction="tx"} 0
+                jvhost_queue_sw_checksums_total{port="uplink",index="0",direction="rx"} 0
+                # HELP jvhost_queue_offload_passthrough_total Frames passed to the receiver with their offload header as it was.
+                # TYPE jvhost_queue_offload_passthrough_total counter
+                jvhost_queue_offload_passthrough_total{port="vm0",index="0",direction="rx"} 6
+                jvhost_queue_offload_passthrough_total{port="vm0",index="1",direction="tx"} 0
+                jvhost_queue_offload_passthrough_total{port="uplink",index="0",direction="rx"} 0
+                # HELP jvhost_queue_bad_offload_drops_total Frames dropped for a bad offload header.
+                # TYPE jvhost_queue_bad_offload_drops_total counter
+                jvhost_queue_bad_offload_drops_total{port="vm0",index="0",direction="rx"} 0
+                jvhost_queue_bad_offload_drops_total{port="vm0",index="1",direction="tx"} 7
+                jvhost_queue_bad_offload_drops_total{port="uplink",index="0",direction="rx"} 0
                 # HELP jvhost_queue_worker_cpu CPU of the worker serving the virtqueue.
                 # TYPE jvhost_queue_worker_cpu gauge
                 jvhost_queue_worker_cpu{port="vm0",index="0",direction="rx"} 0
@@ -212,7 +238,7 @@ class ManagementServerTest {
             @Override
             public List<PortStatus> ports() {
                 return List.of(new PortStatus("p", "vhost-user", "a\\b\"c\nd", "server", "n", false, 0, 1,
-                        0, 0, 0, 0, 0, 0));
+                        0, 0, 0, 0, 0, 0, 1500, List.of()));
             }
 
             @Override

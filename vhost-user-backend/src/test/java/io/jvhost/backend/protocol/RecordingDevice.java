@@ -63,6 +63,17 @@ final class RecordingDevice implements VhostUserDevice {
         record("setFeatures(0x" + Long.toHexString(ackedFeatures) + ")");
     }
 
+    /** Refuses MTUs above this (NET_SET_MTU). */
+    volatile int maxMtu = 9000;
+
+    @Override
+    public synchronized void setMtu(int mtu) {
+        if (mtu > maxMtu) {
+            throw new IllegalArgumentException("MTU " + mtu + " above " + maxMtu);
+        }
+        record("setMtu(" + mtu + ")");
+    }
+
     @Override
     public synchronized void setMemory(GuestMemory newMemory) {
         StringBuilder text = new StringBuilder("setMemory(");

@@ -23,6 +23,10 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Static accessors over ({@code segment}, {@code offset}); the header may also span descriptors,
  * in which case callers copy it into a small scratch segment first.
+ *
+ * <p>The data path carries the first eight bytes (flags to csum_start) as one {@code long}, the
+ * little-endian load of bytes 0-7 ({@link #pack}, {@link #flags(long)} ...): a frame without offload
+ * information is the value 0, and writing the header back is one store.
  */
 public final class NetHeader {
 
@@ -50,7 +54,41 @@ public final class NetHeader {
     public static final int GSO_UDP_L4 = 5;
     public static final int GSO_ECN = 0x80;
 
+    /** The flags bits a driver may set on transmit (§5.1.6.2: DATA_VALID and RSC_INFO are device-only). */
+    public static final int TX_FLAGS = F_NEEDS_CSUM;
+
     private NetHeader() {
+    }
+
+    /** Bytes 0-7 of a header as the little-endian long the data path carries. */
+    public static long pack(int flags, int gsoType, int hdrLen, int gsoSize, int csumStart) {
+        return (flags & 0xFFL) | (gsoType & 0xFFL) << 8 | (hdrLen & 0xFFFFL) << 16 | (gsoSize & 0xFFFFL) << 32
+                | (csumStart & 0xFFFFL) << 48;
+    }
+
+    public static int flags(long packed) {
+        return (int) packed & 0xFF;
+    }
+
+    public static int gsoType(long packed) {
+        return (int) (packed >>> 8) & 0xFF;
+    }
+
+    public static int hdrLen(long packed) {
+        return (int) (packed >>> 16) & 0xFFFF;
+    }
+
+    public static int gsoSize(long packed) {
+        return (int) (packed >>> 32) & 0xFFFF;
+    }
+
+    public static int csumStart(long packed) {
+        return (int) (packed >>> 48) & 0xFFFF;
+    }
+
+    /** {@code packed} with its flags byte replaced. */
+    public static long withFlags(long packed, int flags) {
+        return (packed & ~0xFFL) | (flags & 0xFFL);
     }
 
     /** Header length for the negotiated features: 12 with VERSION_1 or MRG_RXBUF, else 10. */
@@ -94,15 +132,20 @@ public final class NetHeader {
      * 12); with 12 bytes, {@code num_buffers} is set to {@code numBuffers}.
      */
     public static void writeZeroed(MemorySegment segment, long offset, int length, int numBuffers) {
+        write(segment, offset, length, 0L, 0, numBuffers);
+    }
+
+    /**
+     * Writes a header of {@code length} bytes (10 or 12): bytes 0-7 from {@code packed}, then
+     * {@code csumOffset}, then (12 bytes) {@code numBuffers}.
+     */
+    public static void write(MemorySegment segment, long offset, int length, long packed, int csumOffset,
+                             int numBuffers) {
         if (length != LENGTH && length != LEGACY_LENGTH) {
             throw new IllegalArgumentException("virtio-net header length must be 10 or 12: " + length);
         }
-        segment.set(ValueLayout.JAVA_BYTE, offset + FLAGS_OFFSET, (byte) 0);
-        segment.set(ValueLayout.JAVA_BYTE, offset + GSO_TYPE_OFFSET, (byte) GSO_NONE);
-        LittleEndian.putU16(segment, offset + HDR_LEN_OFFSET, 0);
-        LittleEndian.putU16(segment, offset + GSO_SIZE_OFFSET, 0);
-        LittleEndian.putU16(segment, offset + CSUM_START_OFFSET, 0);
-        LittleEndian.putU16(segment, offset + CSUM_OFFSET_OFFSET, 0);
+        LittleEndian.putU64(segment, offset, packed);
+        LittleEndian.putU16(segment, offset + CSUM_OFFSET_OFFSET, csumOffset);
         if (length == LENGTH) {
             LittleEndian.putU16(segment, offset + NUM_BUFFERS_OFFSET, numBuffers);
         }

@@ -10,11 +10,14 @@ import java.util.Objects;
 
 /**
  * Copies one frame into a virtio-net receive queue (virtio 1.2 §5.1.6.4 "Processing of Incoming
- * Packets"): a virtio-net header with no offload information, then the frame, one copy per byte.
+ * Packets"): a virtio-net header, then the frame, one copy per byte.
  *
- * <p>The source is either the readable part of a TX chain (another guest's frame, after its
- * virtio-net header) or a plain {@link MemorySegment} (a TAP read). Source and RX buffers are walked
- * in step so each {@link MemorySegment#copy} call moves the longest run contiguous on both sides.
+ * <p>The frame is an optional prefix (headers the caller rebuilt in a scratch buffer, for software
+ * segmentation or a completed checksum) followed by a range of a {@link FrameSource}: the readable
+ * part of another guest's TX chain or a plain segment (a TAP read). Source and RX buffers are walked
+ * in step so each {@link MemorySegment#copy} call moves the longest run contiguous on both sides. The
+ * header's first eight bytes and {@code csum_offset} come from the caller ({@link NetHeader#pack};
+ * 0 for a frame without offload information); {@code num_buffers} is set here.
  *
  * <p>Buffer policy:
  * <ul>
@@ -24,9 +27,10 @@ import java.util.Objects;
  * and the answer is {@link RingStatus#NO_BUFFERS}: nothing is consumed, the caller may retry later
  * (after {@link SplitVirtqueue#enableNotifications()}) or drop.</li>
  * <li>Not negotiated: exactly one chain, which must hold header + frame (§5.1.6.3.1 makes the driver
- * post big enough buffers). If it cannot, the chain is given back unconsumed and the answer is
- * {@link RingStatus#FRAME_TOO_LARGE}: the caller drops the frame (DPDK does the same; returning the
- * chain with length 0 would only cost the guest a buffer and an rx_length_error).</li>
+ * post big enough buffers: Linux posts 64 KiB chains when it accepts GSO frames). If it cannot, the
+ * chain is given back unconsumed and the answer is {@link RingStatus#FRAME_TOO_LARGE}: the caller
+ * drops the frame (DPDK does the same; returning the chain with length 0 would only cost the guest a
+ * buffer and an rx_length_error).</li>
  * <li>An RX chain with device-readable buffers, or (mergeable) with fewer writable bytes than the
  * header, breaks the queue with {@link RingStatus#ERR_CHAIN_LAYOUT} (the driver violated
  * §5.1.6.3.1; Linux vhost-net also fails the queue on readable RX descriptors).</li>
@@ -35,9 +39,8 @@ import java.util.Objects;
  * <p>On {@link RingStatus#OK} the chains are pushed to the RX queue's shadow used ring; the caller
  * publishes ({@link SplitVirtqueue#publishUsed()}) once per batch and notifies if told to.
  *
- * <p>Threading: one writer per thread, reused for every frame; the caller must be the RX queue's
- * owner thread. The TX chain must stay valid (not yet pushed back to its ring) during the call.
- * No allocation.
+ * <p>Threading: one writer per thread, reused for every frame; the caller must hold the RX queue.
+ * The source must stay valid during the call. No allocation.
  */
 public final class RxFrameWriter {
 
@@ -48,9 +51,16 @@ public final class RxFrameWriter {
     private final DescriptorChain current;
     private final int[] heads;
     private final int[] usedLengths;
-    /** Header bytes: zero except num_buffers, written last (when the chain count is known). */
+    /** Header bytes for a header that spans descriptors. */
     private final MemorySegment header = MemorySegment.ofArray(new byte[NetHeader.LENGTH]);
+    /** The view the chain and segment convenience methods wrap their argument in. */
+    private final FrameSource plain = new FrameSource();
 
+    private long headerBytes;
+    private int headerCsumOffset;
+    private MemorySegment prefix;
+    private long prefixOffset;
+    private long prefixRemaining;
     private DescriptorChain sourceChain;
     private int sourceBuffer;
     private long sourceBufferOffset;
@@ -80,7 +90,8 @@ public final class RxFrameWriter {
 
     /**
      * Writes {@code frameLength} bytes of {@code txChain}'s readable part, starting {@code skip} bytes
-     * into it (its virtio-net header length), into {@code rx}.
+     * into it (its virtio-net header length), into {@code rx}, behind a header without offload
+     * information.
      *
      * @return {@link RingStatus#OK}, {@link RingStatus#NO_BUFFERS}, {@link RingStatus#FRAME_TOO_LARGE}
      * or a negative ring status (the RX queue is broken)
@@ -92,31 +103,67 @@ public final class RxFrameWriter {
             throw new IllegalArgumentException("frame [" + skip + ", +" + frameLength
                     + ") outside the readable length " + txChain.readableLength());
         }
-        int buffer = 0;
-        long offset = skip;
-        final int readable = txChain.readableCount();
-        while (buffer < readable && offset >= txChain.length(buffer)) {
-            offset -= txChain.length(buffer);
-            buffer++;
+        try {
+            return write(rx, 0L, 0, null, 0, plain.wrapChain(txChain, skip, frameLength), 0, frameLength);
+        } finally {
+            plain.clear();
         }
-        sourceChain = txChain;
-        sourceBuffer = buffer;
-        sourceBufferOffset = offset;
-        sourceSegment = null;
-        return writeFrame(rx, frameLength);
     }
 
     /**
-     * Writes {@code length} bytes of {@code frame} from {@code offset} into {@code rx}.
+     * Writes {@code length} bytes of {@code frame} from {@code offset} into {@code rx}, behind a
+     * header without offload information.
      *
      * @return as {@link #write(SplitVirtqueue, DescriptorChain, long, long)}
      */
     public int write(SplitVirtqueue rx, MemorySegment frame, long offset, long length) {
         Objects.checkFromIndexSize(offset, length, frame.byteSize());
-        sourceChain = null;
-        sourceSegment = frame;
-        sourceOffset = offset;
-        return writeFrame(rx, length);
+        try {
+            return write(rx, 0L, 0, null, 0, plain.wrapSegment(frame, offset, length), 0, length);
+        } finally {
+            plain.clear();
+        }
+    }
+
+    /**
+     * Writes one frame into {@code rx}: a virtio-net header made of {@code header} (bytes 0-7,
+     * {@link NetHeader#pack}) and {@code csumOffset}, then {@code prefixLength} bytes of
+     * {@code prefix} (from offset 0; none when 0), then {@code length} bytes of {@code source} from
+     * frame offset {@code from}.
+     *
+     * @return as {@link #write(SplitVirtqueue, DescriptorChain, long, long)}
+     * @throws IndexOutOfBoundsException when the ranges are outside {@code prefix} or {@code source}
+     */
+    public int write(SplitVirtqueue rx, long header, int csumOffset, MemorySegment prefix, long prefixLength,
+                     FrameSource source, long from, long length) {
+        Objects.checkFromIndexSize(from, length, source.length());
+        if (prefixLength > 0) {
+            Objects.checkFromIndexSize(0, prefixLength, prefix.byteSize());
+        }
+        this.headerBytes = header;
+        this.headerCsumOffset = csumOffset;
+        this.prefix = prefix;
+        this.prefixOffset = 0;
+        this.prefixRemaining = prefixLength;
+        DescriptorChain chain = source.chain();
+        if (chain != null) {
+            long offset = source.chainOffset() + from;
+            int buffer = 0;
+            final int readable = chain.readableCount();
+            while (buffer < readable && offset >= chain.length(buffer)) {
+                offset -= chain.length(buffer);
+                buffer++;
+            }
+            sourceChain = chain;
+            sourceBuffer = buffer;
+            sourceBufferOffset = offset;
+            sourceSegment = null;
+        } else {
+            sourceChain = null;
+            sourceSegment = source.segment();
+            sourceOffset = source.segmentOffset() + from;
+        }
+        return writeFrame(rx, prefixLength + length, length);
     }
 
     /** RX chains the last successful write used (num_buffers). */
@@ -124,14 +171,14 @@ public final class RxFrameWriter {
         return lastChainCount;
     }
 
-    private int writeFrame(SplitVirtqueue rx, long frameLength) {
+    private int writeFrame(SplitVirtqueue rx, long frameLength, long sourceLength) {
         try {
             final long features = rx.features();
             final int headerLength = NetHeader.length(features);
             if (frameLength > Integer.MAX_VALUE - headerLength) {
                 return RingStatus.FRAME_TOO_LARGE;
             }
-            sourceRemaining = frameLength;
+            sourceRemaining = sourceLength;
             int status = rx.pop(first);
             if (status != RingStatus.OK) {
                 return status == RingStatus.EMPTY ? RingStatus.NO_BUFFERS : status;
@@ -157,7 +204,7 @@ public final class RxFrameWriter {
             heads[0] = first.head();
             usedLengths[0] = headerLength + (int) fill(first, headerLength);
             int chains = 1;
-            while (sourceRemaining > 0) {
+            while (prefixRemaining > 0 || sourceRemaining > 0) {
                 if (chains == heads.length) {
                     rx.rewind(chains);
                     return RingStatus.FRAME_TOO_LARGE;
@@ -190,12 +237,13 @@ public final class RxFrameWriter {
             // Do not keep the caller's memory reachable between frames.
             sourceChain = null;
             sourceSegment = null;
+            prefix = null;
         }
     }
 
     /**
-     * Copies from the source cursor into {@code dst}'s writable part from {@code dstWritableOffset},
-     * until the source or the chain runs out.
+     * Copies from the source cursor (prefix first) into {@code dst}'s writable part from
+     * {@code dstWritableOffset}, until the source or the chain runs out.
      *
      * @return bytes copied
      */
@@ -208,12 +256,17 @@ public final class RxFrameWriter {
             buffer++;
         }
         long copied = 0;
-        while (sourceRemaining > 0 && buffer < end) {
+        while ((prefixRemaining > 0 || sourceRemaining > 0) && buffer < end) {
             long room = dst.length(buffer) - skip;
             MemorySegment dstSegment = dst.segmentOf(buffer);
             long dstOffset = dst.offset(buffer) + skip;
             long n;
-            if (sourceChain != null) {
+            if (prefixRemaining > 0) {
+                n = Math.min(room, prefixRemaining);
+                MemorySegment.copy(prefix, prefixOffset, dstSegment, dstOffset, n);
+                prefixOffset += n;
+                prefixRemaining -= n;
+            } else if (sourceChain != null) {
                 long sourceLength = sourceChain.length(sourceBuffer);
                 n = Math.min(Math.min(room, sourceLength - sourceBufferOffset), sourceRemaining);
                 MemorySegment.copy(sourceChain.segmentOf(sourceBuffer), sourceChain.offset(sourceBuffer) + sourceBufferOffset,
@@ -223,12 +276,13 @@ public final class RxFrameWriter {
                     sourceBuffer++;
                     sourceBufferOffset = 0;
                 }
+                sourceRemaining -= n;
             } else {
                 n = Math.min(room, sourceRemaining);
                 MemorySegment.copy(sourceSegment, sourceOffset, dstSegment, dstOffset, n);
                 sourceOffset += n;
+                sourceRemaining -= n;
             }
-            sourceRemaining -= n;
             copied += n;
             skip += n;
             if (skip == dst.length(buffer)) {
@@ -243,18 +297,17 @@ public final class RxFrameWriter {
     private void writeHeader(int headerLength, int numBuffers) {
         int buffer = first.readableCount(); // the first device-writable buffer
         if (headerLength == NetHeader.LENGTH && first.length(buffer) >= NetHeader.LENGTH) {
-            // Common case: two stores. Bytes 0-7 are flags..csum_start (all zero), 8-9 csum_offset (zero),
-            // 10-11 num_buffers; bounds hold: the walker checked the buffer lies in its region.
+            // Common case: two stores. Bytes 0-7 are flags..csum_start, 8-9 csum_offset, 10-11
+            // num_buffers; bounds hold: the walker checked the buffer lies in its region.
             MemorySegment segment = first.segmentOf(buffer);
             long offset = first.offset(buffer);
-            segment.set(LittleEndian.U64, offset, 0L);
-            segment.set(LittleEndian.U32, offset + 8, numBuffers << 16);
+            segment.set(LittleEndian.U64, offset, headerBytes);
+            segment.set(LittleEndian.U32, offset + 8, (headerCsumOffset & 0xFFFF) | numBuffers << 16);
             return;
         }
-        NetHeader.writeZeroed(header, 0, headerLength, numBuffers);
+        NetHeader.write(header, 0, headerLength, headerBytes, headerCsumOffset, numBuffers);
         first.writeBytes(0, header, 0, headerLength);
     }
-
     private static int readableInRx(SplitVirtqueue rx, DescriptorChain chain) {
         return rx.markBroken(RingStatus.ERR_CHAIN_LAYOUT, "RX chain head " + chain.head() + " has "
                 + chain.readableCount() + " device-readable buffers");

@@ -2,6 +2,9 @@ package io.jvhost.virtio.net;
 
 import io.jvhost.virtio.VirtioFeatures;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * Feature bit numbers of a virtio-net device (virtio 1.2 §5.1.3 "Feature bits"), the
  * device-independent bits it uses (§6) and vhost-user's protocol-features bit, with
@@ -37,6 +40,12 @@ public final class VirtioNetFeatures {
     /** Multiqueue with automatic receive steering. */
     public static final int MQ = 22;
     public static final int CTRL_MAC_ADDR = 23;
+    /** Driver accepts UDP segmentation offload over IPv4 (virtio 1.3 §5.1.3). */
+    public static final int GUEST_USO4 = 54;
+    /** Driver accepts UDP segmentation offload over IPv6. */
+    public static final int GUEST_USO6 = 55;
+    /** Device accepts UDP segmentation offload (gso_type GSO_UDP_L4). */
+    public static final int HOST_USO = 56;
 
     public static final int VIRTIO_F_NOTIFY_ON_EMPTY = VirtioFeatures.NOTIFY_ON_EMPTY;
     public static final int ANY_LAYOUT = VirtioFeatures.ANY_LAYOUT;
@@ -70,6 +79,9 @@ public final class VirtioNetFeatures {
         NAMES[GUEST_ANNOUNCE] = "GUEST_ANNOUNCE";
         NAMES[MQ] = "MQ";
         NAMES[CTRL_MAC_ADDR] = "CTRL_MAC_ADDR";
+        NAMES[GUEST_USO4] = "GUEST_USO4";
+        NAMES[GUEST_USO6] = "GUEST_USO6";
+        NAMES[HOST_USO] = "HOST_USO";
         NAMES[VIRTIO_F_NOTIFY_ON_EMPTY] = "NOTIFY_ON_EMPTY";
         NAMES[ANY_LAYOUT] = "ANY_LAYOUT";
         NAMES[RING_INDIRECT_DESC] = "RING_INDIRECT_DESC";
@@ -93,25 +105,22 @@ public final class VirtioNetFeatures {
         return (features & (1L << bit)) != 0;
     }
 
+    /** The names of the set bits, lowest first ({@code "MAC"}, {@code "bit40"} for unknown ones). Not for the hot path. */
+    public static List<String> names(long features) {
+        List<String> out = new ArrayList<>();
+        for (int bit = 0; bit < 64; bit++) {
+            if ((features & (1L << bit)) != 0) {
+                out.add(NAMES[bit] != null ? NAMES[bit] : "bit" + bit);
+            }
+        }
+        return out;
+    }
+
     /**
      * Names of the set bits, lowest first, joined by {@code |}; unknown bits as {@code bit<n>}:
      * {@code "0x100008020 MAC|MRG_RXBUF|VERSION_1"}. Not for the hot path.
      */
     public static String describe(long features) {
-        StringBuilder sb = new StringBuilder("0x").append(Long.toHexString(features)).append(' ');
-        if (features == 0) {
-            return sb.append("none").toString();
-        }
-        boolean first = true;
-        for (int bit = 0; bit < 64; bit++) {
-            if ((features & (1L << bit)) != 0) {
-                if (!first) {
-                    sb.append('|');
-                }
-                first = false;
-                sb.append(NAMES[bit] != null ? NAMES[bit] : "bit" + bit);
-            }
-        }
-        return sb.toString();
+        return "0x" + Long.toHexString(features) + ' ' + (features == 0 ? "none" : String.join("|", names(features)));
     }
 }
