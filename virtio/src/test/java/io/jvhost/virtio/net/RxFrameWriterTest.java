@@ -115,6 +115,51 @@ class RxFrameWriterTest {
     }
 
     @Test
+    void shouldWriteTheGivenOffloadHeaderThenThePrefixThenTheSourceRangeAcrossChains() {
+        txDriver.configure(tx, VERSION_1);
+        byte[] f = frame(100);
+        txDriver.chain().readable(new byte[12]).readable(range(f, 0, 33)).readable(range(f, 33, 100)).add();
+        txDriver.publishAvail();
+        DescriptorChain txChain = new DescriptorChain();
+        assertEquals(RingStatus.OK, tx.pop(txChain));
+        rxDriver.configure(rx, MERGEABLE);
+        int first = rxDriver.chain().writable(12).writable(20).add();
+        int second = rxDriver.addRx(200);
+        rxDriver.publishAvail();
+        byte[] prefix = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25};
+        long header = NetHeader.pack(NetHeader.F_NEEDS_CSUM, NetHeader.GSO_TCPV4, 54, 1448, 34);
+
+        // Prefix (25 bytes) + frame bytes 30..99 (70 bytes) = 95 bytes behind the header.
+        FrameSource source = new FrameSource().wrapChain(txChain, 12, 100);
+        assertEquals(RingStatus.OK, writer.write(rx, header, 16, MemorySegment.ofArray(prefix), 25, source, 30, 70));
+        rx.publishUsed();
+
+        List<Used> used = rxDriver.pollUsed();
+        assertEquals(List.of(new Used(first, 32), new Used(second, 75)), used);
+        byte[] expectedHeader = {NetHeader.F_NEEDS_CSUM, NetHeader.GSO_TCPV4, 54, 0, (byte) 0xA8, 0x05, 34, 0, 16, 0, 2, 0};
+        assertArrayEquals(concat(expectedHeader, range(prefix, 0, 20)), rxDriver.written(used.get(0)));
+        assertArrayEquals(concat(range(prefix, 20, 25), range(f, 30, 100)), rxDriver.written(used.get(1)));
+    }
+
+    @Test
+    void shouldWriteALegacyHeaderWithOffloadFieldsAndNoNumBuffers() {
+        rxDriver.configure(rx, 0L);
+        rxDriver.addRx(200);
+        rxDriver.publishAvail();
+        byte[] f = frame(60);
+        long header = NetHeader.pack(NetHeader.F_DATA_VALID, NetHeader.GSO_NONE, 0, 0, 0);
+
+        FrameSource source = new FrameSource().wrapSegment(segmentWith(f), 5, 60);
+        assertEquals(RingStatus.OK, writer.write(rx, header, 0, null, 0, source, 0, 60));
+        rx.publishUsed();
+
+        List<Used> used = rxDriver.pollUsed();
+        assertEquals(List.of(new Used(used.getFirst().id(), 70)), used);
+        byte[] expectedHeader = {NetHeader.F_DATA_VALID, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        assertArrayEquals(concat(expectedHeader, f), rxDriver.written(used.getFirst()));
+    }
+
+    @Test
     void shouldConsumeNothingWhenMergeableBuffersRunOut() {
         rxDriver.configure(rx, MERGEABLE);
         rxDriver.addRx(64);
