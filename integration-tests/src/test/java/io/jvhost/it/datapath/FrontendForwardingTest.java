@@ -44,11 +44,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class FrontendForwardingTest {
 
+    /** What this front-end acks of the offer: no offloads (it does not ask for them). */
     private static final long EXPECTED_FEATURES = VirtioNetFeatures.mask(VirtioNetFeatures.VERSION_1)
             | VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF)
             | VirtioNetFeatures.mask(VirtioNetFeatures.RING_INDIRECT_DESC)
             | VirtioNetFeatures.mask(VirtioNetFeatures.RING_EVENT_IDX)
             | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
+    /** The offer: the acked features plus MTU reporting and every offload. */
+    private static final long EXPECTED_OFFER = EXPECTED_FEATURES | VirtioNetFeatures.mask(VirtioNetFeatures.MTU)
+            | VhostUserFrontend.OFFLOAD_FEATURES;
 
     @TempDir
     Path dir;
@@ -77,9 +81,9 @@ class FrontendForwardingTest {
         InProcessJvhost jvhost = start(new Port("a", "lan"));
         VhostUserFrontend a = connect(jvhost, "a");
 
-        assertEquals(EXPECTED_FEATURES, a.offeredFeatures(), "offered features (1 queue pair: no MQ, no CTRL_VQ)");
+        assertEquals(EXPECTED_OFFER, a.offeredFeatures(), "offered features (1 queue pair: no MQ, no CTRL_VQ)");
         assertEquals(EXPECTED_FEATURES, a.ackedFeatures());
-        assertEquals(VhostUserFrontend.DRIVER_PROTOCOL_FEATURES, a.offeredProtocolFeatures(), "MQ and REPLY_ACK");
+        assertEquals(VhostUserFrontend.DRIVER_PROTOCOL_FEATURES, a.offeredProtocolFeatures(), "MQ, REPLY_ACK, NET_MTU");
         assertEquals(1, a.queueNum(), "GET_QUEUE_NUM");
         PortStatus status = jvhost.awaitPort("a", PortStatus::connected, "connected");
         assertEquals(EXPECTED_FEATURES, status.features(), "acked features as the port reports them");
@@ -188,7 +192,7 @@ class FrontendForwardingTest {
 
     @Test
     void shouldDeliverJumboFrameAcrossMergeableRxBuffers() throws Exception {
-        InProcessJvhost jvhost = start(new Port("a", "lan"), new Port("b", "lan"));
+        InProcessJvhost jvhost = start(new Port("a", "lan").withMtu(9000), new Port("b", "lan").withMtu(9000));
         VhostUserFrontend a = connect(jvhost, "a");
         VhostUserFrontend b = track(VhostUserFrontend.connect(jvhost.socket("b"),
                 VhostUserFrontend.Options.defaults().withRxBuffers(64, 2048)));

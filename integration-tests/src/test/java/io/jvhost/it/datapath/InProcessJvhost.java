@@ -33,8 +33,20 @@ final class InProcessJvhost implements AutoCloseable {
     static final Duration SETTLE_TIMEOUT = Duration.ofSeconds(5);
     static final List<Integer> WORKER_CPUS = List.of(0, 1);
 
-    /** A port to create: its name and its L2 network. */
-    record Port(String name, String network) {
+    /** A port to create: its name, its L2 network, whether it offers offloads, its MTU. */
+    record Port(String name, String network, boolean offloads, int mtu) {
+
+        Port(String name, String network) {
+            this(name, network, true, PortConfig.DEFAULT_MTU);
+        }
+
+        Port withMtu(int newMtu) {
+            return new Port(name, network, offloads, newMtu);
+        }
+
+        Port withoutOffloads() {
+            return new Port(name, network, false, mtu);
+        }
     }
 
     private final Path dir;
@@ -54,7 +66,7 @@ final class InProcessJvhost implements AutoCloseable {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
             configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
-                    p.network()));
+                    p.network()).withOffloads(p.offloads()).withMtu(p.mtu()));
         }
         WorkersConfig workers = new WorkersConfig(WORKER_CPUS, model,
                 WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,

@@ -72,10 +72,21 @@ public final class VhostUserFrontend implements AutoCloseable {
             | VirtioNetFeatures.mask(VirtioNetFeatures.RING_INDIRECT_DESC)
             | VirtioNetFeatures.mask(VirtioNetFeatures.RING_EVENT_IDX)
             | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
+    /** The offload feature bits a driver acks to hand over and take offloaded frames (as Linux does). */
+    public static final long OFFLOAD_FEATURES = VirtioNetFeatures.mask(VirtioNetFeatures.CSUM)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_CSUM)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.HOST_TSO4) | VirtioNetFeatures.mask(VirtioNetFeatures.HOST_TSO6)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.HOST_ECN) | VirtioNetFeatures.mask(VirtioNetFeatures.HOST_UFO)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.HOST_USO)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_TSO4) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_TSO6)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_ECN) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_UFO)
+            | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_USO4) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_USO6);
     public static final int PROTOCOL_F_MQ = 0;
     public static final int PROTOCOL_F_REPLY_ACK = 3;
+    public static final int PROTOCOL_F_NET_MTU = 4;
     /** Protocol features this front-end implements. */
-    public static final long DRIVER_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK);
+    public static final long DRIVER_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK)
+            | (1L << PROTOCOL_F_NET_MTU);
 
     /** How long a device may take to signal after publishing, before a missed notification is reported. */
     private static final long NOTIFY_GRACE_MILLIS = 200;
@@ -119,8 +130,21 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
     }
 
-    /** A received frame (virtio-net header stripped) and how many RX chains it arrived in. */
-    public record ReceivedFrame(byte[] bytes, int numBuffers) {
+    /** A received frame (virtio-net header stripped), how many RX chains it arrived in, and its header. */
+    public record ReceivedFrame(byte[] bytes, int numBuffers, byte[] header) {
+
+        public int flags() {
+            return header[0] & 0xFF;
+        }
+
+        public int gsoType() {
+            return header[1] & 0xFF;
+        }
+
+        /** Bytes 2-9 (hdr_len, gso_size, csum_start, csum_offset) as little-endian numbers. */
+        public int field(int offset) {
+            return (header[offset] & 0xFF) | (header[offset + 1] & 0xFF) << 8;
+        }
     }
 
     private final Options options;
@@ -145,6 +169,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     private int txPublished;
     private final ArrayDeque<ReceivedFrame> received = new ArrayDeque<>();
     private ByteArrayOutputStream partial;
+    private byte[] partialHeader;
     private int partialBuffers;
     private int partialSeen;
     private boolean closed;
@@ -320,6 +345,19 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
     }
 
+    /**
+     * NET_SET_MTU with NEED_REPLY (REPLY_ACK and NET_MTU must be negotiated).
+     *
+     * @return the back-end's status: 0 taken, nonzero refused
+     */
+    public long setMtu(int mtu) throws IOException {
+        if ((ackedProtocolFeatures & (1L << PROTOCOL_F_NET_MTU)) == 0 || !replyAck()) {
+            throw new IllegalStateException("NET_MTU and REPLY_ACK were not negotiated");
+        }
+        sendRequest(RequestType.NET_SET_MTU.code(), MessageHeader.VERSION | MessageHeader.FLAG_NEED_REPLY, u64(mtu));
+        return U64Payload.value(MemorySegment.ofArray(readReply(RequestType.NET_SET_MTU, U64Payload.SIZE)));
+    }
+
     /** GET_FEATURES once more: proves the control connection is still served. */
     public long getFeatures() throws IOException {
         return get(RequestType.GET_FEATURES);
@@ -454,19 +492,37 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @throws IllegalStateException when the ring stays full for {@link #REPLY_TIMEOUT}
      */
     public void sendBatch(List<byte[]> frames) throws IOException {
-        final int slot = options.txSlotSize();
         for (byte[] frame : frames) {
-            byte[] bytes = new byte[NET_HEADER_LENGTH + frame.length]; // zeroed header: no offloads
-            System.arraycopy(frame, 0, bytes, NET_HEADER_LENGTH, frame.length);
-            int pieces = (bytes.length + slot - 1) / slot;
-            ensureTxRoom(pieces);
-            DriverVirtqueue.ChainBuilder chain = tx.chain();
-            for (int offset = 0; offset < bytes.length; offset += slot) {
-                chain.readable(Arrays.copyOfRange(bytes, offset, Math.min(bytes.length, offset + slot)));
-            }
-            chain.add();
+            add(new byte[NET_HEADER_LENGTH], frame); // zeroed header: no offloads
         }
         flushTx();
+    }
+
+    /**
+     * Transmits one frame behind {@code header}, a virtio-net header of {@link #NET_HEADER_LENGTH}
+     * bytes as the driver fills it (offload fields, num_buffers ignored on TX).
+     */
+    public void sendWithHeader(byte[] header, byte[] frame) throws IOException {
+        if (header.length != NET_HEADER_LENGTH) {
+            throw new IllegalArgumentException("a virtio-net header is " + NET_HEADER_LENGTH + " bytes: " + header.length);
+        }
+        add(header, frame);
+        flushTx();
+    }
+
+    /** Adds header and frame to the TX ring in descriptors of at most the TX slot size. Not published. */
+    private void add(byte[] header, byte[] frame) throws IOException {
+        final int slot = options.txSlotSize();
+        byte[] bytes = new byte[NET_HEADER_LENGTH + frame.length];
+        System.arraycopy(header, 0, bytes, 0, NET_HEADER_LENGTH);
+        System.arraycopy(frame, 0, bytes, NET_HEADER_LENGTH, frame.length);
+        int pieces = (bytes.length + slot - 1) / slot;
+        ensureTxRoom(pieces);
+        DriverVirtqueue.ChainBuilder chain = tx.chain();
+        for (int offset = 0; offset < bytes.length; offset += slot) {
+            chain.readable(Arrays.copyOfRange(bytes, offset, Math.min(bytes.length, offset + slot)));
+        }
+        chain.add();
     }
 
     /** Publishes what was added to the TX ring and kicks when the device asks for it. */
@@ -596,17 +652,13 @@ public final class VhostUserFrontend implements AutoCloseable {
                 throw new AssertionError("RX chain holds " + bytes.length + " bytes, less than the virtio-net header");
             }
             MemorySegment header = MemorySegment.ofArray(bytes);
-            if (NetHeader.flags(header, 0) != 0 || NetHeader.gsoType(header, 0) != NetHeader.GSO_NONE
-                    || NetHeader.hdrLen(header, 0) != 0 || NetHeader.gsoSize(header, 0) != 0
-                    || NetHeader.csumStart(header, 0) != 0 || NetHeader.csumOffset(header, 0) != 0) {
-                throw new AssertionError("virtio-net header carries offload fields: "
-                        + Arrays.toString(Arrays.copyOf(bytes, NET_HEADER_LENGTH)));
-            }
+            checkOffloadsAgreed(header, bytes);
             int numBuffers = NetHeader.numBuffers(header, 0);
             if (numBuffers < 1 || (!mergeable && numBuffers != 1)) {
                 throw new AssertionError("num_buffers " + numBuffers + (mergeable ? "" : " without MRG_RXBUF"));
             }
             partial = new ByteArrayOutputStream();
+            partialHeader = Arrays.copyOf(bytes, NET_HEADER_LENGTH);
             partial.write(bytes, NET_HEADER_LENGTH, bytes.length - NET_HEADER_LENGTH);
             partialBuffers = numBuffers;
             partialSeen = 1;
@@ -615,8 +667,39 @@ public final class VhostUserFrontend implements AutoCloseable {
             partialSeen++;
         }
         if (partialSeen == partialBuffers) {
-            received.add(new ReceivedFrame(partial.toByteArray(), partialBuffers));
+            received.add(new ReceivedFrame(partial.toByteArray(), partialBuffers, partialHeader));
             partial = null;
+        }
+    }
+
+    /**
+     * The device must never hand a driver an offload it did not ack (virtio 1.2 §5.1.6.4.1): without
+     * GUEST_CSUM the header is all zero; with it, only NEEDS_CSUM and DATA_VALID, and a gso type only
+     * as GUEST_TSO4/TSO6/UFO/ECN allow.
+     */
+    private void checkOffloadsAgreed(MemorySegment header, byte[] bytes) {
+        int flags = NetHeader.flags(header, 0);
+        int gsoType = NetHeader.gsoType(header, 0);
+        int type = gsoType & ~NetHeader.GSO_ECN;
+        boolean csum = has(ackedFeatures, VirtioNetFeatures.GUEST_CSUM);
+        boolean agreed;
+        if (!csum) {
+            agreed = flags == 0 && gsoType == 0 && NetHeader.hdrLen(header, 0) == 0 && NetHeader.gsoSize(header, 0) == 0
+                    && NetHeader.csumStart(header, 0) == 0 && NetHeader.csumOffset(header, 0) == 0;
+        } else {
+            agreed = (flags & ~(NetHeader.F_NEEDS_CSUM | NetHeader.F_DATA_VALID)) == 0
+                    && (type == NetHeader.GSO_NONE
+                    || (type == NetHeader.GSO_TCPV4 && has(ackedFeatures, VirtioNetFeatures.GUEST_TSO4))
+                    || (type == NetHeader.GSO_TCPV6 && has(ackedFeatures, VirtioNetFeatures.GUEST_TSO6))
+                    || (type == NetHeader.GSO_UDP && has(ackedFeatures, VirtioNetFeatures.GUEST_UFO))
+                    || (type == NetHeader.GSO_UDP_L4 && (has(ackedFeatures, VirtioNetFeatures.GUEST_USO4)
+                    || has(ackedFeatures, VirtioNetFeatures.GUEST_USO6))))
+                    && ((gsoType & NetHeader.GSO_ECN) == 0 || has(ackedFeatures, VirtioNetFeatures.GUEST_ECN))
+                    && (type == NetHeader.GSO_NONE || (flags & NetHeader.F_NEEDS_CSUM) != 0);
+        }
+        if (!agreed) {
+            throw new AssertionError("virtio-net header carries offloads the driver did not ack (features 0x"
+                    + Long.toHexString(ackedFeatures) + "): " + Arrays.toString(Arrays.copyOf(bytes, NET_HEADER_LENGTH)));
         }
     }
 

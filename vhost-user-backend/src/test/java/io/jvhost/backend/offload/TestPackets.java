@@ -9,16 +9,16 @@ import java.util.Arrays;
  * (partial checksum: the pseudo-header sum in the L4 checksum field), and checks frames with a
  * plain byte-at-a-time Internet checksum written independently of {@link InternetChecksum}.
  */
-final class TestPackets {
+public final class TestPackets {
 
-    static final int ETH = 14;
-    static final int TCP = 6;
-    static final int UDP = 17;
-    static final int TCP_FIN = 0x01;
-    static final int TCP_SYN = 0x02;
-    static final int TCP_PSH = 0x08;
-    static final int TCP_ACK = 0x10;
-    static final int TCP_CWR = 0x80;
+    public static final int ETH = 14;
+    public static final int TCP = 6;
+    public static final int UDP = 17;
+    public static final int TCP_FIN = 0x01;
+    public static final int TCP_SYN = 0x02;
+    public static final int TCP_PSH = 0x08;
+    public static final int TCP_ACK = 0x10;
+    public static final int TCP_CWR = 0x80;
     static final byte[] SRC4 = {(byte) 192, 0, 2, 1};
     static final byte[] DST4 = {(byte) 192, 0, 2, 2};
     static final byte[] SRC6 = bytes(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
@@ -28,76 +28,76 @@ final class TestPackets {
     }
 
     /** What a frame looks like, to build it. */
-    record Spec(boolean ipv6, int protocol, int ipOptions, int ipv6ExtensionBytes, int l4Options, int payload,
+    public record Spec(boolean ipv6, int protocol, int ipOptions, int ipv6ExtensionBytes, int l4Options, int payload,
                 int seq, int tcpFlags, int ipId, boolean dontFragment, int vlanTags) {
 
-        static Spec tcp4(int payload) {
+        public static Spec tcp4(int payload) {
             return new Spec(false, TCP, 0, 0, 12, payload, 1000, TCP_ACK | TCP_PSH, 0x1234, true, 0);
         }
 
-        static Spec tcp6(int payload) {
+        public static Spec tcp6(int payload) {
             return new Spec(true, TCP, 0, 0, 12, payload, 1000, TCP_ACK | TCP_PSH, 0, false, 0);
         }
 
-        static Spec udp4(int payload) {
+        public static Spec udp4(int payload) {
             return new Spec(false, UDP, 0, 0, 0, payload, 0, 0, 0x4321, false, 0);
         }
 
-        static Spec udp6(int payload) {
+        public static Spec udp6(int payload) {
             return new Spec(true, UDP, 0, 0, 0, payload, 0, 0, 0, false, 0);
         }
 
-        Spec ipOptions(int bytes) {
+        public Spec ipOptions(int bytes) {
             return new Spec(ipv6, protocol, bytes, ipv6ExtensionBytes, l4Options, payload, seq, tcpFlags, ipId,
                     dontFragment, vlanTags);
         }
 
-        Spec extensionHeader(int bytes) {
+        public Spec extensionHeader(int bytes) {
             return new Spec(ipv6, protocol, ipOptions, bytes, l4Options, payload, seq, tcpFlags, ipId, dontFragment,
                     vlanTags);
         }
 
-        Spec tcpOptions(int bytes) {
+        public Spec tcpOptions(int bytes) {
             return new Spec(ipv6, protocol, ipOptions, ipv6ExtensionBytes, bytes, payload, seq, tcpFlags, ipId,
                     dontFragment, vlanTags);
         }
 
-        Spec flags(int flags) {
+        public Spec flags(int flags) {
             return new Spec(ipv6, protocol, ipOptions, ipv6ExtensionBytes, l4Options, payload, seq, flags, ipId,
                     dontFragment, vlanTags);
         }
 
-        Spec seq(int s) {
+        public Spec seq(int s) {
             return new Spec(ipv6, protocol, ipOptions, ipv6ExtensionBytes, l4Options, payload, s, tcpFlags, ipId,
                     dontFragment, vlanTags);
         }
 
-        Spec vlan(int tags) {
+        public Spec vlan(int tags) {
             return new Spec(ipv6, protocol, ipOptions, ipv6ExtensionBytes, l4Options, payload, seq, tcpFlags, ipId,
                     dontFragment, tags);
         }
 
-        int l3() {
+        public int l3() {
             return ETH + 4 * vlanTags;
         }
 
-        int l3Length() {
+        public int l3Length() {
             return ipv6 ? 40 + ipv6ExtensionBytes : 20 + ipOptions;
         }
 
-        int l4() {
+        public int l4() {
             return l3() + l3Length();
         }
 
-        int l4Header() {
+        public int l4Header() {
             return protocol == TCP ? 20 + l4Options : 8;
         }
 
-        int headers() {
+        public int headers() {
             return l4() + l4Header();
         }
 
-        int length() {
+        public int length() {
             return headers() + payload;
         }
     }
@@ -106,7 +106,7 @@ final class TestPackets {
      * The frame with a valid IPv4 header checksum and the L4 checksum field holding the folded
      * pseudo-header sum (not complemented), as for VIRTIO_NET_HDR_F_NEEDS_CSUM.
      */
-    static byte[] partial(Spec s) {
+    public static byte[] partial(Spec s) {
         byte[] f = new byte[s.length()];
         ByteBuffer b = ByteBuffer.wrap(f).order(ByteOrder.BIG_ENDIAN);
         for (int i = 0; i < 6; i++) {
@@ -172,7 +172,7 @@ final class TestPackets {
     }
 
     /** The frame with its L4 checksum computed (no partial checksum left). */
-    static byte[] complete(Spec s) {
+    public static byte[] complete(Spec s) {
         byte[] f = partial(s);
         int check = s.protocol() == TCP ? s.l4() + 16 : s.l4() + 6;
         f[check] = 0;
@@ -187,17 +187,17 @@ final class TestPackets {
     }
 
     /** Whether the frame's L4 checksum verifies, pseudo-header included (reference arithmetic). */
-    static boolean l4ChecksumValid(byte[] f, boolean ipv6, int l3, int l4, int protocol) {
+    public static boolean l4ChecksumValid(byte[] f, boolean ipv6, int l3, int l4, int protocol) {
         return fold(pseudo(f, ipv6, l3, protocol, f.length - l4) + sum(f, l4, f.length - l4)) == 0xFFFF;
     }
 
     /** Whether an IPv4 header verifies. */
-    static boolean ipv4ChecksumValid(byte[] f, int l3) {
+    public static boolean ipv4ChecksumValid(byte[] f, int l3) {
         return fold(sum(f, l3, (f[l3] & 0xF) * 4)) == 0xFFFF;
     }
 
     /** The folded pseudo-header sum for {@code l4Length} bytes of L4. */
-    static int foldedPseudo(byte[] f, boolean ipv6, int l3, int protocol, int l4Length) {
+    public static int foldedPseudo(byte[] f, boolean ipv6, int l3, int protocol, int l4Length) {
         return fold(pseudo(f, ipv6, l3, protocol, l4Length));
     }
 
@@ -207,7 +207,7 @@ final class TestPackets {
     }
 
     /** Big-endian 16-bit word sum, one byte at a time (RFC 1071 §4.1), unfolded. */
-    static long sum(byte[] data, int offset, int length) {
+    public static long sum(byte[] data, int offset, int length) {
         long s = 0;
         for (int i = 0; i < length; i++) {
             int v = data[offset + i] & 0xFF;
@@ -216,26 +216,26 @@ final class TestPackets {
         return s;
     }
 
-    static int fold(long s) {
+    public static int fold(long s) {
         while ((s >>> 16) != 0) {
             s = (s & 0xFFFF) + (s >>> 16);
         }
         return (int) s;
     }
 
-    static int u16(byte[] f, int at) {
+    public static int u16(byte[] f, int at) {
         return ((f[at] & 0xFF) << 8) | (f[at + 1] & 0xFF);
     }
 
-    static int u32(byte[] f, int at) {
+    public static int u32(byte[] f, int at) {
         return ByteBuffer.wrap(f).getInt(at);
     }
 
-    static byte[] range(byte[] f, int from, int to) {
+    public static byte[] range(byte[] f, int from, int to) {
         return Arrays.copyOfRange(f, from, to);
     }
 
-    static byte[] bytes(int... values) {
+    public static byte[] bytes(int... values) {
         byte[] b = new byte[values.length];
         for (int i = 0; i < values.length; i++) {
             b[i] = (byte) values[i];
