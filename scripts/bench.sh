@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# jvhost's benchmark against DPDK testpmd (the reference), both measured in the same run.
+# jvhost's benchmark against DPDK testpmd (the reference), both measured in the same run; for guests
+# with offloads also against QEMU's own virtio-net on a TAP in a Linux bridge (no vhost backend).
 #
 #   scripts/bench.sh [--quick] [--runs N] [--out DIR] [--only CASES] [--no-build]
 #
@@ -8,14 +9,21 @@
 #   --out DIR    results root (default <repo>/results; with --quick <repo>/results/tmp, which git
 #                ignores): the report goes to DIR/<yyyy-mm-dd-hhmm>/ (…-quick/ for --quick), a full
 #                run is also copied to DIR/latest/, process logs stay in DIR/tmp/<stamp>/
-#   --only CASES comma-separated subset of loopback,scaling,guests (default: all three)
+#   --only CASES comma-separated subset of loopback,scaling,guests,offloads (default: all four)
 #   --no-build   use the jars and classes as they are (JVBENCH_CLASSPATH, JVBENCH_JVHOST_CLASSPATH
 #                override where they are)
 #
 # Cases (see README "Benchmarks"): 1. loopback packet rate, testpmd front-end through jvhost and
 # through testpmd's vhost PMD, 64/256/1518-byte frames; 2. scaling with 1..16 port pairs, jvhost
 # per-cpu vs per-device (context switches, CPU time per packet); 3. two TCG guests, TCP stream at
-# 256/1K/4K/16K writes and request/response with 1/10/30 connections.
+# 256/1K/4K/16K writes and request/response with 1/10/30 connections; 4. offloads: TCP stream at
+# 256/1K/4K/16K writes guest -> guest, host -> guest and guest -> host (the host is a network
+# namespace the bench creates), through jvhost with offloads on and off (port key `offloads: false`),
+# TAP + Linux bridge with QEMU's virtio-net, offloads on and off, and testpmd with tso=1 (for the
+# host a net_tap port); ratios jvhost/bridge and jvhost/DPDK. --quick runs case 4 at 1K writes with
+# jvhost (offloads on), the bridge (on) and DPDK.
+#
+# Needs root for case 4: namespaces, bridges and TAP devices (random names, deleted afterwards).
 #
 # Sets up what it needs: Debian packages (scripts/install-test-deps.sh, needs root), the guest image,
 # the jvhost build when a source is newer than the jar. Every process it starts has its own socket

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the jvhost test guest: a Debian cloud kernel plus a small initramfs (static busybox, iperf3,
-# iperf 2 for request/response (--bounceback), the virtio-net modules, scripts/guest/init), for QEMU
+# iperf 2 for request/response (--bounceback), iputils ping as /usr/bin/iputils-ping (busybox ping
+# has no -M do for path-MTU tests), the virtio-net modules, scripts/guest/init), for QEMU
 # -kernel/-initrd under TCG.
 #
 # Usage: scripts/build-guest-image.sh [OUTDIR]      (default: <repo>/build/guest)
@@ -25,7 +26,7 @@ readonly REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 readonly SCRIPT_PATH="$SCRIPT_DIR/$(basename "${BASH_SOURCE[0]}")"
 readonly INIT_SRC="$SCRIPT_DIR/guest/init"
 readonly KERNEL_META=${JV_KERNEL_META:-linux-image-cloud-amd64}
-readonly HOST_PACKAGES=(busybox-static cpio kmod iperf3 iperf)
+readonly HOST_PACKAGES=(busybox-static cpio kmod iperf3 iperf iputils-ping)
 # Load order as the guest needs it; dependencies found in modules.dep are added in front of each.
 readonly WANTED_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
                          failover net_failover virtio_net)
@@ -227,11 +228,12 @@ while IFS= read -r applet; do
     ln -s /bin/busybox "$STAGE/$applet"
 done < <("$BUSYBOX" --list-full | LC_ALL=C sort)
 
-# A host binary and everything ldd says it loads, at the paths the loader will look for them.
+# A host binary and everything ldd says it loads, at the paths the loader will look for them;
+# installed as /usr/bin/NAME, NAME defaulting to the binary's own name.
 copy_with_libs() {
     local bin
     bin=$(command -v "$1") || die "$1 not found"
-    cp -L "$bin" "$STAGE/usr/bin/$1"
+    cp -L "$bin" "$STAGE/usr/bin/${2:-$1}"
     while read -r lib; do
         mkdir -p "$(dirname "$STAGE$lib")"
         cp -L "$lib" "$STAGE$lib"
@@ -240,6 +242,8 @@ copy_with_libs() {
 copy_with_libs iperf3
 # iperf 2 (2.1.x): --bounceback is the request/response test (jv.role=bench, scripts/bench.sh).
 copy_with_libs iperf
+# iputils ping for jv.role=pmtu (-M do); busybox's applet keeps the name ping.
+copy_with_libs /usr/bin/ping iputils-ping
 
 install -m 0755 "$INIT_SRC" "$STAGE/init"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$STAGE/etc/passwd"
@@ -267,6 +271,7 @@ mv -f "$INITRD_OUT.tmp" "$INITRD_OUT"
     printf 'modules=%s\n' "${ORDER[*]}"
     printf 'iperf3=%s\n' "$(dpkg-query -W -f='${Version}' iperf3)"
     printf 'iperf=%s\n' "$(dpkg-query -W -f='${Version}' iperf)"
+    printf 'iputils_ping=%s\n' "$(dpkg-query -W -f='${Version}' iputils-ping)"
     printf 'busybox=%s\n' "$(dpkg-query -W -f='${Version}' busybox-static)"
     printf 'vmlinuz_sha256=%s\n' "$(sha256sum < "$KERNEL_OUT" | cut -d' ' -f1)"
     printf 'initramfs_sha256=%s\n' "$(sha256sum < "$INITRD_OUT" | cut -d' ' -f1)"

@@ -7,7 +7,15 @@ enum Backend {
     /** jvhost, {@code workers.model: per-device}: one thread per device (the classic vhost model). */
     JVHOST_PER_DEVICE("jvhost per-device", "per-device"),
     /** DPDK testpmd with {@code net_vhost} ports, io forwarding, one busy-polling lcore: the reference. */
-    DPDK("DPDK testpmd", null);
+    DPDK("DPDK testpmd", null),
+    /** Case 4: jvhost per-cpu with {@code offloads: false} on every port (no checksum offload, no TSO). */
+    JVHOST_OFFLOADS_OFF("jvhost offloads off", "per-cpu"),
+    /** Case 4: no vhost backend, QEMU's own virtio-net on a TAP device in a Linux bridge, QEMU's default offloads. */
+    BRIDGE("TAP+bridge", null),
+    /** Case 4: as {@link #BRIDGE} with checksum and TSO offloads off on the device ({@code csum=off,...}). */
+    BRIDGE_OFFLOADS_OFF("TAP+bridge offloads off", null),
+    /** Case 4: DPDK testpmd with {@code net_vhost} ports with {@code tso=1}, io forwarding. */
+    DPDK_TSO("DPDK testpmd tso=1", null);
 
     private final String label;
     private final String model;
@@ -37,6 +45,10 @@ enum Backend {
             case JVHOST_PER_CPU -> "percpu";
             case JVHOST_PER_DEVICE -> "perdev";
             case DPDK -> "dpdk";
+            case JVHOST_OFFLOADS_OFF -> "jvoff";
+            case BRIDGE -> "bridge";
+            case BRIDGE_OFFLOADS_OFF -> "bridgeoff";
+            case DPDK_TSO -> "dpdktso";
         };
     }
 }

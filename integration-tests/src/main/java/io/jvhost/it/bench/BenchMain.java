@@ -22,11 +22,16 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * jvhost's benchmark against DPDK testpmd, as {@code scripts/bench.sh} runs it:
+ * jvhost's benchmark against DPDK testpmd (and, for guests with offloads, against QEMU's own
+ * virtio-net on a TAP in a Linux bridge), as {@code scripts/bench.sh} runs it:
  * <pre>
  * java -cp integration-tests/target/classes io.jvhost.it.bench.BenchMain
  *      --jvhost-classpath JAR [--quick] [--runs N] [--out DIR] [--project-root DIR] [--command TEXT]
+ *      [--only loopback,scaling,guests,offloads]
  * </pre>
+ * The cases: 1. loopback packet rate ({@link PacketRateBench}), 2. scaling with port pairs (the
+ * same rig), 3. two TCG guests, TCP stream and request/response ({@link GuestBench}), 4. TCP stream
+ * with guest offloads, guest → guest, host → guest and guest → host ({@link OffloadBench}).
  * Writes {@code DIR/<stamp>/} (report.md, runs.csv, PNG plots, their data and plots.gp), copies it
  * to {@code DIR/latest/} unless {@code --quick}, and keeps every process's log in
  * {@code DIR/tmp/<stamp>/}. DIR defaults to {@code <project>/results}, with {@code --quick} to
@@ -71,7 +76,7 @@ public final class BenchMain {
         Path projectRoot = null;
         String jvhostClasspath = null;
         String command = null;
-        List<String> only = List.of(Results.LOOPBACK, Results.SCALING, Results.GUESTS);
+        List<String> only = Results.CASES;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> quick = true;
@@ -83,7 +88,7 @@ public final class BenchMain {
                 case "--only" -> only = cases(value(args, ++i, "--only"));
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
                         + "; usage: BenchMain --jvhost-classpath CP [--quick] [--runs N] [--out DIR]"
-                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests]");
+                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests,offloads]");
             }
         }
         if (jvhostClasspath == null) {
@@ -131,6 +136,7 @@ public final class BenchMain {
             bench.loopback();
             bench.scaling();
             bench.guests(image);
+            bench.offloads(image);
         } finally {
             // Every process was stopped by its measurement; ProcessReaper's shutdown hook covers a crash.
             ProcessReaper.deleteTree(socketDir);
@@ -155,7 +161,7 @@ public final class BenchMain {
         return bench.results.failures().isEmpty() && plotProblems.isEmpty() ? 0 : 1;
     }
 
-    // ---- the three cases --------------------------------------------------------------------------
+    // ---- the four cases ---------------------------------------------------------------------------
 
     private void loopback() {
         PacketRateBench rig = new PacketRateBench(env);
@@ -249,6 +255,57 @@ public final class BenchMain {
         }
     }
 
+    /** Case 4: per run, every setup once (guest pair, then host and guest), so drift hits all setups alike. */
+    private void offloads(GuestImage image) {
+        if (plan.offloadSizes().isEmpty()) {
+            return;
+        }
+        OffloadBench rig = new OffloadBench(env, image);
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (Backend setup : plan.offloadSetups()) {
+                String pair = String.format(Locale.ROOT, "offloads guest → guest, %s, run %d/%d", setup.label(), run,
+                        plan.runs());
+                offloadMeasurement(pair, setup, run, List.of(OffloadBench.Direction.GUEST_TO_GUEST),
+                        () -> rig.measurePair(setup, plan.offloadSizes(), plan.offloadSeconds()));
+                String host = String.format(Locale.ROOT, "offloads host ↔ guest, %s, run %d/%d", setup.label(), run,
+                        plan.runs());
+                offloadMeasurement(host, setup, run,
+                        List.of(OffloadBench.Direction.HOST_TO_GUEST, OffloadBench.Direction.GUEST_TO_HOST),
+                        () -> rig.measureHost(setup, plan.offloadSizes(), plan.offloadSeconds()));
+            }
+        }
+    }
+
+    private void offloadMeasurement(String what, Backend setup, int run, List<OffloadBench.Direction> directions,
+                                    java.util.function.Supplier<Map<String, Double>> measurement) {
+        try {
+            Map<String, Double> values = measurement.get();
+            List<String> failed = new ArrayList<>();
+            StringBuilder line = new StringBuilder(what).append(':');
+            for (Map.Entry<String, Double> e : values.entrySet()) {
+                results.add(Results.OFFLOADS, setup, e.getKey(), run, Results.VALUE, e.getValue());
+                line.append(String.format(Locale.ROOT, " %s=%.0f", e.getKey(), e.getValue()));
+                if (e.getValue().isNaN()) {
+                    failed.add(e.getKey());
+                }
+            }
+            if (!failed.isEmpty()) {
+                results.fail(what, new IllegalStateException("no result for " + failed
+                        + " (see the client's serial log)"));
+            }
+            progress(line.toString());
+        } catch (RuntimeException e) {
+            for (OffloadBench.Direction d : directions) {
+                for (int size : plan.offloadSizes()) {
+                    results.add(Results.OFFLOADS, setup, OffloadBench.param(d, size), run, Results.VALUE, Double.NaN);
+                }
+            }
+            results.fail(what, e);
+            progress(what + ": FAILED " + e.getMessage().lines().findFirst().orElse(""));
+            writeFailure(what, e);
+        }
+    }
+
     private void progress(String line) {
         out.println("[" + CLOCK.format(Instant.now()) + "] " + line);
         out.flush();
@@ -290,8 +347,8 @@ public final class BenchMain {
     private static List<String> cases(String list) {
         List<String> out = List.of(list.split(","));
         for (String c : out) {
-            if (!List.of(Results.LOOPBACK, Results.SCALING, Results.GUESTS).contains(c)) {
-                throw new IllegalArgumentException("--only takes loopback, scaling, guests; got '" + c + "'");
+            if (!Results.CASES.contains(c)) {
+                throw new IllegalArgumentException("--only takes " + String.join(", ", Results.CASES) + "; got '" + c + "'");
             }
         }
         return out;

@@ -24,12 +24,16 @@ import java.util.List;
  * @param guestTests       case 3: {@code jv.bench} tests: {@code stream:LEN}, {@code rr:P}
  * @param guestSeconds     case 3: seconds per test
  * @param guestBackends    case 3: backends compared
+ * @param offloadSizes     case 4: iperf3 write sizes ({@code -l}), bytes
+ * @param offloadSeconds   case 4: seconds per test
+ * @param offloadSetups    case 4: setups compared ({@link OffloadBench})
  */
 record BenchPlan(boolean quick, int runs, int attempts,
                  List<Integer> frameSizes, List<Backend> loopbackBackends, Duration loopbackWarmup,
                  Duration maxWarmup, Duration loopbackWindow,
                  List<Integer> pairs, List<Backend> scalingBackends, Duration scalingWarmup, Duration scalingWindow,
-                 List<String> guestTests, int guestSeconds, List<Backend> guestBackends) {
+                 List<String> guestTests, int guestSeconds, List<Backend> guestBackends,
+                 List<Integer> offloadSizes, int offloadSeconds, List<Backend> offloadSetups) {
 
     /** Frame size of case 2 (the RFC's small-packet case). */
     static final int SCALING_FRAME_BYTES = 64;
@@ -44,6 +48,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
         scalingBackends = List.copyOf(scalingBackends);
         guestTests = List.copyOf(guestTests);
         guestBackends = List.copyOf(guestBackends);
+        offloadSizes = List.copyOf(offloadSizes);
+        offloadSetups = List.copyOf(offloadSetups);
     }
 
     static BenchPlan full(int runs) {
@@ -53,7 +59,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 Duration.ofSeconds(6), Duration.ofSeconds(20), Duration.ofSeconds(8),
                 List.of(1, 2, 4, 8, 16), all, Duration.ofSeconds(5), Duration.ofSeconds(4),
                 List.of("stream:256", "stream:1024", "stream:4096", "stream:16384", "rr:1", "rr:10", "rr:30"), 5,
-                all);
+                all,
+                List.of(256, 1024, 4096, 16384), 5, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF,
+                        Backend.BRIDGE, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO));
     }
 
     /** This plan with the cases not in {@code cases} ({@link Results#LOOPBACK} ...) left out. */
@@ -62,7 +70,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 cases.contains(Results.LOOPBACK) ? frameSizes : List.of(), loopbackBackends, loopbackWarmup, maxWarmup,
                 loopbackWindow,
                 cases.contains(Results.SCALING) ? pairs : List.of(), scalingBackends, scalingWarmup, scalingWindow,
-                cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends);
+                cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends,
+                cases.contains(Results.OFFLOADS) ? offloadSizes : List.of(), offloadSeconds, offloadSetups);
     }
 
     static BenchPlan quick(int runs) {
@@ -71,6 +80,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 Duration.ofSeconds(2), Duration.ofSeconds(4), Duration.ofSeconds(2),
                 List.of(2), List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_PER_DEVICE, Backend.DPDK),
                 Duration.ofSeconds(2), Duration.ofSeconds(2),
-                List.of("stream:1024", "rr:4"), 2, List.of(Backend.JVHOST_PER_CPU, Backend.DPDK));
+                List.of("stream:1024", "rr:4"), 2, List.of(Backend.JVHOST_PER_CPU, Backend.DPDK),
+                // Without jvhost's offloads-off setup: it needs the per-port offloads key (see Report).
+                List.of(1024), 2, List.of(Backend.JVHOST_PER_CPU, Backend.BRIDGE, Backend.DPDK_TSO));
     }
 }

@@ -25,7 +25,8 @@ import java.util.regex.Pattern;
  * {@code jv.bench} tests one after the other and prints each result between markers
  * ({@code scripts/guest/init}, role {@code bench}):
  * <ul>
- *   <li>{@code stream:LEN}: iperf3 TCP stream with LEN-byte writes; the server's receive rate in Mbit/s;</li>
+ *   <li>{@code stream:LEN}: iperf3 TCP stream with LEN-byte writes; the server's receive rate in Mbit/s
+ *       ({@code rstream:LEN}, used by {@link OffloadBench}: the same with {@code -R}, the client's);</li>
  *   <li>{@code rr:P}: iperf 2 {@code --bounceback} with P connections, each with one 100-byte request
  *       in flight and the server echoing it: transactions per second, all connections together.</li>
  * </ul>
@@ -122,7 +123,8 @@ final class GuestBench {
     }
 
     static double value(String test, String output) {
-        if (test.startsWith("stream:")) {
+        // rstream: iperf3 -R; its JSON's sum_received is still the receiving side (the client then).
+        if (test.startsWith("stream:") || test.startsWith("rstream:")) {
             IperfResult r = IperfResult.parse(output);
             return r.succeeded() ? r.receivedBitsPerSecond() / 1e6 : Double.NaN;
         }

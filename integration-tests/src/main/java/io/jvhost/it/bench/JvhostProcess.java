@@ -28,8 +28,34 @@ import java.util.List;
  */
 final class JvhostProcess implements AutoCloseable {
 
-    /** One vhost-user server port: its name, socket and network (isolated switch). */
-    record Port(String name, Path socket, String network) {
+    /**
+     * One port: a vhost-user server socket or a TAP device jvhost creates, its network (isolated
+     * switch), and whether {@code offloads: false} is written for it.
+     *
+     * @param socket      the vhost-user socket, or null for a TAP port
+     * @param tap         the TAP interface name, or null for a vhost-user port
+     * @param offloadsOff writes {@code offloads: false} (default: no key, jvhost's default applies)
+     */
+    record Port(String name, Path socket, String tap, String network, boolean offloadsOff) {
+
+        Port {
+            if ((socket == null) == (tap == null)) {
+                throw new IllegalArgumentException("a port has a socket or a TAP, exactly one: " + name);
+            }
+        }
+
+        /** A vhost-user server port. */
+        Port(String name, Path socket, String network) {
+            this(name, socket, null, network, false);
+        }
+
+        static Port tap(String name, String tap, String network) {
+            return new Port(name, null, tap, network, false);
+        }
+
+        Port withOffloadsOff() {
+            return new Port(name, socket, tap, network, true);
+        }
     }
 
     private final Process process;
@@ -45,7 +71,9 @@ final class JvhostProcess implements AutoCloseable {
     }
 
     /**
-     * Writes {@code <name>.yaml}, starts jvhost and waits until every port's socket exists.
+     * Writes {@code <name>.yaml}, starts jvhost and waits until every port's socket or TAP interface
+     * exists. If jvhost exits first (a config error: exit status 2), the exception's first line
+     * has its exit status and last log line.
      *
      * @param javaCommand the command that runs jvhost's main class up to its arguments, e.g.
      *                    {@code [java, --enable-native-access=ALL-UNNAMED, -jar, jvhost-all.jar]}
@@ -60,10 +88,16 @@ final class JvhostProcess implements AutoCloseable {
                 .append("workers:\n  cpus: \"").append(cpus).append("\"\n  model: ").append(model).append('\n')
                 .append("ports:\n");
         for (Port p : ports) {
-            yaml.append("  - name: ").append(p.name()).append('\n')
-                    .append("    socket: ").append(p.socket().toAbsolutePath()).append('\n')
-                    .append("    mode: server\n    queues: 1\n")
-                    .append("    network: ").append(p.network()).append('\n');
+            yaml.append("  - name: ").append(p.name()).append('\n');
+            if (p.socket() != null) {
+                yaml.append("    socket: ").append(p.socket().toAbsolutePath()).append('\n').append("    mode: server\n");
+            } else {
+                yaml.append("    tap: ").append(p.tap()).append('\n');
+            }
+            yaml.append("    queues: 1\n").append("    network: ").append(p.network()).append('\n');
+            if (p.offloadsOff()) {
+                yaml.append("    offloads: false\n");
+            }
         }
         yaml.append("management:\n  listen: 127.0.0.1:").append(management).append('\n');
         Path config = workDir.resolve(name + ".yaml");
@@ -75,7 +109,9 @@ final class JvhostProcess implements AutoCloseable {
         try {
             Files.writeString(config, yaml);
             for (Port port : ports) {
-                Files.deleteIfExists(port.socket());
+                if (port.socket() != null) {
+                    Files.deleteIfExists(port.socket());
+                }
             }
             ProcessBuilder pb = new ProcessBuilder(cmd).directory(workDir.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
@@ -89,11 +125,14 @@ final class JvhostProcess implements AutoCloseable {
         try {
             long deadline = System.nanoTime() + timeout.toNanos();
             for (Port port : ports) {
-                while (!Files.exists(port.socket())) {
-                    if (!p.isAlive() || System.nanoTime() - deadline > 0) {
-                        throw new HarnessTimeoutException("jvhost never created " + port.socket() + " ("
-                                + (p.isAlive() ? "running" : "exited " + p.exitValue()) + ")\n"
-                                + jvhost.log.tail(30));
+                Path ready = port.socket() != null ? port.socket() : Path.of("/sys/class/net", port.tap());
+                while (!Files.exists(ready)) {
+                    if (!p.isAlive()) {
+                        throw new IllegalStateException("jvhost exited " + p.exitValue() + " before creating " + ready
+                                + ": " + jvhost.lastLogLine() + "\n" + jvhost.log.tail(30));
+                    }
+                    if (System.nanoTime() - deadline > 0) {
+                        throw new HarnessTimeoutException("jvhost never created " + ready + "\n" + jvhost.log.tail(30));
                     }
                     SerialLog.sleep(Duration.ofMillis(20));
                 }
@@ -119,6 +158,18 @@ final class JvhostProcess implements AutoCloseable {
 
     SerialLog log() {
         return log;
+    }
+
+    /** The last non-blank line of jvhost's output (after a config error: the one naming the key). */
+    private String lastLogLine() {
+        log.refresh();
+        List<String> lines = log.lines();
+        for (int i = lines.size() - 1; i >= 0; i--) {
+            if (!lines.get(i).isBlank()) {
+                return lines.get(i).strip();
+            }
+        }
+        return "(no output)";
     }
 
     /** {@code GET path} on the management endpoint; the body, or the failure as text (for the logs). */

@@ -14,7 +14,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Writes one run's {@code report.md} (Markdown tables of medians, jvhost/DPDK ratios next to the
  * absolute numbers), {@code runs.csv} (every sample), the plot data and {@code plots.gp}, and
- * renders the plots with gnuplot ({@code loopback.png}, {@code scaling.png}, {@code guests.png}).
+ * renders the plots with gnuplot ({@code loopback.png}, {@code scaling.png}, {@code guests.png},
+ * {@code offloads.png}).
  */
 final class Report {
 
@@ -43,6 +44,9 @@ final class Report {
             Files.writeString(dir.resolve("scaling.dat"), scalingData());
             Files.writeString(dir.resolve("guests-stream.dat"), guestData("stream:"));
             Files.writeString(dir.resolve("guests-rr.dat"), guestData("rr:"));
+            for (OffloadBench.Direction d : OffloadBench.Direction.values()) {
+                Files.writeString(dir.resolve(offloadDataFile(d)), offloadData(d));
+            }
             Files.writeString(dir.resolve("plots.gp"), gnuplot());
             problems.addAll(renderPlots(dir));
             Files.writeString(dir.resolve("report.md"), markdown(problems));
@@ -78,6 +82,7 @@ final class Report {
         md.append("## 1. Loopback packet rate\n\n").append(plan.frameSizes().isEmpty() ? NOT_RUN : loopbackSection());
         md.append("## 2. Scaling with devices\n\n").append(plan.pairs().isEmpty() ? NOT_RUN : scalingSection());
         md.append("## 3. Guests\n\n").append(plan.guestTests().isEmpty() ? NOT_RUN : guestSection());
+        md.append("## 4. Offloads: TCP stream\n\n").append(plan.offloadSizes().isEmpty() ? NOT_RUN : offloadSection());
         if (!plotProblems.isEmpty()) {
             md.append("Plots not rendered: ").append(escape(String.join("; ", plotProblems))).append("\n\n");
         }
@@ -124,6 +129,124 @@ final class Report {
                 + "TCP stream, Mbit/s:\n\n" + guestTable("stream:", "message bytes") + '\n'
                 + "Request/response, transactions/s:\n\n" + guestTable("rr:", "instances") + '\n'
                 + "![guests](guests.png)\n\n";
+    }
+
+    private String offloadSection() {
+        StringBuilder md = new StringBuilder();
+        md.append("The TCP stream table of the 2012 per-cpu vhost RFC, with guest offloads. iperf3 TCP stream, ")
+                .append(plan.offloadSeconds()).append(" s per test, the given write size (`-l`), the receiver's rate in ")
+                .append("Mbit/s. *guest → guest*: two guests, 192.0.2.2 sends to 192.0.2.1. *host → guest* and ")
+                .append("*guest → host*: one guest and the host, a network namespace the bench creates with `iperf3 -s` ")
+                .append("on ").append(OffloadBench.HOST_ADDRESS).append(" (the guest runs `iperf3 -R` for host → guest). ")
+                .append("Every guest: TCG, 1 vCPU, 256 MiB, QEMU's default CPU model, the same image; nothing pinned. ")
+                .append("One boot of the pair measures every size of guest → guest, one boot of the single guest both ")
+                .append("host directions; each run measures every setup once before the next run starts.\n\n");
+        md.append("Setups (columns):\n\n");
+        for (Backend b : plan.offloadSetups()) {
+            md.append("- **").append(offloadLabel(b)).append("**: ").append(offloadSetupText(b)).append('\n');
+        }
+        md.append('\n').append(offloadTable()).append('\n');
+        String problems = offloadProblems();
+        if (!problems.isEmpty()) {
+            md.append(problems).append('\n');
+        }
+        md.append("![offloads](offloads.png)\n\n");
+        return md.toString();
+    }
+
+    private static String offloadSetupText(Backend b) {
+        return switch (b) {
+            case JVHOST_PER_CPU -> "jvhost with its default config (`workers.cpus: \"0-1\"`, per-cpu); the host's end "
+                    + "is a TAP port (`tap:`) that jvhost creates and the bench moves into the namespace";
+            case JVHOST_OFFLOADS_OFF -> "the same with `offloads: false` on every port";
+            case BRIDGE -> "no vhost backend: QEMU's own virtio-net (`-netdev tap`, MSI-X, vhost-net off) on a TAP in a "
+                    + "Linux bridge inside the namespace, QEMU's default offloads (checksum, TSO, UFO); the bridge "
+                    + "holds the host's address";
+            case BRIDGE_OFFLOADS_OFF -> "the same with `" + String.join(",", io.jvhost.it.harness.TapNic.OFFLOADS_OFF)
+                    + "` on the device";
+            case DPDK_TSO -> "DPDK testpmd, `net_vhost` ports with `tso=1`, io forwarding, `-l 0,1`; the host's end is "
+                    + "a `net_tap` port (io-forwarded to the guest's port, moved into the namespace) with testpmd's "
+                    + "TCP TSO and checksum TX offloads enabled on it, so that the tap PMD segments and checksums what "
+                    + "the guest handed over";
+            default -> b.label();
+        };
+    }
+
+    /** Column names of case 4: jvhost per-cpu and the bridge are measured with their offloads on. */
+    private static String offloadLabel(Backend b) {
+        return switch (b) {
+            case JVHOST_PER_CPU -> "jvhost offloads on";
+            case BRIDGE -> "TAP+bridge offloads on";
+            default -> b.label();
+        };
+    }
+
+    private String offloadTable() {
+        List<Backend> bs = plan.offloadSetups();
+        List<String> head = new ArrayList<>(List.of("direction", "write bytes"));
+        for (Backend b : bs) {
+            head.add(offloadLabel(b));
+        }
+        List<Backend[]> ratios = offloadRatios();
+        for (Backend[] r : ratios) {
+            head.add(offloadLabel(r[0]) + " / " + offloadLabel(r[1]));
+        }
+        List<List<String>> rows = new ArrayList<>();
+        for (OffloadBench.Direction d : OffloadBench.Direction.values()) {
+            for (int size : plan.offloadSizes()) {
+                String p = OffloadBench.param(d, size);
+                List<String> row = new ArrayList<>(List.of(d.label(), Integer.toString(size)));
+                for (Backend b : bs) {
+                    row.add(cellWithSpread(Results.OFFLOADS, b, p, Results.VALUE, "%.0f"));
+                }
+                for (Backend[] r : ratios) {
+                    row.add(format("%.2f", results.median(Results.OFFLOADS, r[0], p, Results.VALUE)
+                            / results.median(Results.OFFLOADS, r[1], p, Results.VALUE)));
+                }
+                rows.add(row);
+            }
+        }
+        return table(head, rows);
+    }
+
+    /** jvhost (offloads on) against the bridge (on) and against DPDK (tso=1), where the plan has them. */
+    private List<Backend[]> offloadRatios() {
+        List<Backend[]> out = new ArrayList<>();
+        List<Backend> bs = plan.offloadSetups();
+        if (bs.contains(Backend.JVHOST_PER_CPU)) {
+            for (Backend ref : List.of(Backend.BRIDGE, Backend.DPDK_TSO)) {
+                if (bs.contains(ref)) {
+                    out.add(new Backend[] {Backend.JVHOST_PER_CPU, ref});
+                }
+            }
+        }
+        return out;
+    }
+
+    /** What the reader must know about empty or odd cells of case 4, from this run's failures and numbers. */
+    private String offloadProblems() {
+        StringBuilder md = new StringBuilder();
+        List<String> jvhostOff = new ArrayList<>();
+        for (String f : results.failures()) {
+            if (f.startsWith("offloads") && f.contains(Backend.JVHOST_OFFLOADS_OFF.label()) && f.contains("jvhost exited")) {
+                jvhostOff.add(f);
+            }
+        }
+        if (!jvhostOff.isEmpty()) {
+            md.append("- **").append(offloadLabel(Backend.JVHOST_OFFLOADS_OFF)).append("** is empty: jvhost refused ")
+                    .append("its config with `offloads: false` on the ports and exited (a jvhost without the per-port ")
+                    .append("`offloads` key does so); first failure: ").append(escape(jvhostOff.getFirst())).append('\n');
+        }
+        if (plan.offloadSetups().contains(Backend.DPDK_TSO)) {
+            md.append("- **").append(offloadLabel(Backend.DPDK_TSO)).append("**, guest → host: with `tso=1` the guest ")
+                    .append("sends TSO frames larger than the MTU and partial checksums; they reach the kernel only ")
+                    .append("through the tap PMD's software segmentation and checksum. DPDK 22.11's tap PMD counts ")
+                    .append("a TX error for every full-sized TSO segment (it compares the MSS plus all headers, 1514 ")
+                    .append("bytes, with the MTU of 1500, and drops the rest of the burst), so this cell measures a ")
+                    .append("stalled TCP stream, not the vhost PMD; the tap port's `tx_errors` are in each ")
+                    .append("measurement's `*-counters.json` in the logs.\n");
+        }
+        return md.toString();
     }
 
     /** How the warm-up was decided and how long it took. */
@@ -418,6 +541,46 @@ final class Report {
         return sb.toString();
     }
 
+    private static String offloadDataFile(OffloadBench.Direction d) {
+        return "offloads-" + d.tag() + ".dat";
+    }
+
+    String offloadData(OffloadBench.Direction d) {
+        StringBuilder sb = new StringBuilder("# write_bytes");
+        for (Backend b : plan.offloadSetups()) {
+            sb.append(' ').append(b.tag()).append("_mbps");
+        }
+        sb.append('\n');
+        for (int size : plan.offloadSizes()) {
+            sb.append(size);
+            for (Backend b : plan.offloadSetups()) {
+                sb.append(' ').append(dat(results.median(Results.OFFLOADS, b, OffloadBench.param(d, size), Results.VALUE)));
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    private String offloadPlot(String subtitle) {
+        StringBuilder gp = new StringBuilder();
+        List<Backend> ob = plan.offloadSetups();
+        gp.append("set terminal pngcairo size 1600,460 font 'DejaVu Sans,10'\nset output 'offloads.png'\n");
+        gp.append("set multiplot layout 1,3 title 'TCP stream with guest offloads (TCG guests, iperf3), ")
+                .append(subtitle).append("'\n");
+        gp.append("set xlabel 'iperf3 write size (bytes)'\nset ylabel 'Mbit/s'\nset key top left\n");
+        for (OffloadBench.Direction d : OffloadBench.Direction.values()) {
+            gp.append("set title '").append(d.label()).append("'\n");
+            StringBuilder plot = new StringBuilder("plot ");
+            for (int i = 0; i < ob.size(); i++) {
+                plot.append(i == 0 ? "'" + offloadDataFile(d) + "'" : ", ''").append(" using ").append(2 + i)
+                        .append(i == 0 ? ":xtic(1)" : "").append(" title '").append(offloadLabel(ob.get(i))).append("'");
+            }
+            gp.append(plot).append('\n');
+        }
+        gp.append("unset title\nunset multiplot\n");
+        return gp.toString();
+    }
+
     String gnuplot() {
         String subtitle = "medians of " + plan.runs() + (plan.runs() == 1 ? " run" : " runs") + ", " + header.started();
         StringBuilder gp = new StringBuilder();
@@ -434,6 +597,9 @@ final class Report {
         }
         if (!plan.guestTests().isEmpty()) {
             gp.append(guestPlot(subtitle));
+        }
+        if (!plan.offloadSizes().isEmpty()) {
+            gp.append(offloadPlot(subtitle));
         }
         return gp.toString();
     }
@@ -514,6 +680,9 @@ final class Report {
         }
         if (!plan.guestTests().isEmpty()) {
             out.add("guests.png");
+        }
+        if (!plan.offloadSizes().isEmpty()) {
+            out.add("offloads.png");
         }
         return out;
     }

@@ -20,6 +20,9 @@ final class Results {
     static final String LOOPBACK = "loopback";
     static final String SCALING = "scaling";
     static final String GUESTS = "guests";
+    static final String OFFLOADS = "offloads";
+    /** Every case, in the order they run. */
+    static final List<String> CASES = List.of(LOOPBACK, SCALING, GUESTS, OFFLOADS);
 
     /** Metric names (columns of runs.csv). */
     static final String MPPS = "mpps";

@@ -16,7 +16,19 @@ public enum GuestRole {
      * Waits for the peer, then runs the {@code jv.bench} tests one after the other, each between
      * {@code JV-BENCH-BEGIN <test>} and {@code JV-BENCH-END <test> rc=N} markers (scripts/bench.sh).
      */
-    BENCH("bench");
+    BENCH("bench"),
+    /**
+     * Waits for the peer, then pings it with don't-fragment set ({@code iputils-ping -M do}) at each
+     * {@code jv.sizes} payload size, {@code jv.count} times each; one {@code JV-PMTU-RESULT} per size.
+     */
+    PMTU("pmtu"),
+    /**
+     * Makes {@code jv.size} MiB of random data, prints its {@code JV-FILE-SHA256}, waits for the peer
+     * and sends the file to its {@code jv.port} over TCP (busybox nc); then {@code JV-SNMP}.
+     */
+    SEND_FILE("send-file"),
+    /** Receives one TCP connection on {@code jv.port} into a file; then its {@code JV-FILE-SHA256} and {@code JV-SNMP}. */
+    RECV_FILE("recv-file");
 
     private final String keyword;
 

@@ -16,7 +16,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A QEMU guest booted from {@link GuestImage} under TCG, with vhost-user NICs, a serial console
+ * A QEMU guest booted from {@link GuestImage} under TCG, with vhost-user NICs ({@link VhostUserNic})
+ * or QEMU's own virtio-net on TAP devices ({@link TapNic}), a serial console
  * written to {@code <workDir>/<name>.serial.log} and QEMU's own output in
  * {@code <workDir>/<name>.qemu.log}.
  *
@@ -51,10 +52,10 @@ public final class QemuGuest implements AutoCloseable {
     private final SerialLog serial;
     private final Path qemuLog;
     private final int smp;
-    private final List<VhostUserNic> nics;
+    private final List<GuestNic> nics;
 
     private QemuGuest(String name, Process process, List<String> commandLine, SerialLog serial, Path qemuLog,
-                      int smp, List<VhostUserNic> nics) {
+                      int smp, List<GuestNic> nics) {
         this.name = name;
         this.process = process;
         this.commandLine = commandLine;
@@ -76,7 +77,7 @@ public final class QemuGuest implements AutoCloseable {
         return name;
     }
 
-    /** QEMU's pid. */
+    /** QEMU's pid (also when it runs in a network namespace: {@code ip netns exec} execs QEMU). */
     public long pid() {
         return process.pid();
     }
@@ -112,7 +113,7 @@ public final class QemuGuest implements AutoCloseable {
         }
     }
 
-    public List<VhostUserNic> nics() {
+    public List<GuestNic> nics() {
         return nics;
     }
 
@@ -122,11 +123,14 @@ public final class QemuGuest implements AutoCloseable {
      */
     public void awaitServerSockets(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
-        for (VhostUserNic nic : nics) {
-            while (nic.mode() == VhostUserNic.Mode.SERVER && !Files.exists(nic.socket())) {
+        for (GuestNic nic : nics) {
+            if (!(nic instanceof VhostUserNic vhost) || vhost.mode() != VhostUserNic.Mode.SERVER) {
+                continue;
+            }
+            while (!Files.exists(vhost.socket())) {
                 if (!process.isAlive() || System.nanoTime() - deadline > 0) {
                     throw withQemuLog(new HarnessTimeoutException("QEMU " + name + " never listened on "
-                            + nic.socket()));
+                            + vhost.socket()));
                 }
                 SerialLog.sleep(Duration.ofMillis(20));
             }
@@ -146,6 +150,27 @@ public final class QemuGuest implements AutoCloseable {
     public PingResult awaitPingResult(Duration timeout) {
         SerialLog.LineMatch m = awaitLine(PingResult.MARKER, timeout);
         return new PingResult(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)));
+    }
+
+    /**
+     * The {@code JV-PMTU-RESULT} markers of the {@link GuestRole#PMTU} role, one per {@code jv.sizes}
+     * entry in order, once the role printed {@code JV-DONE}.
+     */
+    public List<PmtuResult> awaitPmtuResults(Duration timeout) {
+        SerialLog.LineMatch done = awaitLine(DONE, timeout);
+        return PmtuResult.parse(serial.lines().subList(0, done.index()));
+    }
+
+    /** The {@code JV-FILE-SHA256} marker: the file {@link GuestRole#SEND_FILE} made or {@link GuestRole#RECV_FILE} received. */
+    public FileDigest awaitFileSha256(Duration timeout) {
+        SerialLog.LineMatch m = awaitLine(FileDigest.MARKER, timeout);
+        return new FileDigest(m.group(1), Long.parseLong(m.group(2)));
+    }
+
+    /** The {@code JV-SNMP} marker the file roles print at their end: checksum errors the guest's TCP and UDP saw. */
+    public CsumErrors awaitSnmpCsumErrors(Duration timeout) {
+        SerialLog.LineMatch m = awaitLine(CsumErrors.MARKER, timeout);
+        return new CsumErrors(Long.parseLong(m.group(1)), Long.parseLong(m.group(2)));
     }
 
     /** The iperf3 JSON between {@code JV-IPERF-BEGIN} and {@code JV-IPERF-END}, parsed. */
@@ -270,7 +295,8 @@ public final class QemuGuest implements AutoCloseable {
         private int memoryMiB = 256;
         private int smp = 1;
         private final Map<String, String> jv = new LinkedHashMap<>();
-        private final List<VhostUserNic> nics = new ArrayList<>();
+        private final List<GuestNic> nics = new ArrayList<>();
+        private String networkNamespace;
         private final List<String> extraKernelArgs = new ArrayList<>();
         private final List<String> extraQemuArgs = new ArrayList<>();
 
@@ -367,6 +393,37 @@ public final class QemuGuest implements AutoCloseable {
             return kernelArg("jv.mtu", Integer.toString(mtu));
         }
 
+        /** {@link GuestRole#PMTU}: the ICMP payload sizes to ping with don't-fragment, in order. */
+        public Builder pmtuSizes(int... sizes) {
+            if (sizes.length == 0) {
+                throw new IllegalArgumentException("at least one size");
+            }
+            StringBuilder sb = new StringBuilder();
+            for (int size : sizes) {
+                if (size < 0 || size > 65507) {
+                    throw new IllegalArgumentException("ICMP payload must be 0..65507: " + size);
+                }
+                sb.append(sb.isEmpty() ? "" : ",").append(size);
+            }
+            return kernelArg("jv.sizes", sb.toString());
+        }
+
+        /** {@link GuestRole#SEND_FILE} and {@link GuestRole#RECV_FILE}: the TCP port; the guest's default is 5001. */
+        public Builder filePort(int port) {
+            if (port < 1 || port > 65535) {
+                throw new IllegalArgumentException("not a TCP port: " + port);
+            }
+            return kernelArg("jv.port", Integer.toString(port));
+        }
+
+        /** {@link GuestRole#SEND_FILE}: MiB of random data to send; the guest's default is 16. */
+        public Builder fileSizeMiB(int mib) {
+            if (mib < 1 || mib > 128) {
+                throw new IllegalArgumentException("file size must be 1..128 MiB (it lives in guest RAM): " + mib);
+            }
+            return kernelArg("jv.size", Integer.toString(mib));
+        }
+
         /** Any {@code jv.*} key; the value must not contain whitespace. */
         public Builder kernelArg(String key, String value) {
             if (!KEY.matcher(key).matches() || value.isEmpty() || value.chars().anyMatch(Character::isWhitespace)) {
@@ -383,8 +440,21 @@ public final class QemuGuest implements AutoCloseable {
         }
 
         /** NICs appear in the guest as eth0, eth1, ... in the order added. */
-        public Builder nic(VhostUserNic nic) {
+        public Builder nic(GuestNic nic) {
             nics.add(nic);
+            return this;
+        }
+
+        /**
+         * Runs QEMU inside network namespace {@code namespace} ({@code ip netns exec NS qemu...}), where
+         * its {@link TapNic}s' TAP devices are; null (the default) for the harness's own namespace.
+         * {@code ip netns exec} execs QEMU, so {@link #pid()} and the vCPU threads are QEMU's own.
+         */
+        public Builder networkNamespace(String namespace) {
+            if (namespace != null && !NetNamespace.NAME.matcher(namespace).matches()) {
+                throw new IllegalArgumentException("bad namespace name: " + namespace);
+            }
+            this.networkNamespace = namespace;
             return this;
         }
 
@@ -416,6 +486,9 @@ public final class QemuGuest implements AutoCloseable {
         /** The argv {@link #start()} will run, with {@code image}'s kernel and initrd. */
         public List<String> commandLine(GuestImage guestImage) {
             List<String> cmd = new ArrayList<>();
+            if (networkNamespace != null) {
+                cmd.addAll(List.of("ip", "netns", "exec", networkNamespace));
+            }
             cmd.add(qemuBinary);
             cmd.addAll(List.of("-name", "guest=" + name + ",debug-threads=on"));
             cmd.addAll(List.of("-accel", "tcg", "-machine", "pc"));
@@ -425,6 +498,7 @@ public final class QemuGuest implements AutoCloseable {
             cmd.addAll(List.of("-kernel", guestImage.kernel().toString(), "-initrd", guestImage.initrd().toString()));
             cmd.addAll(List.of("-append", append()));
             // vhost-user: the backend maps guest RAM through the memfd QEMU passes with SET_MEM_TABLE.
+            // Kept with TAP NICs too, so every setup runs the same guest.
             cmd.addAll(List.of("-object", "memory-backend-memfd,id=mem,size=" + memoryMiB + "M,share=on",
                     "-numa", "node,memdev=mem"));
             for (int i = 0; i < nics.size(); i++) {

@@ -250,6 +250,15 @@ public final class Testpmd implements AutoCloseable {
          * @param queues queue pairs ({@code queues=}); testpmd also needs {@link #queues} to poll them
          */
         public Builder vhostUser(Path socket, boolean client, int queues) {
+            return vhostUser(socket, client, queues, false);
+        }
+
+        /**
+         * As {@link #vhostUser(Path, boolean, int)}; {@code tso} adds {@code tso=1}: the port offers
+         * the guest TSO and checksum offload (DPDK's vhost PMD keeps them off by default), and
+         * hands segmentation and checksums on to the port it forwards to as mbuf offload flags.
+         */
+        public Builder vhostUser(Path socket, boolean client, int queues, boolean tso) {
             String path = socket.toAbsolutePath().toString();
             if (path.contains(",")) {
                 throw new IllegalArgumentException("DPDK devargs cannot hold a comma: " + path);
@@ -262,12 +271,28 @@ public final class Testpmd implements AutoCloseable {
             if (queues > 1) {
                 sb.append(",queues=").append(queues);
             }
+            if (tso) {
+                sb.append(",tso=1");
+            }
             if (client) {
                 sb.append(",client=1");
             } else {
                 serverSockets.add(socket.toAbsolutePath());
             }
             vdevs.add(sb.toString());
+            return this;
+        }
+
+        /**
+         * A TAP port {@code net_tapN,iface=IFNAME} (N counts TAP ports of this instance): testpmd
+         * creates the kernel interface {@code ifname} in its own network namespace and keeps it up.
+         */
+        public Builder tap(String ifname) {
+            if (!ifname.matches("[A-Za-z0-9_.-]{1,15}")) {
+                throw new IllegalArgumentException("not an interface name of at most 15 bytes: " + ifname);
+            }
+            long index = vdevs.stream().filter(v -> v.startsWith("net_tap")).count();
+            vdevs.add("net_tap" + index + ",iface=" + ifname);
             return this;
         }
 

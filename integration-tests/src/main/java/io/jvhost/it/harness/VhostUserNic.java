@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
  * @param deviceOptions    extra raw {@code virtio-net-pci} options, e.g. {@code mrg_rxbuf=off}
  */
 public record VhostUserNic(Path socket, Mode mode, int reconnectSeconds, int queues, String mac,
-                           List<String> deviceOptions) {
+                           List<String> deviceOptions) implements GuestNic {
 
     /** Which side of the vhost-user socket QEMU is. */
     public enum Mode { CLIENT, SERVER }
@@ -87,7 +87,8 @@ public record VhostUserNic(Path socket, Mode mode, int reconnectSeconds, int que
     }
 
     /** The {@code -chardev}, {@code -netdev} and {@code -device} arguments for NIC number {@code index}. */
-    List<String> qemuArgs(int index) {
+    @Override
+    public List<String> qemuArgs(int index) {
         String chardev = "c" + index;
         String netdev = "n" + index;
         StringBuilder chr = new StringBuilder("socket,id=").append(chardev).append(",path=")

@@ -78,14 +78,28 @@ class BenchParsingTest {
                 "JV-BENCH-BEGIN stream:256",
                 "iperf3: error - unable to connect to server",
                 "JV-BENCH-END stream:256 rc=1",
+                "JV-BENCH-BEGIN rstream:1024",
+                "{ \"end\": { \"sum_sent\": { \"bytes\": 1000, \"bits_per_second\": 5.4e8, \"retransmits\": 66,"
+                        + " \"sender\": false },",
+                "  \"sum_received\": { \"bytes\": 990, \"bits_per_second\": 5.25e8, \"sender\": false } } }",
+                "JV-BENCH-END rstream:1024 rc=0",
                 "JV-DONE rc=1");
 
-        Map<String, Double> values = GuestBench.parse(console, List.of("stream:1024", "rr:2", "rr:4", "stream:256"));
+        Map<String, Double> values = GuestBench.parse(console,
+                List.of("stream:1024", "rr:2", "rr:4", "stream:256", "rstream:1024"));
 
         assertEquals(200.0, values.get("stream:1024"));
         assertEquals(1000 / 2.0 + 1000 / 4.0, values.get("rr:2"));
         assertTrue(values.get("rr:4").isNaN(), "3 of 4 connections missing");
         assertTrue(values.get("stream:256").isNaN(), "failed test");
+        assertEquals(525.0, values.get("rstream:1024"), "-R: the receiving client's rate");
+    }
+
+    @Test
+    void shouldKeyOffloadCellsByDirectionAndWriteSize() {
+        assertEquals("g2g/256", OffloadBench.param(OffloadBench.Direction.GUEST_TO_GUEST, 256));
+        assertEquals("h2g/16384", OffloadBench.param(OffloadBench.Direction.HOST_TO_GUEST, 16384));
+        assertEquals("g2h/1024", OffloadBench.param(OffloadBench.Direction.GUEST_TO_HOST, 1024));
     }
 
     @Test

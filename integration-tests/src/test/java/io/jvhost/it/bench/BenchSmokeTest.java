@@ -23,8 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code scripts/bench.sh --quick} end to end, with jvhost and the bench from this build's classes:
- * every case runs against jvhost and DPDK, and the report has a row of positive numbers for each,
- * the three plots are PNGs, nothing is left running. Correctness only; the quick setting's numbers
+ * every case runs against jvhost and DPDK (case 4 also the TAP + bridge setup), and the report has
+ * a row of positive numbers for each, the four plots are PNGs, nothing is left running (no process,
+ * no network namespace). Correctness only; the quick setting's numbers
  * mean nothing.
  */
 class BenchSmokeTest {
@@ -33,7 +34,7 @@ class BenchSmokeTest {
 
     @Test
     @Timeout(value = 6, unit = TimeUnit.MINUTES)
-    void shouldWriteReportWithNumbersForEveryCaseAndThreePlots(@TempDir Path dir) throws Exception {
+    void shouldWriteReportWithNumbersForEveryCaseAndFourPlots(@TempDir Path dir) throws Exception {
         Path root = GuestImage.findProjectRoot();
         // Surefire may put a manifest-only jar on java.class.path; this property has the real entries.
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
@@ -46,6 +47,7 @@ class BenchSmokeTest {
                 .redirectOutput(output.toFile());
         pb.environment().put("JVBENCH_CLASSPATH", classpath);
         pb.environment().put("JVBENCH_JVHOST_CLASSPATH", classpath);
+        String namespacesBefore = NetNamespaceList.now();
         Instant started = Instant.now();
         Process bench = ProcessReaper.start(pb, "scripts/bench.sh --quick");
         boolean finished = bench.waitFor(5, TimeUnit.MINUTES);
@@ -69,11 +71,15 @@ class BenchSmokeTest {
         // Case 3: TCP stream with 1 KiB writes and request/response with 4 connections, jvhost and DPDK.
         assertPositiveRow(report, "| 1024 | ", 3);
         assertPositiveRow(report, "| 4 | ", 3);
+        // Case 4, 1 KiB writes, each direction: write size, jvhost, bridge, DPDK, the two ratios.
+        for (String direction : List.of("guest → guest", "host → guest", "guest → host")) {
+            assertPositiveRow(report, "| " + direction + " | 1024 | ", 6);
+        }
         assertTrue(report.contains("| CPU model | "), report);
         assertTrue(report.contains("| DPDK (testpmd) | dpdk-dev "), report);
         assertFalse(report.contains("Failed measurements"), report);
 
-        for (String png : List.of("loopback.png", "scaling.png", "guests.png")) {
+        for (String png : List.of("loopback.png", "scaling.png", "guests.png", "offloads.png")) {
             byte[] head = new byte[8];
             try (var in = Files.newInputStream(runDir.resolve(png))) {
                 assertEquals(8, in.read(head), png);
@@ -85,6 +91,7 @@ class BenchSmokeTest {
         assertEquals("case,backend,param,run,metric,value", csv.getFirst());
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("loopback,percpu,64,1,mpps,")), csv.toString());
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("guests,dpdk,rr:4,1,value,")), csv.toString());
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("offloads,bridge,h2g/1024,1,value,")), csv.toString());
         assertFalse(Files.exists(dir.resolve("latest")), "a quick run must not replace latest/");
 
         // Every process the bench started is gone: jvhost's config and QEMU's logs are under dir,
@@ -96,6 +103,19 @@ class BenchSmokeTest {
                 .map(p -> p.pid() + " " + p.info().commandLine().orElse("?"))
                 .toList();
         assertEquals(List.of(), leftovers);
+        assertEquals(namespacesBefore, NetNamespaceList.now(), "network namespaces left behind");
+    }
+
+    /** {@code ip netns list}, sorted: the bench's namespaces must all be gone after it. */
+    private static final class NetNamespaceList {
+
+        static String now() throws Exception {
+            Process p = new ProcessBuilder("ip", "netns", "list").redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(0, p.waitFor(), out);
+            // Only the bench's own (jvbench-...): other tests may create and delete theirs meanwhile.
+            return String.join("\n", out.lines().filter(l -> l.startsWith("jvbench-")).sorted().toList());
+        }
     }
 
     /** A table row starting with {@code prefix} whose next {@code cells} cells are positive numbers. */

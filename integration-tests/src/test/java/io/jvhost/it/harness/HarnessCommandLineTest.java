@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -63,6 +64,48 @@ class HarnessCommandLineTest {
                 + "-device virtio-net-pci,netdev=n0,mq=on,vectors=0,romfile= "), joined);
         assertTrue(joined.endsWith("-chardev socket,id=c1,path=/w/b.sock -netdev vhost-user,id=n1,chardev=c1 "
                 + "-device virtio-net-pci,netdev=n1,vectors=0,romfile=,mrg_rxbuf=off"), joined);
+    }
+
+    @Test
+    void shouldRunQemuInTheNamespaceWithOwnVirtioNetOnTapAndMsixLeftOn() {
+        List<String> cmd = QemuGuest.builder("br", Path.of("/w")).networkNamespace("jvhost-it-br-00abcd")
+                .nic(TapNic.of("jvtap0abcd").withMac("52:54:00:00:00:01"))
+                .nic(TapNic.of("jvtap1abcd").withOffloads(false).withDeviceOption("mq=off"))
+                .commandLine(IMAGE);
+        String joined = String.join(" ", cmd);
+
+        assertEquals(List.of("ip", "netns", "exec", "jvhost-it-br-00abcd", "qemu-system-x86_64"), cmd.subList(0, 5));
+        assertTrue(joined.endsWith(" -netdev tap,id=n0,ifname=jvtap0abcd,script=no,downscript=no"
+                + " -device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,romfile="
+                + " -netdev tap,id=n1,ifname=jvtap1abcd,script=no,downscript=no"
+                + " -device virtio-net-pci,netdev=n1,romfile=,csum=off,guest_csum=off,host_tso4=off,host_tso6=off,"
+                + "guest_tso4=off,guest_tso6=off,mq=off"), joined);
+        assertFalse(joined.contains("vectors=0"), joined);
+    }
+
+    @Test
+    void shouldPutFileAndPmtuKeysOnKernelCommandLine() {
+        List<String> cmd = QemuGuest.builder("f", Path.of("/w"))
+                .role(GuestRole.PMTU).pmtuSizes(8972, 8973).filePort(5002).fileSizeMiB(4)
+                .role(GuestRole.RECV_FILE)
+                .commandLine(IMAGE);
+        String append = cmd.get(cmd.indexOf("-append") + 1);
+
+        assertEquals("console=ttyS0 quiet panic=-1 jv.role=recv-file jv.sizes=8972,8973 jv.port=5002 jv.size=4", append);
+        assertEquals("send-file", GuestRole.SEND_FILE.keyword());
+        assertEquals("pmtu", GuestRole.PMTU.keyword());
+    }
+
+    @Test
+    void shouldRejectBadTapNamesSizesAndNamespaces() {
+        assertThrows(IllegalArgumentException.class, () -> TapNic.of("jvtap-sixteen-by"));
+        assertThrows(IllegalArgumentException.class, () -> TapNic.of("a b"));
+        assertThrows(IllegalArgumentException.class, () -> TapNic.of("t").withMac("52:54"));
+        assertThrows(IllegalArgumentException.class, () -> QemuGuest.builder("g", Path.of("/w")).pmtuSizes());
+        assertThrows(IllegalArgumentException.class, () -> QemuGuest.builder("g", Path.of("/w")).pmtuSizes(65508));
+        assertThrows(IllegalArgumentException.class, () -> QemuGuest.builder("g", Path.of("/w")).filePort(0));
+        assertThrows(IllegalArgumentException.class, () -> QemuGuest.builder("g", Path.of("/w")).fileSizeMiB(129));
+        assertThrows(IllegalArgumentException.class, () -> QemuGuest.builder("g", Path.of("/w")).networkNamespace("a b"));
     }
 
     @Test

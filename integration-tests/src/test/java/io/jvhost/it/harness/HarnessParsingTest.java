@@ -160,6 +160,44 @@ class HarnessParsingTest {
     }
 
     @Test
+    void shouldReadOnePmtuResultPerSizeAndOnlyWholeMarkerLines() {
+        List<String> console = List.of(
+                "JV-READY",
+                "JV-PEER-UP 1",
+                "PING 192.0.2.1 (192.0.2.1) 8972(9000) bytes of data.",
+                "8980 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=1.52 ms",
+                "--- 192.0.2.1 ping statistics ---",
+                "3 packets transmitted, 3 received, 0% packet loss, time 402ms",
+                "JV-PMTU-RESULT 8972 3 3 0",
+                "ping: local error: message too long, mtu=9000",
+                "3 packets transmitted, 0 received, +3 errors, 100% packet loss, time 401ms",
+                "[   12.5] JV-PMTU-RESULT 1 1 1 0",
+                "JV-PMTU-RESULT 8973 3 0 1",
+                "JV-DONE rc=0");
+
+        assertEquals(List.of(new PmtuResult(8972, 3, 3, 0), new PmtuResult(8973, 3, 0, 1)), PmtuResult.parse(console));
+        assertEquals(List.of(), PmtuResult.parse(List.of("JV-PMTU-RESULT 8972 3 3")));
+    }
+
+    @Test
+    void shouldMatchFileDigestAndChecksumErrorMarkers() {
+        String hex = "6c39e4f5143b709a5c38173846c241f66d7af5462fce34d8c351ce9099626eaf";
+        var digest = FileDigest.MARKER.matcher("JV-FILE-SHA256 " + hex + " 16777216");
+        var snmp = CsumErrors.MARKER.matcher("JV-SNMP 0 -1");
+
+        assertTrue(digest.matches());
+        assertEquals(hex, digest.group(1));
+        assertEquals("16777216", digest.group(2));
+        assertFalse(FileDigest.MARKER.matcher("JV-FILE-SHA256 " + hex.substring(1) + " 16").matches(), "63 digits");
+        assertFalse(FileDigest.MARKER.matcher("JV-FILE-SHA256 " + hex.toUpperCase() + " 16").matches(),
+                "sha256sum prints lower case");
+        assertTrue(snmp.matches());
+        assertEquals("0", snmp.group(1));
+        assertEquals("-1", snmp.group(2));
+        assertFalse(CsumErrors.MARKER.matcher("JV-SNMP 0").matches());
+    }
+
+    @Test
     void shouldReadKeyValueLinesOfBuildScriptAndIgnoreLogLines() {
         Map<String, String> kv = GuestImage.keyValues("""
                 build-guest-image: up to date: /x

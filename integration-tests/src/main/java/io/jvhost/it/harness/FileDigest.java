@@ -1,0 +1,15 @@
+package io.jvhost.it.harness;
+
+import java.util.regex.Pattern;
+
+/**
+ * The guest's {@code JV-FILE-SHA256 <hex> <bytes>} marker: the file the {@link GuestRole#SEND_FILE}
+ * role made or the {@link GuestRole#RECV_FILE} role received.
+ *
+ * @param sha256 lower-case hex, 64 digits
+ * @param bytes  the file's length
+ */
+public record FileDigest(String sha256, long bytes) {
+
+    static final Pattern MARKER = Pattern.compile("^JV-FILE-SHA256 ([0-9a-f]{64}) (\\d+)$");
+}
