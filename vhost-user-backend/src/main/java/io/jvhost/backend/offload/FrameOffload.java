@@ -3,6 +3,7 @@ package io.jvhost.backend.offload;
 import io.jvhost.virtio.net.FrameSource;
 import io.jvhost.virtio.net.NetHeader;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -72,7 +73,8 @@ public final class FrameOffload {
     static final ValueLayout.OfShort BE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
-    private final MemorySegment headers = MemorySegment.ofArray(new byte[MAX_HEADERS]);
+    /** Native, as guest memory is (see {@link SoftwareOffload}'s scratch). */
+    private final MemorySegment headers = Arena.ofAuto().allocate(MAX_HEADERS, 8);
     private long header;
     private int csumOffset;
     private int needs;

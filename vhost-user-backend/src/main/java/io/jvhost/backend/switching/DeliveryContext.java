@@ -3,6 +3,7 @@ package io.jvhost.backend.switching;
 import io.jvhost.backend.offload.SoftwareOffload;
 import io.jvhost.virtio.net.RxFrameWriter;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -25,7 +26,8 @@ public final class DeliveryContext {
 
     private final RxFrameWriter writer = new RxFrameWriter();
     private final Frame frame = new Frame();
-    private final MemorySegment macScratch = MemorySegment.ofArray(new byte[16]);
+    /** Native like guest memory, so the MAC and header reads it goes through see one kind of segment. */
+    private final MemorySegment macScratch = Arena.ofAuto().allocate(16, 8);
     private final SoftwareOffload software = new SoftwareOffload();
     private Claim held;
     private long nowNanos;

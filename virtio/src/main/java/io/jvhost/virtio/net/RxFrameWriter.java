@@ -5,6 +5,7 @@ import io.jvhost.virtio.ring.DescriptorChain;
 import io.jvhost.virtio.ring.RingStatus;
 import io.jvhost.virtio.ring.SplitVirtqueue;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
@@ -51,8 +52,8 @@ public final class RxFrameWriter {
     private final DescriptorChain current;
     private final int[] heads;
     private final int[] usedLengths;
-    /** Header bytes for a header that spans descriptors. */
-    private final MemorySegment header = MemorySegment.ofArray(new byte[NetHeader.LENGTH]);
+    /** Header bytes for a header that spans descriptors; native like the guest memory it is copied to. */
+    private final MemorySegment header = Arena.ofAuto().allocate(NetHeader.LENGTH, 8);
     /** The view the chain and segment convenience methods wrap their argument in. */
     private final FrameSource plain = new FrameSource();
 
