@@ -112,6 +112,7 @@ final class OffloadBench {
         for (int size : sizes) {
             tests.add("stream:" + size);
         }
+        // Only the bridge setups use the namespace here; one code path for all is worth an empty one.
         try (NetNamespace ns = NetNamespace.create("jvbench")) {
             String bridge = isBridge(setup) ? ns.addBridge(HOST_ADDRESS + "/24") : null;
             try (Backends.Running running = startPairBackend(setup, name, serverSocket, clientSocket);
