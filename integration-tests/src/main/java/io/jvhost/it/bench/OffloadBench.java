@@ -40,7 +40,8 @@ import java.util.concurrent.ThreadLocalRandom;
  *       bridge's address is the host. Offloads off: {@link TapNic#OFFLOADS_OFF} on the device;</li>
  *   <li>{@link Backend#DPDK_TSO}: testpmd, {@code net_vhost} ports with {@code tso=1}, io forwarding;
  *       for the host a {@code net_tap} port (moved into the namespace) with testpmd's TSO and checksum
- *       TX offloads turned on for it, so the tap PMD segments and checksums what the guest handed over.</li>
+ *       TX offloads turned on for it, so the tap PMD segments and checksums what the guest handed over;
+ *       host → guest only ({@link #measuresGuestToHost}).</li>
  * </ul>
  * Same guests everywhere (1 vCPU, 256 MiB, QEMU's default CPU model), nothing pinned: jvhost
  * {@code workers.cpus: "0-1"}, testpmd {@code -l 0,1}.
@@ -111,6 +112,7 @@ final class OffloadBench {
         for (int size : sizes) {
             tests.add("stream:" + size);
         }
+        // Only the bridge setups use the namespace here; one code path for all is worth an empty one.
         try (NetNamespace ns = NetNamespace.create("jvbench")) {
             String bridge = isBridge(setup) ? ns.addBridge(HOST_ADDRESS + "/24") : null;
             try (Backends.Running running = startPairBackend(setup, name, serverSocket, clientSocket);
@@ -142,7 +144,8 @@ final class OffloadBench {
     }
 
     /**
-     * Host → guest and guest → host at every size in one boot of one guest.
+     * Host → guest and guest → host at every size in one boot of one guest; for {@link Backend#DPDK_TSO}
+     * host → guest only (see {@link #measuresGuestToHost}).
      *
      * @return Mbit/s the receiving side got, by {@link #param}; NaN where a test failed
      */
@@ -150,9 +153,12 @@ final class OffloadBench {
         String name = env.nextName("offloads-" + setup.tag() + "-host");
         Path socket = env.socketDir().resolve(name + "-0.sock");
         List<String> tests = new ArrayList<>();
+        boolean guestToHost = measuresGuestToHost(setup);
         for (int size : sizes) {
             tests.add("rstream:" + size);
-            tests.add("stream:" + size);
+            if (guestToHost) {
+                tests.add("stream:" + size);
+            }
         }
         try (NetNamespace ns = NetNamespace.create("jvbench")) {
             String bridge = isBridge(setup) ? ns.addBridge(HOST_ADDRESS + "/24") : null;
@@ -174,7 +180,9 @@ final class OffloadBench {
                     Map<String, Double> out = new LinkedHashMap<>();
                     for (int size : sizes) {
                         out.put(param(Direction.HOST_TO_GUEST, size), values.get("rstream:" + size));
-                        out.put(param(Direction.GUEST_TO_HOST, size), values.get("stream:" + size));
+                        if (guestToHost) {
+                            out.put(param(Direction.GUEST_TO_HOST, size), values.get("stream:" + size));
+                        }
                     }
                     return out;
                 } finally {
@@ -184,6 +192,16 @@ final class OffloadBench {
         } finally {
             deleteQuietly(socket);
         }
+    }
+
+    /**
+     * False for {@link Backend#DPDK_TSO}: guest → host through testpmd's {@code net_tap} port does not
+     * work with a TSO guest. DPDK 22.11's tap PMD drops every full-sized TSO segment as a TX error
+     * (it compares the MSS plus all headers, 1514 bytes, with the MTU of 1500, and drops the rest of
+     * the burst with it), so TCP stalls at 1-2 Mbit/s; that measures the tap PMD, not the vhost PMD.
+     */
+    static boolean measuresGuestToHost(Backend setup) {
+        return setup != Backend.DPDK_TSO;
     }
 
     private static Duration timeout(int tests, int seconds) {

@@ -160,14 +160,14 @@ final class Report {
                     + "is a TAP port (`tap:`) that jvhost creates and the bench moves into the namespace";
             case JVHOST_OFFLOADS_OFF -> "the same with `offloads: false` on every port";
             case BRIDGE -> "no vhost backend: QEMU's own virtio-net (`-netdev tap`, MSI-X, vhost-net off) on a TAP in a "
-                    + "Linux bridge inside the namespace, QEMU's default offloads (checksum, TSO, UFO); the bridge "
-                    + "holds the host's address";
+                    + "Linux bridge inside the namespace, QEMU's default offloads (checksum and TSO/UFO on); the "
+                    + "bridge holds the host's address";
             case BRIDGE_OFFLOADS_OFF -> "the same with `" + String.join(",", io.jvhost.it.harness.TapNic.OFFLOADS_OFF)
                     + "` on the device";
             case DPDK_TSO -> "DPDK testpmd, `net_vhost` ports with `tso=1`, io forwarding, `-l 0,1`; the host's end is "
                     + "a `net_tap` port (io-forwarded to the guest's port, moved into the namespace) with testpmd's "
                     + "TCP TSO and checksum TX offloads enabled on it, so that the tap PMD segments and checksums what "
-                    + "the guest handed over";
+                    + "the guest handed over (host → guest only, see below)";
             default -> b.label();
         };
     }
@@ -238,13 +238,13 @@ final class Report {
                     .append("`offloads` key does so); first failure: ").append(escape(jvhostOff.getFirst())).append('\n');
         }
         if (plan.offloadSetups().contains(Backend.DPDK_TSO)) {
-            md.append("- **").append(offloadLabel(Backend.DPDK_TSO)).append("**, guest → host: with `tso=1` the guest ")
-                    .append("sends TSO frames larger than the MTU and partial checksums; they reach the kernel only ")
-                    .append("through the tap PMD's software segmentation and checksum. DPDK 22.11's tap PMD counts ")
-                    .append("a TX error for every full-sized TSO segment (it compares the MSS plus all headers, 1514 ")
-                    .append("bytes, with the MTU of 1500, and drops the rest of the burst), so this cell measures a ")
-                    .append("stalled TCP stream, not the vhost PMD; the tap port's `tx_errors` are in each ")
-                    .append("measurement's `*-counters.json` in the logs.\n");
+            md.append("- **").append(offloadLabel(Backend.DPDK_TSO)).append("**, guest → host is not measured: ")
+                    .append("with `tso=1` the guest sends TSO frames larger than the MTU with partial checksums, ")
+                    .append("which reach the kernel only through the tap PMD's software segmentation. DPDK 22.11's ")
+                    .append("tap PMD counts a TX error for every full-sized TSO segment (it compares the MSS plus all ")
+                    .append("headers, 1514 bytes, with the MTU of 1500, and drops the rest of the burst), so TCP ")
+                    .append("stalls at 1–2 Mbit/s (tried while building this bench): a number about the tap PMD, not ")
+                    .append("the vhost PMD.\n");
         }
         return md.toString();
     }

@@ -143,6 +143,19 @@ class HarnessCommandLineTest {
     }
 
     @Test
+    void shouldAddTsoToVhostPortsAndNumberTapPortsOnTheirOwn() {
+        List<String> cmd = Testpmd.builder(Path.of("/w")).filePrefix("jv-t2")
+                .vhostUser(Path.of("/w/a.sock"), false, 1, true)
+                .tap("jvb00abcd")
+                .vhostUser(Path.of("/w/b.sock"), true, 1, true)
+                .commandLine();
+
+        assertEquals(List.of("--vdev", "net_vhost0,iface=/w/a.sock,tso=1", "--vdev", "net_tap0,iface=jvb00abcd",
+                "--vdev", "net_vhost1,iface=/w/b.sock,tso=1,client=1"), cmd.subList(9, 15));
+        assertThrows(IllegalArgumentException.class, () -> Testpmd.builder(Path.of("/w")).tap("sixteen-bytes-ab"));
+    }
+
+    @Test
     void shouldGiveEachTestpmdItsOwnFilePrefix() {
         String first = prefixOf(Testpmd.builder(Path.of("/w")).commandLine());
         String second = prefixOf(Testpmd.builder(Path.of("/w")).commandLine());
