@@ -13,7 +13,8 @@ fi
 mac=$1 socket=$2 args=$3
 shift 3
 "$root/scripts/build-guest-image.sh" >/dev/null
-exec qemu-system-x86_64 -accel tcg -m 256M -smp 1 -nographic -display none -no-reboot -nodefaults \
+# -name ...,debug-threads=on names the vCPU threads ("CPU 0/TCG"), which jvhost's placement needs.
+exec qemu-system-x86_64 -name "guest-${mac//:/},debug-threads=on" -accel tcg -m 256M -smp 1 -nographic -display none -no-reboot -nodefaults \
   -serial stdio -kernel "$root/build/guest/vmlinuz" -initrd "$root/build/guest/initramfs.cpio.gz" \
   -append "console=ttyS0 quiet panic=-1 $args" \
   -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \

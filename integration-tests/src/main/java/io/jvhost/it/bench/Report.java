@@ -226,17 +226,6 @@ final class Report {
     /** What the reader must know about empty or odd cells of case 4, from this run's failures and numbers. */
     private String offloadProblems() {
         StringBuilder md = new StringBuilder();
-        List<String> jvhostOff = new ArrayList<>();
-        for (String f : results.failures()) {
-            if (f.startsWith("offloads") && f.contains(Backend.JVHOST_OFFLOADS_OFF.label()) && f.contains("jvhost exited")) {
-                jvhostOff.add(f);
-            }
-        }
-        if (!jvhostOff.isEmpty()) {
-            md.append("- **").append(offloadLabel(Backend.JVHOST_OFFLOADS_OFF)).append("** is empty: jvhost refused ")
-                    .append("its config with `offloads: false` on the ports and exited (a jvhost without the per-port ")
-                    .append("`offloads` key does so); first failure: ").append(escape(jvhostOff.getFirst())).append('\n');
-        }
         if (plan.offloadSetups().contains(Backend.DPDK_TSO)) {
             md.append("- **").append(offloadLabel(Backend.DPDK_TSO)).append("**, guest → host is not measured: ")
                     .append("with `tso=1` the guest sends TSO frames larger than the MTU with partial checksums, ")
