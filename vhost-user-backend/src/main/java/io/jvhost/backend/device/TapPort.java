@@ -133,9 +133,12 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
         return Offloads.ALL;
     }
 
-    /** The guests of the network changed what they take: let the kernel hand over that much. Control threads. */
+    /**
+     * The guests of the network changed what they take: let the kernel hand over that much. Control
+     * threads, several at once (guests connecting together): serialised, so the last union wins.
+     */
     @Override
-    public void networkOffloadsChanged() {
+    public synchronized void networkOffloadsChanged() {
         int wanted = offloads ? network.receivableOffloads(this) : 0;
         if (wanted == acceptedOffloads) {
             return;
