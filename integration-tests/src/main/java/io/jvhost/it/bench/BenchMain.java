@@ -231,21 +231,7 @@ public final class BenchMain {
             for (Backend b : plan.guestBackends()) {
                 String what = String.format(Locale.ROOT, "guests, %s, run %d/%d", b.label(), run, plan.runs());
                 try {
-                    Map<String, Double> values = rig.measure(b, plan.guestTests(), plan.guestSeconds());
-                    List<String> failed = new ArrayList<>();
-                    StringBuilder line = new StringBuilder(what).append(':');
-                    for (Map.Entry<String, Double> e : values.entrySet()) {
-                        results.add(Results.GUESTS, b, e.getKey(), run, Results.VALUE, e.getValue());
-                        line.append(String.format(Locale.ROOT, " %s=%.0f", e.getKey(), e.getValue()));
-                        if (e.getValue().isNaN()) {
-                            failed.add(e.getKey());
-                        }
-                    }
-                    if (!failed.isEmpty()) {
-                        results.fail(what, new IllegalStateException("no result for " + failed
-                                + " (see the client's serial log)"));
-                    }
-                    progress(line.toString());
+                    record(Results.GUESTS, what, b, run, rig.measure(b, plan.guestTests(), plan.guestSeconds()));
                 } catch (RuntimeException e) {
                     results.fail(what, e);
                     progress(what + ": FAILED " + e);
@@ -279,21 +265,7 @@ public final class BenchMain {
     private void offloadMeasurement(String what, Backend setup, int run, List<OffloadBench.Direction> directions,
                                     java.util.function.Supplier<Map<String, Double>> measurement) {
         try {
-            Map<String, Double> values = measurement.get();
-            List<String> failed = new ArrayList<>();
-            StringBuilder line = new StringBuilder(what).append(':');
-            for (Map.Entry<String, Double> e : values.entrySet()) {
-                results.add(Results.OFFLOADS, setup, e.getKey(), run, Results.VALUE, e.getValue());
-                line.append(String.format(Locale.ROOT, " %s=%.0f", e.getKey(), e.getValue()));
-                if (e.getValue().isNaN()) {
-                    failed.add(e.getKey());
-                }
-            }
-            if (!failed.isEmpty()) {
-                results.fail(what, new IllegalStateException("no result for " + failed
-                        + " (see the client's serial log)"));
-            }
-            progress(line.toString());
+            record(Results.OFFLOADS, what, setup, run, measurement.get());
         } catch (RuntimeException e) {
             for (OffloadBench.Direction d : directions) {
                 for (int size : plan.offloadSizes()) {
@@ -304,6 +276,23 @@ public final class BenchMain {
             progress(what + ": FAILED " + e.getMessage().lines().findFirst().orElse(""));
             writeFailure(what, e);
         }
+    }
+
+    /** One guest measurement's values (NaN: the test failed, recorded as a failure too), and a progress line. */
+    private void record(String caseKey, String what, Backend backend, int run, Map<String, Double> values) {
+        List<String> failed = new ArrayList<>();
+        StringBuilder line = new StringBuilder(what).append(':');
+        for (Map.Entry<String, Double> e : values.entrySet()) {
+            results.add(caseKey, backend, e.getKey(), run, Results.VALUE, e.getValue());
+            line.append(String.format(Locale.ROOT, " %s=%.0f", e.getKey(), e.getValue()));
+            if (e.getValue().isNaN()) {
+                failed.add(e.getKey());
+            }
+        }
+        if (!failed.isEmpty()) {
+            results.fail(what, new IllegalStateException("no result for " + failed + " (see the client's serial log)"));
+        }
+        progress(line.toString());
     }
 
     private void progress(String line) {

@@ -125,12 +125,8 @@ final class OffloadBench {
                          .iperfSeconds(seconds).kernelArg("jv.bench", String.join(",", tests))
                          .nic(nic(setup, ns, bridge, clientSocket, "52:54:00:00:00:02"))
                          .start()) {
-                remember("offloads guest → guest", setup, running, client);
-                client.awaitLine(QemuGuest.DONE, timeout(tests.size(), seconds));
-                if (running != null) {
-                    running.saveCounters(env.logDir().resolve(name + "-counters.json"));
-                }
-                Map<String, Double> values = GuestBench.parse(client.serial().lines(), tests);
+                Map<String, Double> values = results("offloads guest → guest", setup, running, client, name, tests,
+                        seconds);
                 Map<String, Double> out = new LinkedHashMap<>();
                 for (int size : sizes) {
                     out.put(param(Direction.GUEST_TO_GUEST, size), values.get("stream:" + size));
@@ -171,12 +167,8 @@ final class OffloadBench {
                         .iperfSeconds(seconds).kernelArg("jv.bench", String.join(",", tests))
                         .nic(nic(setup, ns, bridge, socket, "52:54:00:00:00:01"))
                         .start()) {
-                    remember("offloads host ↔ guest", setup, running, client);
-                    client.awaitLine(QemuGuest.DONE, timeout(tests.size(), seconds));
-                    if (running != null) {
-                        running.saveCounters(env.logDir().resolve(name + "-counters.json"));
-                    }
-                    Map<String, Double> values = GuestBench.parse(client.serial().lines(), tests);
+                    Map<String, Double> values = results("offloads host ↔ guest", setup, running, client, name,
+                            tests, seconds);
                     Map<String, Double> out = new LinkedHashMap<>();
                     for (int size : sizes) {
                         out.put(param(Direction.HOST_TO_GUEST, size), values.get("rstream:" + size));
@@ -290,11 +282,21 @@ final class OffloadBench {
         return out;
     }
 
-    private void remember(String kind, Backend setup, Backends.Running running, QemuGuest client) {
+    /**
+     * Records the command lines, waits for the client guest's tests to end, saves the backend's
+     * counters (none for the bridge) and returns each test's result ({@link GuestBench#parse}).
+     */
+    private Map<String, Double> results(String kind, Backend setup, Backends.Running running, QemuGuest client,
+                                        String name, List<String> tests, int seconds) {
         if (running != null) {
             env.remember(kind + ", " + setup.label() + " backend", running.commandLine());
         }
         env.remember(kind + ", " + setup.label() + " QEMU client guest", client.commandLine());
+        client.awaitLine(QemuGuest.DONE, timeout(tests.size(), seconds));
+        if (running != null) {
+            running.saveCounters(env.logDir().resolve(name + "-counters.json"));
+        }
+        return GuestBench.parse(client.serial().lines(), tests);
     }
 
     private static void write(Path file, String text) {

@@ -39,6 +39,8 @@ final class TxQueue extends NetQueue {
     static final int BATCH = 64;
     /** Chains per worker turn before yielding to the worker's other queues. */
     static final int BUDGET = 256;
+    /** A busy-poll window below this is no window: not worth a poll turn. */
+    static final long MIN_WINDOW_NANOS = 1_000;
 
     private static final int ETHERNET_HEADER = 14;
 
@@ -49,6 +51,10 @@ final class TxQueue extends NetQueue {
     private volatile boolean running;
     /** When the last non-empty batch started: the busy-poll window counts from it. */
     private long lastFrameNanos;
+    /** The last batch found the ring empty before its end: the next frame ends a gap. */
+    private boolean dry;
+    /** This queue's busy-poll window now, at most the worker's (see {@link #adaptWindow}); -1 until first used. */
+    private long windowNanos = -1;
 
     TxQueue(VirtioNetPort port, int index) {
         super(port, index);
@@ -123,7 +129,33 @@ final class TxQueue extends NetQueue {
 
     /** Whether {@code now} is inside the busy-poll window that follows the last frame. */
     private boolean inPollWindow(DataWorker worker, long now) {
-        return now - lastFrameNanos < worker.busyPollNanos();
+        if (windowNanos < 0) {
+            windowNanos = worker.busyPollNanos();
+        }
+        return now - lastFrameNanos < windowNanos;
+    }
+
+    /**
+     * Polling pays only if the sender's next frame comes within the window: a gap that short (caught
+     * by polling, or by a kick soon after the window closed) opens the window fully; a longer one
+     * halves it, down to no polling at all. A guest that sends in bursts microseconds apart keeps the
+     * worker polling (64-byte loopback: kicks would halve the rate); one whose frames come every
+     * 100 us or more (a TCG guest's TCP stream) stops costing the CPUs it shares 50 us of spinning per
+     * frame, and pays a kick instead.
+     */
+    /** The busy-poll window now (-1 before the first frame). Owning worker (tests). */
+    long pollWindowNanos() {
+        return windowNanos;
+    }
+
+    private void adaptWindow(DataWorker worker, long gapNanos) {
+        long max = worker.busyPollNanos();
+        if (gapNanos <= max) {
+            windowNanos = max;
+        } else {
+            long half = windowNanos >> 1;
+            windowNanos = half < MIN_WINDOW_NANOS ? 0 : half;
+        }
     }
 
     /** {@link #process}, and whatever happens, no destination stays claimed by this worker. */
@@ -234,7 +266,12 @@ final class TxQueue extends NetQueue {
                 counters.addBadOffloads(badOffloads);
             }
             if (popped > 0) {
-                lastFrameNanos = context.nowNanos();
+                long now = context.nowNanos();
+                if (dry) {
+                    adaptWindow(worker, now - lastFrameNanos);
+                }
+                lastFrameNanos = now;
+                dry = popped < BATCH;
             }
             budget -= popped;
             if (popped == BATCH) {

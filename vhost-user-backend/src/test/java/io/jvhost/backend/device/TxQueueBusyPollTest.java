@@ -145,6 +145,38 @@ class TxQueueBusyPollTest {
         assertEquals(16, a.queueSnapshots().get(1).packets());
     }
 
+    @Test
+    @Timeout(60)
+    void shouldStopPollingForASenderWhoseFramesComeLaterThanTheWindowAndStartAgainWhenTheyComeSooner()
+            throws InterruptedException {
+        long max = TimeUnit.MILLISECONDS.toNanos(20);
+        start(max);
+        TxQueue queue = (TxQueue) a.queue(1);
+        int seq = 0;
+        sendBurst(seq, 4, true);
+        awaitReceived(seq += 4);
+        assertEquals(max, window(queue));
+        // Each gap is five windows long: polling would only burn CPU. Every gap halves the window.
+        long expected = max;
+        for (int gap = 0; gap < 16; gap++) {
+            awaitTrue(() -> worker.call(worker::pollerCount) == 0, "the window closes");
+            Thread.sleep(100);
+            sendBurst(seq, 4, true);
+            awaitReceived(seq += 4);
+            expected = expected / 2 < TxQueue.MIN_WINDOW_NANOS ? 0 : expected / 2;
+            assertEquals(expected, window(queue), "after gap " + gap);
+        }
+        assertEquals(0, expected, "down to no polling at all");
+        // A frame right behind the last one: polling would have caught it, so the window opens fully.
+        sendBurst(seq, 4, true);
+        awaitReceived(seq += 4);
+        assertEquals(max, window(queue));
+    }
+
+    private long window(TxQueue queue) {
+        return worker.call(queue::pollWindowNanos);
+    }
+
     private void sendBurst(int firstSeq, int count, boolean kick) {
         for (int i = 0; i < count; i++) {
             tx.addTx(NumberedFrames.fromAToB(firstSeq + i));
