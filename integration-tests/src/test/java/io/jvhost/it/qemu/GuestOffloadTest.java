@@ -117,6 +117,37 @@ class GuestOffloadTest {
         }
     }
 
+    /**
+     * Linux without MRG_RXBUF but with GUEST_TSO posts 64 KiB chains (big-packets mode): TSO frames go
+     * into them as they are, one chain per frame.
+     */
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void shouldPassTsoFramesIntoTheBigBuffersOfAGuestWithoutMergeableBuffers(@TempDir Path dir) throws Exception {
+        Path vm0 = dir.resolve("vm0.sock");
+        Path vm1 = dir.resolve("vm1.sock");
+        GuestImage image = GuestImage.get();
+        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
+                List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
+             QemuGuest server = QemuGuest.builder("server", dir).image(image).role(GuestRole.BENCH_SERVER)
+                     .ip("192.0.2.1/24").nic(nic(vm0, 1).withDeviceOption("mrg_rxbuf=off")).start();
+             QemuGuest client = QemuGuest.builder("client", dir).image(image).role(GuestRole.BENCH)
+                     .ip("192.0.2.2/24").peer("192.0.2.1").iperfSeconds(5).kernelArg("jv.bench", STREAM)
+                     .nic(nic(vm1, 2)).start()) {
+            server.awaitReady(BOOT);
+            PortStatus p = port(jvhost, "vm0");
+            assertEquals(0, p.features() & VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF), p.toString());
+            assertTrue(VirtioNetFeatures.has(p.features(), VirtioNetFeatures.GUEST_TSO4), p.toString());
+            IperfResult forward = benchResult(client, STREAM, BOOT);
+            QueueStatus rx = queue(jvhost, "vm0", 0);
+            assertTrue(rx.offloads().passedThrough() > 0, "TSO frames into big chains: " + rx);
+            assertEquals(0, rx.offloads().segmented(), rx.toString());
+            assertEquals(0, rx.drops(), "every frame fit its chain: " + rx);
+            System.out.printf("to a guest without mergeable buffers: %.0f Mbit/s; %s%n",
+                    forward.receivedBitsPerSecond() / 1e6, rx);
+        }
+    }
+
     @Test
     @Timeout(value = 6, unit = TimeUnit.MINUTES)
     void shouldSegmentAndChecksumInSoftwareForAGuestWithoutOffloads(@TempDir Path dir) throws Exception {
@@ -231,6 +262,30 @@ class GuestOffloadTest {
             assertTrue(tooLarge.exitStatus() != 0, tooLarge.toString());
             assertEquals(0, pinger.awaitDone(Duration.ofSeconds(30)));
             assertEquals(0, queue(jvhost, "vm0", 0).drops());
+        }
+    }
+
+    /** Jumbo frames to the host: a TAP port with {@code mtu: 9000} gives its interface that MTU. */
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void shouldCarryJumboFramesToTheHostThroughATapPortWithMtu9000(@TempDir Path dir) throws Exception {
+        Path vm0 = dir.resolve("vm0.sock");
+        String tapName = "jvm" + Long.toHexString(System.nanoTime() & 0xFFFFFF);
+        try (NetNamespace host = NetNamespace.create("jvhost-it-mtu");
+             JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
+                     List.of(JvhostDaemon.server("vm0", vm0, 1).withMtu(9000),
+                             JvhostDaemon.tap("uplink", tapName).withMtu(9000)))) {
+            assertTrue(NetNamespace.command("ip", "link", "show", "dev", tapName).contains(" mtu 9000 "),
+                    "the TAP interface got the port's MTU");
+            host.adopt(tapName, "192.0.2.10/24");
+            try (QemuGuest pinger = QemuGuest.builder("pmtu", dir).image(GuestImage.get()).role(GuestRole.PMTU)
+                    .ip("192.0.2.1/24").peer("192.0.2.10").pmtuSizes(8972, 8973).pingCount(3).pingInterval("0.2")
+                    .nic(nic(vm0, 1).withDeviceOption("host_mtu=9000")).start()) {
+                List<PmtuResult> results = pinger.awaitPmtuResults(BOOT);
+                assertEquals(new PmtuResult(8972, 3, 3, 0), results.get(0), "9000-byte IP packets to the host");
+                assertEquals(0, results.get(1).received());
+                assertEquals(0, pinger.awaitDone(Duration.ofSeconds(30)));
+            }
         }
     }
 

@@ -135,22 +135,25 @@ final class TxQueue extends NetQueue {
         return now - lastFrameNanos < windowNanos;
     }
 
-    /**
-     * Polling pays only if the sender's next frame comes within the window: a gap that short (caught
-     * by polling, or by a kick soon after the window closed) opens the window fully; a longer one
-     * halves it, down to no polling at all. A guest that sends in bursts microseconds apart keeps the
-     * worker polling (64-byte loopback: kicks would halve the rate); one whose frames come every
-     * 100 us or more (a TCG guest's TCP stream) stops costing the CPUs it shares 50 us of spinning per
-     * frame, and pays a kick instead.
-     */
     /** The busy-poll window now (-1 before the first frame). Owning worker (tests). */
     long pollWindowNanos() {
         return windowNanos;
     }
 
+    /**
+     * Polling pays only if the sender's next frame comes within the window, or if the worker polls
+     * other queues anyway. A gap that short (caught by polling, or by a kick soon after the window
+     * closed) opens the window fully; a longer one halves it, down to no polling at all, while this
+     * queue is the only one its worker polls: then the window is pure spinning. A guest that sends in
+     * bursts microseconds apart keeps the worker polling (64-byte loopback: kicks would halve the
+     * rate), so does a worker busy with many queues (a poll of this one is one load in its turn); a
+     * lone TCG guest's TCP stream (a frame every 100 us or more) stops costing the CPUs it shares
+     * with the vCPUs 50 us of spinning per frame, and pays a kick instead.
+     */
     private void adaptWindow(DataWorker worker, long gapNanos) {
         long max = worker.busyPollNanos();
-        if (gapNanos <= max) {
+        // A miss is seen after a kick: this queue is not in the poll list, the others there are.
+        if (gapNanos <= max || worker.worker().pollerCount() > 0) {
             windowNanos = max;
         } else {
             long half = windowNanos >> 1;
