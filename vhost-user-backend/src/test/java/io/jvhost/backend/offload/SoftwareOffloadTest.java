@@ -2,7 +2,6 @@ package io.jvhost.backend.offload;
 
 import io.jvhost.backend.offload.TestPackets.Spec;
 import io.jvhost.virtio.driver.DriverVirtqueue;
-import io.jvhost.virtio.driver.DriverVirtqueue.Used;
 import io.jvhost.virtio.driver.GuestRam;
 import io.jvhost.virtio.net.FrameSource;
 import io.jvhost.virtio.net.NetHeader;
@@ -16,7 +15,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 
 import static io.jvhost.backend.offload.TestPackets.TCP_ACK;
@@ -54,21 +52,6 @@ class SoftwareOffloadTest {
         driver.publishAvail();
     }
 
-    /** A received frame: its virtio-net header and bytes. */
-    private record Received(byte[] header, byte[] frame) {
-        int flags() {
-            return header[0] & 0xFF;
-        }
-
-        int csumStart() {
-            return (header[6] & 0xFF) | (header[7] & 0xFF) << 8;
-        }
-
-        int csumOffset() {
-            return (header[8] & 0xFF) | (header[9] & 0xFF) << 8;
-        }
-    }
-
     private int parse(byte[] frame, int gsoType, int gsoSize, Spec s) {
         int csumOffset = s.protocol() == TestPackets.TCP ? 16 : 6;
         long header = NetHeader.pack(NetHeader.F_NEEDS_CSUM, gsoType, s.headers(), gsoSize, s.l4());
@@ -77,33 +60,19 @@ class SoftwareOffloadTest {
     }
 
     /** Every frame the ring holds now (mergeable: chains joined by num_buffers). */
-    private List<Received> received() {
-        rx.publishUsed();
-        List<Received> out = new ArrayList<>();
-        List<Used> used = driver.pollUsed();
-        for (int i = 0; i < used.size(); ) {
-            byte[] first = driver.written(used.get(i));
-            int buffers = (first[10] & 0xFF) | (first[11] & 0xFF) << 8;
-            ByteArrayOutputStream frame = new ByteArrayOutputStream();
-            frame.write(first, 12, first.length - 12);
-            for (int j = 1; j < buffers; j++) {
-                frame.writeBytes(driver.written(used.get(i + j)));
-            }
-            out.add(new Received(TestPackets.range(first, 0, 12), frame.toByteArray()));
-            i += buffers;
-        }
-        return out;
+    private List<ReceivedFrame> received() {
+        return ReceivedFrame.drain(rx, driver);
     }
 
-    private static byte[] payloadOf(List<Received> segments, int headers) {
+    private static byte[] payloadOf(List<ReceivedFrame> segments, int headers) {
         ByteArrayOutputStream all = new ByteArrayOutputStream();
-        for (Received r : segments) {
+        for (ReceivedFrame r : segments) {
             all.write(r.frame(), headers, r.frame().length - headers);
         }
         return all.toByteArray();
     }
 
-    private void assertTcpSegments(Spec s, byte[] original, int mss, List<Received> segments, boolean partial) {
+    private void assertTcpSegments(Spec s, byte[] original, int mss, List<ReceivedFrame> segments, boolean partial) {
         int expected = (s.payload() + mss - 1) / mss;
         assertEquals(expected, segments.size());
         int l3 = s.l3();
@@ -137,7 +106,7 @@ class SoftwareOffloadTest {
             assertEquals(flags, f[l4 + 13] & 0xFF, "TCP flags of segment " + i);
             assertArrayEquals(TestPackets.range(original, l4 + 20, s.headers()),
                     TestPackets.range(f, l4 + 20, s.headers()), "TCP options");
-            Received r = segments.get(i);
+            ReceivedFrame r = segments.get(i);
             if (partial) {
                 assertEquals(NetHeader.F_NEEDS_CSUM, r.flags());
                 assertEquals(l4, r.csumStart());
@@ -177,7 +146,7 @@ class SoftwareOffloadTest {
 
         assertEquals(RingStatus.OK, software.segment(rx, writer, offload, source, 0, 1500));
 
-        List<Received> segments = received();
+        List<ReceivedFrame> segments = received();
         assertTcpSegments(s, frame, mssFor(s, 1448, 1500), segments, false);
         assertEquals(segments.size(), software.segments());
         assertEquals(segments.size(), software.checksums());
@@ -217,7 +186,7 @@ class SoftwareOffloadTest {
 
         assertEquals(RingStatus.OK, software.segment(rx, writer, offload, source, 0, 1500));
 
-        List<Received> datagrams = received();
+        List<ReceivedFrame> datagrams = received();
         assertEquals(4, datagrams.size());
         for (int i = 0; i < 4; i++) {
             byte[] f = datagrams.get(i).frame();
@@ -241,9 +210,9 @@ class SoftwareOffloadTest {
 
         assertEquals(RingStatus.OK, software.segment(rx, writer, offload, source, 0, 1500));
 
-        List<Received> datagrams = received();
+        List<ReceivedFrame> datagrams = received();
         assertEquals(3, datagrams.size());
-        for (Received r : datagrams) {
+        for (ReceivedFrame r : datagrams) {
             byte[] f = r.frame();
             assertEquals(f.length - s.l3() - 40, u16(f, s.l3() + 4), "IPv6 payload length");
             assertTrue(TestPackets.l4ChecksumValid(f, true, s.l3(), s.l4(), TestPackets.UDP));
@@ -268,7 +237,7 @@ class SoftwareOffloadTest {
 
         assertEquals(RingStatus.OK, software.segment(rx, writer, offload, source, Offloads.CSUM, 1500));
 
-        List<Received> fragments = received();
+        List<ReceivedFrame> fragments = received();
         byte[] datagram = TestPackets.complete(s); // what reassembly must give back
         ByteArrayOutputStream reassembled = new ByteArrayOutputStream();
         int expectedOffset = 0;
@@ -299,7 +268,7 @@ class SoftwareOffloadTest {
 
         assertEquals(RingStatus.OK, software.segment(rx, writer, offload, source, 0, 1500));
 
-        List<Received> fragments = received();
+        List<ReceivedFrame> fragments = received();
         byte[] datagram = TestPackets.complete(s);
         ByteArrayOutputStream reassembled = new ByteArrayOutputStream();
         int l3 = s.l3();
@@ -333,7 +302,7 @@ class SoftwareOffloadTest {
 
         assertEquals(RingStatus.OK, software.completeChecksum(rx, writer, offload, source));
 
-        List<Received> out = received();
+        List<ReceivedFrame> out = received();
         assertEquals(1, out.size());
         assertEquals(0, out.getFirst().flags());
         assertArrayEquals(TestPackets.complete(s), out.getFirst().frame());

@@ -1,0 +1,92 @@
+package io.jvhost.backend.protocol;
+
+import io.jvhost.backend.linux.EventFd;
+import io.jvhost.backend.linux.Fds;
+import io.jvhost.backend.linux.LinuxException;
+import io.jvhost.backend.linux.UnixSocket;
+import io.jvhost.virtio.fuzz.FuzzInput;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Fuzz fixture: what a hostile front-end puts on the wire, over a real socket pair so the codec reads
+ * real recvmsg results (split reads, SCM_RIGHTS fds arriving with any byte). One memfd and one
+ * eventfd are opened once; every fd sent is a new copy of one of them, which the receiving side owns.
+ *
+ * <p>{@link #open()} makes a fresh pair per execution; {@link #endOfInput()} shuts the front-end's
+ * end, so the back-end reads the rest and then end-of-file instead of waiting.
+ */
+final class FuzzWire implements AutoCloseable {
+
+    /** Size of the memfd sent as guest memory. */
+    static final long MEMFD_SIZE = 0x1_0000;
+
+    private static final int MEMFD;
+    private static final int EVENTFD;
+
+    static {
+        try {
+            MEMFD = Fds.memfdCreate("fuzz-guest-ram");
+            Fds.ftruncate(MEMFD, MEMFD_SIZE);
+            EVENTFD = EventFd.create();
+        } catch (LinuxException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    final UnixSocket frontend;
+    final UnixSocket backend;
+
+    private FuzzWire(UnixSocket[] pair) {
+        this.frontend = pair[0];
+        this.backend = pair[1];
+    }
+
+    static FuzzWire open() throws LinuxException {
+        return new FuzzWire(UnixSocket.pair());
+    }
+
+    static int memfd() {
+        return MEMFD;
+    }
+
+    static int eventfd() {
+        return EVENTFD;
+    }
+
+    /** Up to {@code max} fds, each the memfd or the eventfd as the input says. */
+    static int[] fds(FuzzInput in, int max) {
+        int[] fds = new int[in.below(max + 1)];
+        for (int i = 0; i < fds.length; i++) {
+            fds[i] = in.bool() ? MEMFD : EVENTFD;
+        }
+        return fds;
+    }
+
+    /** Sends {@code bytes} (not empty) with {@code fds} riding on the first byte. */
+    void send(byte[] bytes, int... fds) {
+        try {
+            frontend.writeFully(MemorySegment.ofArray(bytes), fds);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A whole message: header (request, flags, payload size) and payload. */
+    void send(int request, int flags, MemorySegment payload, int... fds) {
+        send(MessageCodec.encode(request, flags, payload).toArray(ValueLayout.JAVA_BYTE), fds);
+    }
+
+    void endOfInput() throws LinuxException {
+        frontend.shutdown();
+    }
+
+    @Override
+    public void close() {
+        frontend.close();
+        backend.close();
+    }
+}

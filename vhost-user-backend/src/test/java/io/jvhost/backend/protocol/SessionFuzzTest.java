@@ -1,0 +1,180 @@
+package io.jvhost.backend.protocol;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import io.jvhost.backend.linux.OpenFds;
+import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
+import io.jvhost.virtio.fuzz.FuzzInput;
+import io.jvhost.virtio.fuzz.FuzzStats;
+import io.jvhost.virtio.memory.GuestMemory;
+import org.junit.jupiter.api.AfterAll;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Fuzzes the protocol state machine ({@link VhostUserSession}) with sequences of up to 32 requests of
+ * any type in any order, values biased towards the plausible (feature subsets, powers of two,
+ * addresses inside the memory table, queue indexes around the device's count), carried by real fds:
+ * a memfd as guest memory, an eventfd as kick, call and error fd. Requests go through
+ * {@link MessageCodec} over a socket pair, as in the daemon; the device is a {@link RecordingDevice},
+ * which fails the test when the session breaks its side of the contract (a queue started twice,
+ * stopped when not running, a disconnect with queues running, an fd closed while the device holds it).
+ *
+ * <p>Asserted after every request: a rejection is a {@link VhostUserException} that is not a
+ * disguised {@link RuntimeException} of the session itself; session and device agree on which queues
+ * run; a memory table replaced is unmapped. After the session closes: nothing runs, every memory
+ * table the device saw is unmapped, and the process has exactly the fds it had before.
+ */
+class SessionFuzzTest {
+
+    private static final FuzzStats STATS = new FuzzStats("SessionFuzzTest");
+    private static final RequestType[] TYPES = RequestType.values();
+    private static final long VA = 0x7F00_0000_0000L;
+
+    @AfterAll
+    static void report() {
+        STATS.report();
+    }
+
+    @FuzzTest(maxDuration = "20s")
+    void shouldKeepSessionAndDeviceInStepForAnyRequestSequence(byte[] data) throws Exception {
+        STATS.count();
+        FuzzInput in = new FuzzInput(data);
+        RecordingDevice device = new RecordingDevice();
+        device.maxQueuePairs = 1 + in.below(2);
+        if (in.below(4) == 0) {
+            device.offeredFeatures &= ~RecordingDevice.F_PROTOCOL_FEATURES;
+        }
+        long fdsBefore = OpenFds.count();
+        List<GuestMemory> tables = new ArrayList<>();
+        try (FuzzWire wire = FuzzWire.open()) {
+            VhostUserSession session = new VhostUserSession(device, ConnectionHarness.PEER_PID);
+            try {
+                for (int n = 0; n < 32 && in.hasMore(); n++) {
+                    if (!step(in, wire, session, device, tables)) {
+                        break;
+                    }
+                }
+            } finally {
+                session.close();
+            }
+            for (int q = 0; q < 2 * device.maxQueuePairs; q++) {
+                assertEquals(null, device.callFd(q), "queue " + q + " still running after close");
+            }
+        }
+        for (GuestMemory table : tables) {
+            assertFalse(mapped(table), "a memory table is still mapped after the session closed");
+        }
+        checkNoDeviceErrors(device);
+        assertEquals(fdsBefore, OpenFds.count(), () -> "fds leaked: " + OpenFds.describe());
+    }
+
+    /** Sends, decodes and applies one request; false when the connection would be dropped. */
+    private static boolean step(FuzzInput in, FuzzWire wire, VhostUserSession session, RecordingDevice device,
+                                List<GuestMemory> tables) throws Exception {
+        RequestType type = TYPES[in.below(TYPES.length)];
+        int flags = MessageHeader.VERSION | (in.bool() ? MessageHeader.FLAG_NEED_REPLY : 0);
+        int[] fds = new int[0];
+        MemorySegment payload = switch (type) {
+            case SET_FEATURES -> U64Payload.of(in.below(8) == 0 ? in.u64() : device.offeredFeatures & in.u64());
+            case SET_PROTOCOL_FEATURES -> U64Payload.of(in.below(8) == 0 ? in.u64() : in.u8() & 0x1F);
+            case SET_MEM_TABLE -> {
+                RegionDescriptor[] regions = new RegionDescriptor[1 + in.below(in.below(8) == 0 ? 8 : 2)];
+                for (int i = 0; i < regions.length; i++) {
+                    regions[i] = region(in);
+                }
+                fds = new int[in.below(8) == 0 ? in.below(9) : regions.length];
+                Arrays.fill(fds, in.below(8) == 0 ? FuzzWire.eventfd() : FuzzWire.memfd());
+                yield MemoryTablePayload.of(regions);
+            }
+            case SET_VRING_NUM -> VringStatePayload.of(index(in), in.below(8) == 0 ? (int) in.u32() : 1 << in.below(16));
+            case SET_VRING_BASE -> VringStatePayload.of(index(in), in.u16());
+            case GET_VRING_BASE -> VringStatePayload.of(index(in), 0);
+            case SET_VRING_ENABLE -> VringStatePayload.of(index(in), in.below(3));
+            case SET_VRING_ADDR -> VringAddrPayload.of(index(in), 0, address(in), address(in), address(in), 0);
+            case SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR -> {
+                boolean noFd = in.below(4) == 0;
+                if (!noFd) {
+                    fds = new int[] {in.below(8) == 0 ? FuzzWire.memfd() : FuzzWire.eventfd()};
+                }
+                yield VringFdPayload.of(index(in), noFd);
+            }
+            case NET_SET_MTU -> U64Payload.of(in.below(8) == 0 ? in.u64() : 68 + in.below(12000));
+            default -> MemorySegment.ofArray(new byte[0]);
+        };
+        wire.send(type.code(), flags, payload, fds);
+        VhostUserMessage message;
+        try {
+            message = MessageCodec.read(wire.backend);
+        } catch (VhostUserException e) {
+            return false; // rejected by the codec: the connection is dropped
+        }
+        assertNotNull(message, "end of file after a whole message");
+        try (message) {
+            GuestMemory before = device.memory;
+            boolean keep = true;
+            try {
+                session.handle(message);
+            } catch (VhostUserException e) {
+                if (e.getCause() instanceof RuntimeException cause) {
+                    throw new AssertionError("the session failed on " + message.request() + ": " + cause, cause);
+                }
+                keep = e.keepsConnection();
+            }
+            GuestMemory now = device.memory;
+            if (now != before) {
+                tables.add(now);
+                if (before != null) {
+                    assertFalse(mapped(before), "the replaced memory table is still mapped");
+                }
+            }
+            checkQueuesAgree(session, device);
+            checkNoDeviceErrors(device);
+            return keep;
+        }
+    }
+
+    /** Mostly inside the 64 KiB memfd, at a few guest-physical and front-end addresses. */
+    private static RegionDescriptor region(FuzzInput in) {
+        boolean raw = in.below(8) == 0;
+        long gpa = raw ? in.u64() : 0x1_0000L * in.below(4);
+        long size = raw ? in.u64() : 0x1000L * (1 + in.below(16));
+        long va = raw ? in.u64() : VA + 0x1_0000L * in.below(4);
+        long offset = raw ? in.u64() : 0x1000L * in.below(4);
+        return new RegionDescriptor(gpa, size, va, offset);
+    }
+
+    private static long address(FuzzInput in) {
+        return in.below(8) == 0 ? in.u64() : VA + 0x1_0000L * in.below(4) + 0x100L * in.below(256);
+    }
+
+    /** A queue index, usually in range (2 or 4 queues), sometimes just past it or anything. */
+    private static int index(FuzzInput in) {
+        return in.below(16) == 0 ? in.u8() : in.below(5);
+    }
+
+    private static boolean mapped(GuestMemory table) {
+        return table.segment(0).scope().isAlive();
+    }
+
+    private static void checkQueuesAgree(VhostUserSession session, RecordingDevice device) {
+        for (int q = 0; q < 2 * device.maxQueuePairs; q++) {
+            assertEquals(session.isRunning(q), device.callFd(q) != null, "session and device disagree on queue " + q);
+        }
+    }
+
+    private static void checkNoDeviceErrors(RecordingDevice device) {
+        for (String call : device.calls()) {
+            if (call.startsWith("ERROR")) {
+                fail(call + "; calls: " + device.calls());
+            }
+        }
+    }
+}
