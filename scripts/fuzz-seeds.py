@@ -109,7 +109,11 @@ CODEC = ("vhost-user-backend", "io.jvhost.backend.protocol", "MessageCodecFuzzTe
          "shouldDecodeOrRejectAnyStreamAndKeepNoReceivedFd")
 write(*CODEC, "features-memtable-kick", codec_message("GET_FEATURES", b"") + codec_message("SET_MEM_TABLE", region, ["memfd"])
       + codec_message("SET_VRING_KICK", u64(0), ["eventfd"]))
-write(*CODEC, "too-many-fds", codec_message("SET_VRING_CALL", u64(1), ["eventfd"] * 9))
+# One SET_VRING_CALL in two sends: 8 fds on its first 6 bytes, one more on the rest (9 for one message).
+call = u32(13, 1, 8) + u64(0)
+def raw_send(data, fds):
+    return u8(0) + u16(len(data)) + data + u8(0, len(fds)) + u8(*[1 if kind == "memfd" else 0 for kind in fds])
+write(*CODEC, "too-many-fds", raw_send(call[:6], ["eventfd"] * 8) + raw_send(call[6:], ["memfd"]))
 
 # SessionFuzzTest --------------------------------------------------------------------------------
 def s(name, *payload):

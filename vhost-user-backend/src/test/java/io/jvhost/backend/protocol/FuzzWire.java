@@ -7,6 +7,7 @@ import io.jvhost.backend.linux.UnixSocket;
 import io.jvhost.virtio.fuzz.FuzzInput;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -78,6 +79,17 @@ final class FuzzWire implements AutoCloseable {
     /** A whole message: header (request, flags, payload size) and payload. */
     void send(int request, int flags, MemorySegment payload, int... fds) {
         send(MessageCodec.encode(request, flags, payload).toArray(ValueLayout.JAVA_BYTE), fds);
+    }
+
+    /** A seed of {@code test}'s corpus (src/test/resources/.../{@code <Test>Inputs/<method>/<name>}). */
+    static byte[] seed(Class<?> test, String method, String name) throws IOException {
+        String resource = test.getSimpleName() + "Inputs/" + method + "/" + name;
+        try (InputStream in = test.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IOException("no seed " + resource + " next to " + test.getName());
+            }
+            return in.readAllBytes();
+        }
     }
 
     void endOfInput() throws LinuxException {

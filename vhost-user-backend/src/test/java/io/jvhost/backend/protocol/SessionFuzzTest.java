@@ -7,6 +7,7 @@ import io.jvhost.virtio.fuzz.FuzzInput;
 import io.jvhost.virtio.fuzz.FuzzStats;
 import io.jvhost.virtio.memory.GuestMemory;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -37,6 +38,13 @@ class SessionFuzzTest {
     private static final FuzzStats STATS = new FuzzStats("SessionFuzzTest");
     private static final RequestType[] TYPES = RequestType.values();
     private static final long VA = 0x7F00_0000_0000L;
+
+    @BeforeAll
+    static void warmUp() throws Exception {
+        // Opens the fixture's fds and the jars of every class a run loads, so the fd counts see only the run's own.
+        new SessionFuzzTest().shouldKeepSessionAndDeviceInStepForAnyRequestSequence(FuzzWire.seed(
+                SessionFuzzTest.class, "shouldKeepSessionAndDeviceInStepForAnyRequestSequence", "qemu-start-stop-reset"));
+    }
 
     @AfterAll
     static void report() {
