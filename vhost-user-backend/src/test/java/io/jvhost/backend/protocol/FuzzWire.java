@@ -11,6 +11,8 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Fuzz fixture: what a hostile front-end puts on the wire, over a real socket pair so the codec reads
@@ -25,6 +27,7 @@ final class FuzzWire implements AutoCloseable {
     /** Size of the memfd sent as guest memory. */
     static final long MEMFD_SIZE = 0x1_0000;
 
+    private static final Set<Class<?>> WARMED_UP = ConcurrentHashMap.newKeySet();
     private static final int MEMFD;
     private static final int EVENTFD;
 
@@ -79,6 +82,23 @@ final class FuzzWire implements AutoCloseable {
     /** A whole message: header (request, flags, payload size) and payload. */
     void send(int request, int flags, MemorySegment payload, int... fds) {
         send(MessageCodec.encode(request, flags, payload).toArray(ValueLayout.JAVA_BYTE), fds);
+    }
+
+    /** One run of a fuzz target; {@code checkFds} false for the warm-up. */
+    interface Run {
+        void run(byte[] data, boolean checkFds) throws Exception;
+    }
+
+    /**
+     * Before {@code test}'s first execution: one run on one of its seeds, unchecked. It opens the
+     * fixture's fds and the jars of the classes a run loads, so the fd counts see only what a run
+     * opens. Done at the first execution rather than in {@code @BeforeAll} so the classes are loaded
+     * after Jazzer's agent is in place, and so instrumented for coverage.
+     */
+    static void warmUpOnce(Class<?> test, String method, String seed, Run run) throws Exception {
+        if (WARMED_UP.add(test)) {
+            run.run(seed(test, method, seed), false);
+        }
     }
 
     /** A seed of {@code test}'s corpus (src/test/resources/.../{@code <Test>Inputs/<method>/<name>}). */
