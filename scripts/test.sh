@@ -8,4 +8,10 @@ export JAVA_HOME="${JVHOST_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 export PATH="$JAVA_HOME/bin:$PATH"
 scripts/install-test-deps.sh
 scripts/build-guest-image.sh >&2
-exec mvn -B -ntp verify "$@"
+status=0
+mvn -B -ntp verify "$@" || status=$?
+# Executions per fuzz target in this run (each *FuzzTest writes target/fuzz-stats/<Class>.txt).
+for stats in */target/fuzz-stats/*.txt; do
+  [ -e "$stats" ] && echo "fuzz $(basename "$stats" .txt): $(cat "$stats")"
+done
+exit "$status"
