@@ -12,6 +12,8 @@ status=0
 mvn -B -ntp verify "$@" || status=$?
 # Executions per fuzz target in this run (each *FuzzTest writes target/fuzz-stats/<Class>.txt).
 for stats in */target/fuzz-stats/*.txt; do
-  [ -e "$stats" ] && echo "fuzz $(basename "$stats" .txt): $(cat "$stats")"
+  if [ -e "$stats" ]; then
+    echo "fuzz $(basename "$stats" .txt): $(cat "$stats")" >&2
+  fi
 done
 exit "$status"
