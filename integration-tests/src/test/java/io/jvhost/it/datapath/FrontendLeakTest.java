@@ -11,6 +11,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.stream.Stream;
 
 import static io.jvhost.it.datapath.Frames.BROADCAST;
@@ -44,6 +46,8 @@ class FrontendLeakTest {
     private static final int CYCLES = 1000;
     private static final String GUEST_RAM = "memfd:jvhost-it-guest-ram";
     private static final byte[] MAC_A = mac(0xa);
+    /** Held, so the level set on it stays (JUL keeps loggers weakly); three INFO lines a cycle are noise here. */
+    private static final Logger BACKEND_LOG = Logger.getLogger("io.jvhost.backend");
 
     @TempDir
     Path dir;
@@ -98,6 +102,8 @@ class FrontendLeakTest {
     @Test
     @Timeout(300)
     void shouldKeepFdsThreadsAndMappingsOverAThousandConnections() throws Exception {
+        Level level = BACKEND_LOG.getLevel();
+        BACKEND_LOG.setLevel(Level.WARNING);
         try (InProcessJvhost jvhost = InProcessJvhost.start(dir, new Port("a", "lan"), new Port("b", "lan"));
              VhostUserFrontend b = VhostUserFrontend.connect(jvhost.socket("b"))) {
             for (int i = 0; i < WARM_UP; i++) {
@@ -125,6 +131,8 @@ class FrontendLeakTest {
                     + (is.virtualKiB() - was.virtualKiB()) / 1024 + " MiB");
             assertTrue(is.shmemKiB() - was.shmemKiB() < 4 * 1024, "RssShmem grew by "
                     + (is.shmemKiB() - was.shmemKiB()) + " KiB");
+        } finally {
+            BACKEND_LOG.setLevel(level);
         }
     }
 
