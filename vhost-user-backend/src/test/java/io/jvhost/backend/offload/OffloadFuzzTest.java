@@ -13,7 +13,7 @@ import io.jvhost.virtio.net.RxFrameWriter;
 import io.jvhost.virtio.net.VirtioNetFeatures;
 import io.jvhost.virtio.ring.RingStatus;
 import io.jvhost.virtio.ring.SplitVirtqueue;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
@@ -50,7 +50,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class OffloadFuzzTest {
 
-    private static final FuzzStats STATS = new FuzzStats("OffloadFuzzTest");
+    @RegisterExtension
+    static final FuzzStats STATS = new FuzzStats("OffloadFuzzTest");
     private static final long RAM = 1 << 20;
     private static final long MERGEABLE = VirtioNetFeatures.mask(VirtioNetFeatures.VERSION_1)
             | VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF);
@@ -63,15 +64,9 @@ class OffloadFuzzTest {
     private final RxFrameWriter writer = new RxFrameWriter();
     private final FrameSource source = new FrameSource();
 
-    @AfterAll
-    static void report() {
-        STATS.report();
-    }
-
     @FuzzTest(maxDuration = "20s")
     void shouldParseAnyHeaderAndSegmentIntoValidFrames(byte[] data) {
-        STATS.count();
-        FuzzInput in = new FuzzInput(data);
+        FuzzInput in = STATS.start(data);
         boolean raw = in.below(8) == 0;
         Spec spec = raw ? null : spec(in);
         byte[] frame = raw ? in.bytes(3000) : TestPackets.partial(spec);

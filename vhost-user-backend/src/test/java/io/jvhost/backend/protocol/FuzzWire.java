@@ -5,6 +5,7 @@ import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.UnixSocket;
 import io.jvhost.virtio.fuzz.FuzzInput;
+import io.jvhost.virtio.fuzz.FuzzStats;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -90,15 +91,18 @@ final class FuzzWire implements AutoCloseable {
     }
 
     /**
-     * Before {@code test}'s first execution: one run on one of its seeds, unchecked. It opens the
-     * fixture's fds and the jars of the classes a run loads, so the fd counts see only what a run
-     * opens. Done at the first execution rather than in {@code @BeforeAll} so the classes are loaded
-     * after Jazzer's agent is in place, and so instrumented for coverage.
+     * One execution of {@code test}: the first is preceded by one run on one of its seeds, unchecked.
+     * That run opens the fixture's fds and the jars of the classes a run loads, so the fd counts see
+     * only what a run opens. It happens at the first execution rather than in {@code @BeforeAll} so
+     * the classes are loaded after Jazzer's agent is in place, and so instrumented for coverage.
      */
-    static void warmUpOnce(Class<?> test, String method, String seed, Run run) throws Exception {
+    static void execute(FuzzStats stats, Class<?> test, String method, String seed, Run run, byte[] data)
+            throws Exception {
         if (WARMED_UP.add(test)) {
             run.run(seed(test, method, seed), false);
         }
+        stats.count();
+        run.run(data, true);
     }
 
     /** A seed of {@code test}'s corpus (src/test/resources/.../{@code <Test>Inputs/<method>/<name>}). */

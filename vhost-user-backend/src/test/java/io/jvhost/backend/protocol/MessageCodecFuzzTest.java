@@ -12,7 +12,7 @@ import io.jvhost.backend.protocol.VhostUserRequest.SetVringNum;
 import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
 import io.jvhost.virtio.fuzz.FuzzInput;
 import io.jvhost.virtio.fuzz.FuzzStats;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.foreign.MemorySegment;
 
@@ -36,20 +36,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class MessageCodecFuzzTest {
 
-    private static final FuzzStats STATS = new FuzzStats("MessageCodecFuzzTest");
+    @RegisterExtension
+    static final FuzzStats STATS = new FuzzStats("MessageCodecFuzzTest");
     private static final RequestType[] TYPES = RequestType.values();
-
-    @AfterAll
-    static void report() {
-        STATS.report();
-    }
 
     @FuzzTest(maxDuration = "20s")
     void shouldDecodeOrRejectAnyStreamAndKeepNoReceivedFd(byte[] data) throws Exception {
-        FuzzWire.warmUpOnce(MessageCodecFuzzTest.class, "shouldDecodeOrRejectAnyStreamAndKeepNoReceivedFd",
-                "features-memtable-kick", this::run);
-        STATS.count();
-        run(data, true);
+        FuzzWire.execute(STATS, MessageCodecFuzzTest.class, "shouldDecodeOrRejectAnyStreamAndKeepNoReceivedFd", "features-memtable-kick", this::run, data);
     }
 
     private void run(byte[] data, boolean checkFds) throws Exception {

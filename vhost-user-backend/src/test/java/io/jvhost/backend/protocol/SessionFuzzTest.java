@@ -6,7 +6,7 @@ import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import io.jvhost.virtio.fuzz.FuzzInput;
 import io.jvhost.virtio.fuzz.FuzzStats;
 import io.jvhost.virtio.memory.GuestMemory;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -34,21 +34,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class SessionFuzzTest {
 
-    private static final FuzzStats STATS = new FuzzStats("SessionFuzzTest");
+    @RegisterExtension
+    static final FuzzStats STATS = new FuzzStats("SessionFuzzTest");
     private static final RequestType[] TYPES = RequestType.values();
     private static final long VA = 0x7F00_0000_0000L;
 
-    @AfterAll
-    static void report() {
-        STATS.report();
-    }
-
     @FuzzTest(maxDuration = "20s")
     void shouldKeepSessionAndDeviceInStepForAnyRequestSequence(byte[] data) throws Exception {
-        FuzzWire.warmUpOnce(SessionFuzzTest.class, "shouldKeepSessionAndDeviceInStepForAnyRequestSequence",
-                "qemu-start-stop-reset", this::run);
-        STATS.count();
-        run(data, true);
+        FuzzWire.execute(STATS, SessionFuzzTest.class, "shouldKeepSessionAndDeviceInStepForAnyRequestSequence", "qemu-start-stop-reset", this::run, data);
     }
 
     private void run(byte[] data, boolean checkFds) throws Exception {

@@ -1,5 +1,8 @@
 package io.jvhost.virtio.fuzz;
 
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -7,7 +10,8 @@ import java.nio.file.Path;
 
 /**
  * Test fixture: counts a fuzz target's executions and reports them once, when the test class is done
- * ({@code @AfterAll}) or, failing that, when the JVM exits: one line on standard output and a file
+ * (register it: {@code @RegisterExtension static final FuzzStats STATS = new FuzzStats("MyFuzzTest")})
+ * or, failing that, when the JVM exits: one line on standard output and a file
  * {@code target/fuzz-stats/<target>.txt} holding {@code executions=N seconds=S mode=fuzzing|regression},
  * so a CI run can be summed up per target (Jazzer's own statistics go to the native stderr, which the
  * build does not keep).
@@ -15,7 +19,7 @@ import java.nio.file.Path;
  * <p>Whether Jazzer fuzzes or only replays the corpus is decided by the JAZZER_FUZZ environment
  * variable (or system property): "1", "true" or "yes" fuzzes.
  */
-public final class FuzzStats {
+public final class FuzzStats implements AfterAllCallback {
 
     private final String target;
     private final long startNanos = System.nanoTime();
@@ -41,8 +45,19 @@ public final class FuzzStats {
         executions++;
     }
 
+    /** Counts one execution and gives its input to read. */
+    public FuzzInput start(byte[] data) {
+        count();
+        return new FuzzInput(data);
+    }
+
     public synchronized long executions() {
         return executions;
+    }
+
+    @Override
+    public void afterAll(ExtensionContext context) {
+        report();
     }
 
     /** Prints and records the figures; later calls do nothing. */

@@ -9,7 +9,7 @@ import io.jvhost.virtio.fuzz.FuzzStats;
 import io.jvhost.virtio.memory.MemoryRegion;
 import io.jvhost.virtio.ring.RingStatus;
 import io.jvhost.virtio.ring.SplitVirtqueue;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -42,7 +42,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class RxWriterFuzzTest {
 
-    private static final FuzzStats STATS = new FuzzStats("RxWriterFuzzTest");
+    @RegisterExtension
+    static final FuzzStats STATS = new FuzzStats("RxWriterFuzzTest");
     private static final long REGION_SIZE = 0x2_0000;
     private static final long GPA = 0x10_0000;
     private static final long VA_OFFSET = 0x7F00_0000_0000L;
@@ -67,15 +68,9 @@ class RxWriterFuzzTest {
         }
     }
 
-    @AfterAll
-    static void report() {
-        STATS.report();
-    }
-
     @FuzzTest(maxDuration = "20s")
     void shouldWriteEveryFrameIntoOfferedBuffersOnly(byte[] data) {
-        STATS.count();
-        FuzzInput in = new FuzzInput(data);
+        FuzzInput in = STATS.start(data);
         backing.fill((byte) 0);
         // Two regions adjacent in guest-physical space: buffers from the bump allocator may span both.
         GuestRam ram = new GuestRam(

@@ -7,7 +7,7 @@ import io.jvhost.virtio.fuzz.FuzzInput;
 import io.jvhost.virtio.fuzz.FuzzStats;
 import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.memory.MemoryRegion;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -40,7 +40,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class ChainWalkFuzzTest {
 
-    private static final FuzzStats STATS = new FuzzStats("ChainWalkFuzzTest");
+    @RegisterExtension
+    static final FuzzStats STATS = new FuzzStats("ChainWalkFuzzTest");
     private static final long REGION_STRIDE = 0x4000;
     private static final long VA_OFFSET = 0x7F00_0000_0000L;
     private static final long DESC_OFFSET = 0;
@@ -63,16 +64,9 @@ class ChainWalkFuzzTest {
         }
     }
 
-    @AfterAll
-    static void report() {
-        STATS.report();
-    }
-
     @FuzzTest(maxDuration = "20s")
     void shouldWalkAnyDescriptorTableWithinGuestMemory(byte[] data) {
-        STATS.count();
-        FuzzInput in = new FuzzInput(data);
-        backing.fill((byte) 0);
+        FuzzInput in = STATS.start(data);
         MemoryRegion[] regions = regions(in);
         GuestMemory memory = GuestMemory.of(regions);
         int size = 1 << in.below(9);
@@ -141,8 +135,9 @@ class ChainWalkFuzzTest {
         queue.enableNotifications();
     }
 
-    /** One to three regions of 4..16 KiB; region 0 (the rings) is always 16 KiB. */
+    /** One to three zeroed regions of 4..16 KiB; region 0 (the rings) is always 16 KiB. */
     private MemoryRegion[] regions(FuzzInput in) {
+        backing.fill((byte) 0);
         int count = 1 + in.below(3);
         MemoryRegion[] regions = new MemoryRegion[count];
         boolean nearTop = in.below(8) == 0;
