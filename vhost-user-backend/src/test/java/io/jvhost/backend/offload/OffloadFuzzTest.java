@@ -64,7 +64,7 @@ class OffloadFuzzTest {
     private final RxFrameWriter writer = new RxFrameWriter();
     private final FrameSource source = new FrameSource();
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = FuzzStats.MAX_DURATION)
     void shouldParseAnyHeaderAndSegmentIntoValidFrames(byte[] data) {
         FuzzInput in = STATS.start(data);
         boolean raw = in.below(8) == 0;

@@ -40,7 +40,7 @@ class MessageCodecFuzzTest {
     static final FuzzStats STATS = new FuzzStats("MessageCodecFuzzTest");
     private static final RequestType[] TYPES = RequestType.values();
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = FuzzStats.MAX_DURATION)
     void shouldDecodeOrRejectAnyStreamAndKeepNoReceivedFd(byte[] data) throws Exception {
         FuzzWire.execute(STATS, MessageCodecFuzzTest.class, "shouldDecodeOrRejectAnyStreamAndKeepNoReceivedFd", "features-memtable-kick", this::run, data);
     }

@@ -39,7 +39,7 @@ class SessionFuzzTest {
     private static final RequestType[] TYPES = RequestType.values();
     private static final long VA = 0x7F00_0000_0000L;
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = FuzzStats.MAX_DURATION)
     void shouldKeepSessionAndDeviceInStepForAnyRequestSequence(byte[] data) throws Exception {
         FuzzWire.execute(STATS, SessionFuzzTest.class, "shouldKeepSessionAndDeviceInStepForAnyRequestSequence", "qemu-start-stop-reset", this::run, data);
     }

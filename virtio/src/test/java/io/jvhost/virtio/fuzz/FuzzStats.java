@@ -21,6 +21,12 @@ import java.nio.file.Path;
  */
 public final class FuzzStats implements AfterAllCallback {
 
+    /**
+     * How long each target fuzzes in a build ({@code @FuzzTest(maxDuration = ...)}): five targets, so
+     * about two minutes of {@code mvn verify}. For a longer hunt, raise it locally.
+     */
+    public static final String MAX_DURATION = "20s";
+
     private final String target;
     private final long startNanos = System.nanoTime();
     private long executions;

@@ -68,7 +68,7 @@ class RxWriterFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = FuzzStats.MAX_DURATION)
     void shouldWriteEveryFrameIntoOfferedBuffersOnly(byte[] data) {
         FuzzInput in = STATS.start(data);
         backing.fill((byte) 0);

@@ -64,7 +64,7 @@ class ChainWalkFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "20s")
+    @FuzzTest(maxDuration = FuzzStats.MAX_DURATION)
     void shouldWalkAnyDescriptorTableWithinGuestMemory(byte[] data) {
         FuzzInput in = STATS.start(data);
         MemoryRegion[] regions = regions(in);
