@@ -193,8 +193,9 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             throw new ConfigException("ports[" + i + "].socket: cannot create directory " + parent + ": " + e.getMessage(), e);
         }
         return pc.mode() == PortConfig.Mode.SERVER
-                ? VhostUserEndpoint.server(pc.name(), socket, port, EndpointListener.NONE)
-                : VhostUserEndpoint.client(pc.name(), socket, port, EndpointListener.NONE);
+                ? VhostUserEndpoint.server(pc.name(), socket, port, EndpointListener.NONE, pc.access())
+                : VhostUserEndpoint.client(pc.name(), socket, port, EndpointListener.NONE,
+                        VhostUserEndpoint.DEFAULT_RETRY_INTERVAL, pc.access());
     }
 
     private void housekeep() {

@@ -76,6 +76,8 @@ final class Libc {
 
     static native int listen(int fd, int backlog);
 
+    static native int chmod(String path, int mode);
+
     static native int accept4(int fd, long sockaddr, long addrlen, int flags);
 
     static native int connect(int fd, long sockaddr, int addrlen);

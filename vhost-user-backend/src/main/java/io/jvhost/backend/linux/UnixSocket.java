@@ -254,16 +254,27 @@ public final class UnixSocket implements AutoCloseable {
         }
     }
 
-    /** The peer's process id (SO_PEERCRED), as the kernel recorded it at connect time. */
-    public int peerPid() throws LinuxException {
+    /** The peer's process, user and group ids (SO_PEERCRED), as the kernel recorded them at connect time. */
+    public PeerCredentials peerCredentials() throws LinuxException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ucred = arena.allocate(NativeLayouts.UCRED_SIZE, 4);
             MemorySegment length = arena.allocate(ValueLayout.JAVA_INT);
             length.set(ValueLayout.JAVA_INT, 0, NativeLayouts.UCRED_SIZE);
             Errors.check("getsockopt(SO_PEERCRED)", Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_PEERCRED,
                     ucred.address(), length.address()));
-            return ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_PID);
+            return new PeerCredentials(ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_PID),
+                    Integer.toUnsignedLong(ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_UID)),
+                    Integer.toUnsignedLong(ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_GID)));
         }
+    }
+
+    /** The peer's process id (SO_PEERCRED). */
+    public int peerPid() throws LinuxException {
+        return peerCredentials().pid();
+    }
+
+    /** What SO_PEERCRED says about the process at the other end (uid and gid unsigned, as the kernel's). */
+    public record PeerCredentials(int pid, long uid, long gid) {
     }
 
     /** shutdown(SHUT_RDWR): the peer sees end-of-file; the fd stays open until {@link #close()}. */
