@@ -1,0 +1,108 @@
+package io.jvhost.it.datapath;
+
+import io.jvhost.backend.management.PortStatus;
+import io.jvhost.it.datapath.InProcessJvhost.Port;
+import io.jvhost.it.frontend.VhostUserFrontend;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static io.jvhost.it.datapath.Frames.BROADCAST;
+import static io.jvhost.it.datapath.Frames.TIMEOUT;
+import static io.jvhost.it.datapath.Frames.assertFrames;
+import static io.jvhost.it.datapath.Frames.frame;
+import static io.jvhost.it.datapath.Frames.mac;
+
+/**
+ * One jvhost, two networks, for tests in which one front-end misbehaves: port {@code victim} with
+ * {@code peer} in network {@code red}, {@code blue1} with {@code blue2} in {@code blue}. Each test
+ * starts with the four front-ends connected and both pairs forwarding, and with jvhost's log captured
+ * ({@link #logs}) from before the daemon started.
+ */
+abstract class TwoNetworksTest {
+
+    static final byte[] MAC_VICTIM = mac(1);
+    static final byte[] MAC_PEER = mac(2);
+    static final byte[] MAC_BLUE1 = mac(3);
+    static final byte[] MAC_BLUE2 = mac(4);
+
+    @TempDir
+    Path dir;
+
+    final Resources resources = new Resources();
+    LogCapture logs;
+    InProcessJvhost jvhost;
+    VhostUserFrontend victim;
+    VhostUserFrontend peer;
+    VhostUserFrontend blue1;
+    VhostUserFrontend blue2;
+    /** Numbers the test frames, so that none is mistaken for another. */
+    int seq;
+
+    @BeforeEach
+    void startAndForward() throws Exception {
+        logs = track(new LogCapture());
+        jvhost = track(InProcessJvhost.start(dir, new Port("victim", "red"), new Port("peer", "red"),
+                new Port("blue1", "blue"), new Port("blue2", "blue")));
+        victim = connect("victim");
+        peer = connect("peer");
+        blue1 = connect("blue1");
+        blue2 = connect("blue2");
+        assertRedForwards(victim);
+        assertBlueForwards();
+    }
+
+    @AfterEach
+    void closeAll() throws Exception {
+        resources.close();
+    }
+
+    <T extends AutoCloseable> T track(T resource) {
+        return resources.track(resource);
+    }
+
+    VhostUserFrontend connect(String port) throws Exception {
+        return connect(port, VhostUserFrontend.Options.defaults());
+    }
+
+    VhostUserFrontend connect(String port, VhostUserFrontend.Options options) throws Exception {
+        return track(VhostUserFrontend.connect(jvhost.socket(port), options));
+    }
+
+    /** Closes the victim's front-end; a new one on the same socket forwards again, and so does blue. */
+    void reconnectVictimAndForward() throws Exception {
+        victim.close();
+        victim = connect("victim");
+        jvhost.awaitPort("victim", PortStatus::connected, "connected again");
+        assertRedForwards(victim);
+        assertBlueForwards();
+    }
+
+    /** A broadcast from {@code red} to the peer, and a unicast back. */
+    void assertRedForwards(VhostUserFrontend red) throws Exception {
+        byte[] out = frame(BROADCAST, MAC_VICTIM, ++seq, 200);
+        red.send(out);
+        assertFrames(List.of(out), peer.receive(TIMEOUT), "peer");
+        byte[] back = frame(MAC_VICTIM, MAC_PEER, ++seq, 300);
+        peer.send(back);
+        assertFrames(List.of(back), red.receive(TIMEOUT), "victim");
+    }
+
+    void assertBlueForwards() throws Exception {
+        assertBlueForwards(TIMEOUT);
+    }
+
+    /** A broadcast from blue1 to blue2 and a full-size unicast back, each arriving within {@code within}. */
+    void assertBlueForwards(Duration within) throws Exception {
+        byte[] out = frame(BROADCAST, MAC_BLUE1, ++seq, 100);
+        blue1.send(out);
+        assertFrames(List.of(out), blue2.receive(within), "blue2");
+        byte[] back = frame(MAC_BLUE1, MAC_BLUE2, ++seq, 1514);
+        blue2.send(back);
+        assertFrames(List.of(back), blue1.receive(within), "blue1");
+    }
+}
