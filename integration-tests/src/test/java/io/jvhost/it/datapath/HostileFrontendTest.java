@@ -11,6 +11,7 @@ import io.jvhost.backend.protocol.VringAddrPayload;
 import io.jvhost.backend.protocol.VringFdPayload;
 import io.jvhost.it.frontend.VhostUserFrontend;
 import io.jvhost.virtio.driver.DriverVirtqueue;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -34,7 +35,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * A hostile front-end on port {@code victim} (network {@code red}, with {@code peer}) tries to stop
@@ -276,10 +276,10 @@ class HostileFrontendTest extends TwoNetworksTest {
      * the other queues' kicks between two such chains instead of after 256 of them.
      */
     @Test
+    @Tag(ONE_WORKER)
     void shouldNotLetChainsOfZeroLengthDescriptorsTakeTheWorker() throws Exception {
-        VhostUserFrontend sender = blueSenderOnTheWorkerOf("victim");
-        VhostUserFrontend receiver = sender == blue1 ? blue2 : blue1;
-        byte[] source = sender == blue1 ? MAC_BLUE1 : MAC_BLUE2;
+        assertEquals(jvhost.queue("victim", TX_QUEUE).workerCpu(), jvhost.queue("blue1", TX_QUEUE).workerCpu(),
+                "the victim and blue1 share the worker");
         victim.reclaimTx();
         DriverVirtqueue tx = victim.txRing();
         long table = tx.writeZeroLengthTable(MAX_INDIRECT_ENTRIES);
@@ -296,9 +296,9 @@ class HostileFrontendTest extends TwoNetworksTest {
             Thread.onSpinWait();
         }
 
-        byte[] out = frame(BROADCAST, source, ++seq, 100);
-        sender.send(out);
-        assertFrames(List.of(out), receiver.receive(TIMEOUT), "blue receiver during the attack");
+        byte[] out = frame(BROADCAST, MAC_BLUE1, ++seq, 100);
+        blue1.send(out);
+        assertFrames(List.of(out), blue2.receive(TIMEOUT), "blue2 during the attack");
         long walked = jvhost.queue("victim", TX_QUEUE).drops() - dropsBefore;
         assertTrue(walked < chains, "the blue frame came through after " + walked + " of the victim's " + chains
                 + " expensive chains, not after all of them");
@@ -307,19 +307,6 @@ class HostileFrontendTest extends TwoNetworksTest {
         assertNull(jvhost.queue("victim", TX_QUEUE).error(), "a legal ring stays up");
         assertRedForwards(victim);
         assertBlueForwards();
-    }
-
-    /** A blue port whose TX queue shares the worker of {@code port}'s TX queue. */
-    private VhostUserFrontend blueSenderOnTheWorkerOf(String port) {
-        Integer cpu = jvhost.queue(port, TX_QUEUE).workerCpu();
-        assertNotNull(cpu, port + " TX queue has a worker");
-        if (cpu.equals(jvhost.queue("blue1", TX_QUEUE).workerCpu())) {
-            return blue1;
-        }
-        if (cpu.equals(jvhost.queue("blue2", TX_QUEUE).workerCpu())) {
-            return blue2;
-        }
-        return fail("no blue TX queue on the worker (CPU " + cpu + ") of " + port + "'s TX queue: " + jvhost.view().queues());
     }
 
     /** A sparse 64 TiB memfd costs its front-end nothing; mapped, it would take half this process's address space. */

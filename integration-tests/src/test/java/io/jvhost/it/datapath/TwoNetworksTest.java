@@ -1,10 +1,12 @@
 package io.jvhost.it.datapath;
 
+import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.it.datapath.InProcessJvhost.Port;
 import io.jvhost.it.frontend.VhostUserFrontend;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -21,7 +23,8 @@ import static io.jvhost.it.datapath.Frames.mac;
  * One jvhost, two networks, for tests in which one front-end misbehaves: port {@code victim} with
  * {@code peer} in network {@code red}, {@code blue1} with {@code blue2} in {@code blue}. Each test
  * starts with the four front-ends connected and both pairs forwarding, and with jvhost's log captured
- * ({@link #logs}) from before the daemon started.
+ * ({@link #logs}) from before the daemon started. Two pinned workers, or one for a test tagged
+ * {@link #ONE_WORKER}.
  */
 abstract class TwoNetworksTest {
 
@@ -29,6 +32,8 @@ abstract class TwoNetworksTest {
     static final byte[] MAC_PEER = mac(2);
     static final byte[] MAC_BLUE1 = mac(3);
     static final byte[] MAC_BLUE2 = mac(4);
+    /** A test tagged so runs on one worker: every queue of both networks shares its time. */
+    static final String ONE_WORKER = "one-worker";
 
     @TempDir
     Path dir;
@@ -44,10 +49,11 @@ abstract class TwoNetworksTest {
     int seq;
 
     @BeforeEach
-    void startAndForward() throws Exception {
+    void startAndForward(TestInfo test) throws Exception {
         logs = track(new LogCapture());
-        jvhost = track(InProcessJvhost.start(dir, new Port("victim", "red"), new Port("peer", "red"),
-                new Port("blue1", "blue"), new Port("blue2", "blue")));
+        List<Integer> cpus = test.getTags().contains(ONE_WORKER) ? List.of(0) : InProcessJvhost.WORKER_CPUS;
+        jvhost = track(InProcessJvhost.start(dir, cpus, WorkersConfig.Model.PER_CPU, new Port("victim", "red"),
+                new Port("peer", "red"), new Port("blue1", "blue"), new Port("blue2", "blue")));
         victim = connect("victim");
         peer = connect("peer");
         blue1 = connect("blue1");
