@@ -88,14 +88,9 @@ abstract class TwoNetworksTest {
         assertBlueForwards();
     }
 
-    /** A broadcast from {@code red} to the peer, and a unicast back. */
+    /** A broadcast from {@code red} (the victim's front-end) to the peer, and a unicast back. */
     void assertRedForwards(VhostUserFrontend red) throws Exception {
-        byte[] out = frame(BROADCAST, MAC_VICTIM, ++seq, 200);
-        red.send(out);
-        assertFrames(List.of(out), peer.receive(TIMEOUT), "peer");
-        byte[] back = frame(MAC_VICTIM, MAC_PEER, ++seq, 300);
-        peer.send(back);
-        assertFrames(List.of(back), red.receive(TIMEOUT), "victim");
+        assertForwards(red, MAC_VICTIM, "victim", peer, MAC_PEER, "peer", 200, 300, TIMEOUT);
     }
 
     void assertBlueForwards() throws Exception {
@@ -104,11 +99,17 @@ abstract class TwoNetworksTest {
 
     /** A broadcast from blue1 to blue2 and a full-size unicast back, each arriving within {@code within}. */
     void assertBlueForwards(Duration within) throws Exception {
-        byte[] out = frame(BROADCAST, MAC_BLUE1, ++seq, 100);
-        blue1.send(out);
-        assertFrames(List.of(out), blue2.receive(within), "blue2");
-        byte[] back = frame(MAC_BLUE1, MAC_BLUE2, ++seq, 1514);
-        blue2.send(back);
-        assertFrames(List.of(back), blue1.receive(within), "blue1");
+        assertForwards(blue1, MAC_BLUE1, "blue1", blue2, MAC_BLUE2, "blue2", 100, 1514, within);
+    }
+
+    /** A broadcast of {@code outLength} bytes from {@code a} reaches {@code b}, a unicast of {@code backLength} back reaches {@code a}. */
+    private void assertForwards(VhostUserFrontend a, byte[] macA, String nameA, VhostUserFrontend b, byte[] macB,
+                                String nameB, int outLength, int backLength, Duration within) throws Exception {
+        byte[] out = frame(BROADCAST, macA, ++seq, outLength);
+        a.send(out);
+        assertFrames(List.of(out), b.receive(within), nameB);
+        byte[] back = frame(macA, macB, ++seq, backLength);
+        b.send(back);
+        assertFrames(List.of(back), a.receive(within), nameA);
     }
 }

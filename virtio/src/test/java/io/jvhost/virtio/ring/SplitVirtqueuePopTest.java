@@ -475,8 +475,8 @@ class SplitVirtqueuePopTest {
                 "queue 1: avail idx 9 is 9 entries ahead of next avail 0, more than the queue size 8");
     }
 
-    @Test
-    void shouldBreakWhenHeadsAreRepostedBeforeTheyWereUsed() {
+    /** Fills the 8-entry ring, pops every chain (and completes them when {@code complete}), then re-posts the same heads. */
+    private int[] popAllAndRepost(boolean complete) {
         driver.configure(queue, 0);
         int[] heads = new int[8];
         for (int i = 0; i < heads.length; i++) {
@@ -485,11 +485,23 @@ class SplitVirtqueuePopTest {
         driver.publishAvail();
         for (int i = 0; i < heads.length; i++) {
             assertEquals(RingStatus.OK, queue.pop(chain));
+            if (complete) {
+                queue.pushUsed(chain.head(), 0);
+            }
+        }
+        if (complete) {
+            queue.publishUsed();
         }
         for (int head : heads) {
-            driver.pushAvailRaw(head); // the driver has not seen them used
+            driver.pushAvailRaw(head);
         }
         driver.publishAvailJump(0);
+        return heads;
+    }
+
+    @Test
+    void shouldBreakWhenHeadsAreRepostedBeforeTheyWereUsed() {
+        int[] heads = popAllAndRepost(false); // the driver has not seen them used
 
         // Taking them would make 16 chains outstanding: more used entries than the shadow ring holds.
         assertEquals(RingStatus.ERR_AVAIL_JUMP, queue.pop(chain));
@@ -505,21 +517,7 @@ class SplitVirtqueuePopTest {
 
     @Test
     void shouldTakeRepostedHeadsOnceTheyWereUsed() {
-        driver.configure(queue, 0);
-        int[] heads = new int[8];
-        for (int i = 0; i < heads.length; i++) {
-            heads[i] = driver.addTx(bytes(4, i));
-        }
-        driver.publishAvail();
-        for (int i = 0; i < heads.length; i++) {
-            assertEquals(RingStatus.OK, queue.pop(chain));
-            queue.pushUsed(chain.head(), 0);
-        }
-        queue.publishUsed();
-        for (int head : heads) {
-            driver.pushAvailRaw(head);
-        }
-        driver.publishAvailJump(0);
+        int[] heads = popAllAndRepost(true);
         for (int i = 0; i < heads.length; i++) {
             assertEquals(RingStatus.OK, queue.pop(chain), "chain " + i);
         }
