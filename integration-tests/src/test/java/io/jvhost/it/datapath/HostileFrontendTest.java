@@ -148,6 +148,7 @@ class HostileFrontendTest extends TwoNetworksTest {
      * time that queue or that connection stops, with the reason logged, and nothing else does.
      */
     @Test
+    @Tag(ONE_WORKER) // a worker that stalled for the victim would stall blue too
     void shouldStopOnlyTheVictimWhenItShrinksItsUnsealedMemfd() throws Exception {
         logs.await(TIMEOUT, "SET_MEM_TABLE: region 0: the memfd is not sealed against shrinking (F_SEAL_SHRINK)");
         DriverVirtqueue tx = victim.txRing(); // its addresses only: its memory is gone below
@@ -188,6 +189,7 @@ class HostileFrontendTest extends TwoNetworksTest {
      * jvhost must instead stop the ring for an avail idx too far ahead.
      */
     @Test
+    @Tag(ONE_WORKER) // a worker that stalled for the victim would stall blue too
     void shouldStopATxRingWhoseHeadsAreRepostedBeforeTheyWereUsed() throws Exception {
         victim.close();
         VhostUserFrontend.Options small = new VhostUserFrontend.Options(16L << 20, 32, 2048, 32, 2048,
@@ -226,6 +228,7 @@ class HostileFrontendTest extends TwoNetworksTest {
      * for real (kicks and frames do nothing, nothing touches the old, now unmapped, table).
      */
     @Test
+    @Tag(ONE_WORKER) // a worker that stalled for the victim would stall blue too
     void shouldStopRingsThatANewMemoryTableNoLongerCovers() throws Exception {
         int other = trackFd(Fds.memfdCreate("jvhost-hostile-other-ram"));
         Fds.ftruncate(other, 1 << 20);
