@@ -72,12 +72,18 @@ final class InProcessJvhost implements AutoCloseable {
 
     /** With {@code model} {@link WorkersConfig.Model#PER_DEVICE}, every port gets its own (unpinned) thread. */
     static InProcessJvhost start(Path dir, WorkersConfig.Model model, Port... ports) throws Exception {
+        return start(dir, WORKER_CPUS, model, ports);
+    }
+
+    /** Pinned workers on {@code cpus} (one CPU: every queue shares one worker). */
+    static InProcessJvhost start(Path dir, List<Integer> cpus, WorkersConfig.Model model, Port... ports)
+            throws Exception {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
             configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
                     p.network()).withOffloads(p.offloads()).withMtu(p.mtu()).withAccess(p.access()));
         }
-        WorkersConfig workers = new WorkersConfig(WORKER_CPUS, model,
+        WorkersConfig workers = new WorkersConfig(cpus, model,
                 WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
                 WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
         JvhostConfig config = new JvhostConfig(workers, null, configs, new ManagementConfig("127.0.0.1", 0));

@@ -271,6 +271,12 @@ public final class VhostUserEndpoint implements AutoCloseable {
             cause = e;
             lastError = e;
             LOG.log(Level.ERROR, "port " + port + ": closing the connection: " + e.getMessage());
+        } catch (RuntimeException | InternalError e) {
+            // A bug, or a fault on guest memory the session did not catch: this connection ends, the
+            // port keeps listening (InternalError is how the JVM reports a SIGBUS on a shrunk memfd).
+            cause = VhostUserException.connection("connection failed: " + e, e);
+            lastError = cause;
+            LOG.log(Level.ERROR, "port " + port + ": closing the connection: " + cause.getMessage(), e);
         } finally {
             connected = false;
             VhostUserException reason = cause;
