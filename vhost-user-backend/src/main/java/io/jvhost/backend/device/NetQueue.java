@@ -152,7 +152,7 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
         } catch (LinuxException | RuntimeException | InternalError e) {
             faulted(w, e);
         }
-        w.worker().workEnded(started);
+        counters.addCpuNanos(w.worker().workEnded(started));
     }
 
     /**

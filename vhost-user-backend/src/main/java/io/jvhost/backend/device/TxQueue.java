@@ -148,7 +148,7 @@ final class TxQueue extends NetQueue {
         }
         long started = w.worker().workStarted();
         boolean again = processSafely(w);
-        w.worker().workEnded(started);
+        counters.addCpuNanos(w.worker().workEnded(started));
         return again;
     }
 

@@ -345,6 +345,15 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         return features;
     }
 
+    /** Worker time spent on this port's queues so far, in nanoseconds (see {@link QueueCounters#addCpuNanos}). */
+    public long cpuNanos() {
+        long sum = 0;
+        for (int i = 0; i < 2 * maxQueuePairs; i++) {
+            sum += queue(i).counters.cpuNanos();
+        }
+        return sum;
+    }
+
     public long errors() {
         return errors.get();
     }
