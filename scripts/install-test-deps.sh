@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages jvhost's tests use (real peers, not mocks): QEMU for guests, DPDK's
 # testpmd, iperf3, iperf, busybox and iputils ping for the guest image, iproute2 for namespaces,
-# bridges and TAP devices.
+# bridges and TAP devices, libvirt (its daemon, which LibvirtGuestTest starts itself) for a guest as users run one.
 # Idempotent: does nothing when everything is present. Needs root (CI runs as root).
 set -euo pipefail
 
-packages=(qemu-system-x86 iperf3 busybox-static cpio kmod dpdk-dev iproute2 iperf iputils-ping sockperf qperf gnuplot-nox)
+packages=(qemu-system-x86 iperf3 busybox-static cpio kmod dpdk-dev iproute2 iperf iputils-ping sockperf qperf gnuplot-nox
+  libvirt-daemon-system libvirt-clients)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -193,8 +193,9 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             throw new ConfigException("ports[" + i + "].socket: cannot create directory " + parent + ": " + e.getMessage(), e);
         }
         return pc.mode() == PortConfig.Mode.SERVER
-                ? VhostUserEndpoint.server(pc.name(), socket, port, EndpointListener.NONE)
-                : VhostUserEndpoint.client(pc.name(), socket, port, EndpointListener.NONE);
+                ? VhostUserEndpoint.server(pc.name(), socket, port, EndpointListener.NONE, pc.access())
+                : VhostUserEndpoint.client(pc.name(), socket, port, EndpointListener.NONE,
+                        VhostUserEndpoint.DEFAULT_RETRY_INTERVAL, pc.access());
     }
 
     private void housekeep() {
@@ -233,7 +234,8 @@ public final class Jvhost implements RunningDaemon, ManagementView {
                 TapPort t = e.tap();
                 out.add(new PortStatus(pc.name(), pc.kind(), null, null, pc.network(), true, 0, 1,
                         t.fromHostPackets(), t.fromHostBytes(), t.toHostPackets(), t.toHostBytes(),
-                        t.fromHostDrops() + t.toHostDrops(), t.errors(), t.mtu(), Offloads.names(t.acceptedOffloads())));
+                        t.fromHostDrops() + t.toHostDrops(), t.errors(), t.mtu(), Offloads.names(t.acceptedOffloads()),
+                        t.cpuNanos() / 1e9));
                 continue;
             }
             long rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0, drops = 0;
@@ -251,7 +253,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             out.add(new PortStatus(pc.name(), pc.kind(), String.valueOf(pc.socket()), pc.mode().configName(),
                     pc.network(), e.port().connected(), e.port().features(), pc.queues(), rxPackets, rxBytes,
                     txPackets, txBytes, drops, e.port().errors(), e.port().mtu(),
-                    Offloads.names(e.port().receivableOffloads())));
+                    Offloads.names(e.port().receivableOffloads()), e.port().cpuNanos() / 1e9));
         }
         return out;
     }
@@ -278,7 +280,7 @@ public final class Jvhost implements RunningDaemon, ManagementView {
             }
             int socket = topology.socketOf(w.cpu());
             out.add(new WorkerStatus(w.cpu(), socket < 0 ? null : socket, queues, i < ratios.length ? ratios[i] : 0,
-                    w.worker().wakeups(), w.migrationsIn()));
+                    w.worker().wakeups(), w.migrationsIn(), w.worker().busyNanos() / 1e9));
         }
         return out;
     }

@@ -102,7 +102,7 @@ final class PollingIoHandler implements IoHandler {
     @Override
     public int run(IoHandlerContext context) {
         if (pollerCount == 0) {
-            int handled = epoll.run(context);
+            int handled = runEpoll(context);
             turnNanos = System.nanoTime();
             lastEpollNanos = turnNanos;
             return handled;
@@ -112,10 +112,30 @@ final class PollingIoHandler implements IoHandler {
         int handled = 0;
         if (now - lastEpollNanos >= EPOLL_INTERVAL_NANOS) {
             nonBlocking.loop = context;
-            handled = epoll.run(nonBlocking);
+            handled = runEpoll(nonBlocking);
             lastEpollNanos = now;
         }
         return handled + runPollers();
+    }
+
+    /**
+     * Netty's epoll turn. Its loop lets an Error end the worker thread, and with it every queue the
+     * worker serves; an InternalError is how the JVM reports a SIGBUS on mapped memory (guest memory
+     * whose file a front-end shrank), raised asynchronously, so it can surface here after the handler
+     * that caused it returned. It is reported and the worker goes on; the handlers stop what faulted.
+     */
+    private int runEpoll(IoHandlerContext context) {
+        try {
+            return epoll.run(context);
+        } catch (InternalError e) {
+            report(e);
+            return 0;
+        }
+    }
+
+    private static void report(Throwable e) {
+        Thread t = Thread.currentThread();
+        t.getUncaughtExceptionHandler().uncaughtException(t, e);
     }
 
     /** When the current loop turn started ({@link System#nanoTime()}): one clock read per turn for all pollers. */
@@ -138,10 +158,9 @@ final class PollingIoHandler implements IoHandler {
             boolean again;
             try {
                 again = poller.poll();
-            } catch (RuntimeException e) {
-                again = false; // a poller that throws is a bug; it must not take the worker down
-                Thread t = Thread.currentThread();
-                t.getUncaughtExceptionHandler().uncaughtException(t, e);
+            } catch (RuntimeException | InternalError e) {
+                again = false; // a poller that throws is a bug (or a late SIGBUS); it must not take the worker down
+                report(e);
             } finally {
                 running = null;
             }

@@ -208,9 +208,11 @@ public final class Worker implements AutoCloseable {
         return System.nanoTime();
     }
 
-    /** Worker thread: the work begun at {@code startNanos} is done. */
-    public void workEnded(long startNanos) {
-        BUSY_NANOS.setRelease(this, (long) BUSY_NANOS.get(this) + (System.nanoTime() - startNanos));
+    /** Worker thread: the work begun at {@code startNanos} is done; returns its duration, for whom it was done. */
+    public long workEnded(long startNanos) {
+        long elapsed = System.nanoTime() - startNanos;
+        BUSY_NANOS.setRelease(this, (long) BUSY_NANOS.get(this) + elapsed);
+        return elapsed;
     }
 
     /** Total busy time so far. Any thread. */

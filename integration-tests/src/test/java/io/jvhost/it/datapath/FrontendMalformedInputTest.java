@@ -3,19 +3,14 @@ package io.jvhost.it.datapath;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.protocol.MessageHeader;
 import io.jvhost.backend.protocol.RequestType;
-import io.jvhost.it.datapath.InProcessJvhost.Port;
-import io.jvhost.it.frontend.VhostUserFrontend;
 import io.jvhost.virtio.driver.DriverVirtqueue;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -24,7 +19,6 @@ import static io.jvhost.it.datapath.Frames.QUIET;
 import static io.jvhost.it.datapath.Frames.TIMEOUT;
 import static io.jvhost.it.datapath.Frames.assertFrames;
 import static io.jvhost.it.datapath.Frames.frame;
-import static io.jvhost.it.datapath.Frames.mac;
 import static io.jvhost.it.datapath.InProcessJvhost.awaitEquals;
 import static io.jvhost.it.frontend.VhostUserFrontend.RX_QUEUE;
 import static io.jvhost.it.frontend.VhostUserFrontend.TX_QUEUE;
@@ -39,51 +33,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * protocol error drops that connection. jvhost stays up, the {@code blue} pair keeps forwarding before
  * and after, and the victim's socket serves a new front-end that forwards again.
  */
-class FrontendMalformedInputTest {
+class FrontendMalformedInputTest extends TwoNetworksTest {
 
-    private static final byte[] MAC_VICTIM = mac(1);
-    private static final byte[] MAC_PEER = mac(2);
-    private static final byte[] MAC_BLUE1 = mac(3);
-    private static final byte[] MAC_BLUE2 = mac(4);
-
-    @TempDir
-    Path dir;
-
-    private final Resources resources = new Resources();
-    private InProcessJvhost jvhost;
-    private VhostUserFrontend victim;
-    private VhostUserFrontend peer;
-    private VhostUserFrontend blue1;
-    private VhostUserFrontend blue2;
-    private int seq;
     /** TX chains the victim's TX queue forwarded before the bad input. */
     private int victimTxForwarded;
 
     @BeforeEach
-    void startAndForward() throws Exception {
-        jvhost = track(InProcessJvhost.start(dir, new Port("victim", "red"), new Port("peer", "red"),
-                new Port("blue1", "blue"), new Port("blue2", "blue")));
-        victim = connect("victim");
-        peer = connect("peer");
-        blue1 = connect("blue1");
-        blue2 = connect("blue2");
-        assertRedForwards(victim);
-        assertBlueForwards();
+    void countVictimTx() {
         victimTxForwarded = victim.txRing().availIdx();
         awaitEquals((long) victimTxForwarded, () -> jvhost.queue("victim", TX_QUEUE).packets(), "victim TX packets");
-    }
-
-    @AfterEach
-    void closeAll() throws Exception {
-        resources.close();
-    }
-
-    private <T extends AutoCloseable> T track(T resource) {
-        return resources.track(resource);
-    }
-
-    private VhostUserFrontend connect(String port) throws Exception {
-        return track(VhostUserFrontend.connect(jvhost.socket(port)));
     }
 
     // ---- malformed TX rings: the queue stops, the connection stays ----
@@ -202,34 +160,5 @@ class FrontendMalformedInputTest {
         assertEquals(0L, jvhost.port("victim").drops(), "a port without a front-end counts no drops");
         assertBlueForwards();
         reconnectVictimAndForward();
-    }
-
-    private void reconnectVictimAndForward() throws Exception {
-        victim.close();
-        VhostUserFrontend again = connect("victim");
-        jvhost.awaitPort("victim", PortStatus::connected, "connected again");
-        assertRedForwards(again);
-        assertBlueForwards();
-    }
-
-    // ---------------------------------------------------------------------------------------------
-
-    /** A broadcast from {@code red} to the peer, and a unicast back. */
-    private void assertRedForwards(VhostUserFrontend red) throws Exception {
-        byte[] out = frame(BROADCAST, MAC_VICTIM, ++seq, 200);
-        red.send(out);
-        assertFrames(List.of(out), peer.receive(TIMEOUT), "peer");
-        byte[] back = frame(MAC_VICTIM, MAC_PEER, ++seq, 300);
-        peer.send(back);
-        assertFrames(List.of(back), red.receive(TIMEOUT), "victim");
-    }
-
-    private void assertBlueForwards() throws Exception {
-        byte[] out = frame(BROADCAST, MAC_BLUE1, ++seq, 100);
-        blue1.send(out);
-        assertFrames(List.of(out), blue2.receive(TIMEOUT), "blue2");
-        byte[] back = frame(MAC_BLUE1, MAC_BLUE2, ++seq, 1514);
-        blue2.send(back);
-        assertFrames(List.of(back), blue1.receive(TIMEOUT), "blue1");
     }
 }

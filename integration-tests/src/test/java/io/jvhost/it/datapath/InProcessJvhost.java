@@ -6,6 +6,7 @@ import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.ManagementConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.WorkersConfig;
+import io.jvhost.backend.linux.SocketAccess;
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;
@@ -34,18 +35,26 @@ final class InProcessJvhost implements AutoCloseable {
     static final List<Integer> WORKER_CPUS = List.of(0, 1);
 
     /** A port to create: its name, its L2 network, whether it offers offloads, its MTU. */
-    record Port(String name, String network, boolean offloads, int mtu) {
+    record Port(String name, String network, boolean offloads, int mtu, SocketAccess access) {
 
         Port(String name, String network) {
             this(name, network, true, PortConfig.DEFAULT_MTU);
         }
 
+        Port(String name, String network, boolean offloads, int mtu) {
+            this(name, network, offloads, mtu, SocketAccess.ANY);
+        }
+
         Port withMtu(int newMtu) {
-            return new Port(name, network, offloads, newMtu);
+            return new Port(name, network, offloads, newMtu, access);
+        }
+
+        Port withAccess(SocketAccess newAccess) {
+            return new Port(name, network, offloads, mtu, newAccess);
         }
 
         Port withoutOffloads() {
-            return new Port(name, network, false, mtu);
+            return new Port(name, network, false, mtu, access);
         }
     }
 
@@ -63,12 +72,18 @@ final class InProcessJvhost implements AutoCloseable {
 
     /** With {@code model} {@link WorkersConfig.Model#PER_DEVICE}, every port gets its own (unpinned) thread. */
     static InProcessJvhost start(Path dir, WorkersConfig.Model model, Port... ports) throws Exception {
+        return start(dir, WORKER_CPUS, model, ports);
+    }
+
+    /** Pinned workers on {@code cpus} (one CPU: every queue shares one worker). */
+    static InProcessJvhost start(Path dir, List<Integer> cpus, WorkersConfig.Model model, Port... ports)
+            throws Exception {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
             configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
-                    p.network()).withOffloads(p.offloads()).withMtu(p.mtu()));
+                    p.network()).withOffloads(p.offloads()).withMtu(p.mtu()).withAccess(p.access()));
         }
-        WorkersConfig workers = new WorkersConfig(WORKER_CPUS, model,
+        WorkersConfig workers = new WorkersConfig(cpus, model,
                 WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
                 WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
         JvhostConfig config = new JvhostConfig(workers, null, configs, new ManagementConfig("127.0.0.1", 0));

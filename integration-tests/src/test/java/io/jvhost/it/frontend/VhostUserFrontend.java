@@ -351,11 +351,48 @@ public final class VhostUserFrontend implements AutoCloseable {
      * @return the back-end's status: 0 taken, nonzero refused
      */
     public long setMtu(int mtu) throws IOException {
-        if ((ackedProtocolFeatures & (1L << PROTOCOL_F_NET_MTU)) == 0 || !replyAck()) {
-            throw new IllegalStateException("NET_MTU and REPLY_ACK were not negotiated");
+        if ((ackedProtocolFeatures & (1L << PROTOCOL_F_NET_MTU)) == 0) {
+            throw new IllegalStateException("NET_MTU was not negotiated");
         }
-        sendRequest(RequestType.NET_SET_MTU.code(), MessageHeader.VERSION | MessageHeader.FLAG_NEED_REPLY, u64(mtu));
-        return U64Payload.value(MemorySegment.ofArray(readReply(RequestType.NET_SET_MTU, U64Payload.SIZE)));
+        return requestStatus(RequestType.NET_SET_MTU, u64(mtu));
+    }
+
+    /**
+     * Sends {@code type} with NEED_REPLY (REPLY_ACK must be negotiated) and returns the back-end's
+     * status: 0 applied, nonzero rejected (the back-end then usually closes the connection).
+     */
+    public long requestStatus(RequestType type, byte[] payload, int... fds) throws IOException {
+        if (!replyAck()) {
+            throw new IllegalStateException("REPLY_ACK was not negotiated");
+        }
+        sendRequest(type.code(), MessageHeader.VERSION | MessageHeader.FLAG_NEED_REPLY, payload, fds);
+        return U64Payload.value(MemorySegment.ofArray(readReply(type, U64Payload.SIZE)));
+    }
+
+    /**
+     * SET_VRING_KICK, SET_VRING_CALL or SET_VRING_ERR of {@code queue} with {@code fd}; returns the
+     * back-end's status. When it took the fd (status 0) this front-end owns the fd from now on and uses
+     * it for that queue ({@link #kick}, receive waits, {@link #awaitQueueError}); otherwise the caller
+     * still owns it.
+     */
+    public long setVringFd(RequestType type, int queue, int fd) throws IOException {
+        int[] fds = switch (type) {
+            case SET_VRING_KICK -> kickFds;
+            case SET_VRING_CALL -> callFds;
+            case SET_VRING_ERR -> errFds;
+            default -> throw new IllegalArgumentException("not a vring fd request: " + type);
+        };
+        long status = requestStatus(type, bytes(VringFdPayload.of(queue, false)), fd);
+        if (status == 0) {
+            Fds.closeQuietly(fds[queue]);
+            fds[queue] = fd;
+        }
+        return status;
+    }
+
+    /** The memfd behind guest RAM (region 0 of the memory table). */
+    public int memfd() {
+        return memfd;
     }
 
     /** GET_FEATURES once more: proves the control connection is still served. */

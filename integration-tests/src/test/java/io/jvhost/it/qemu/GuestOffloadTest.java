@@ -72,12 +72,11 @@ class GuestOffloadTest {
     }
 
     private static QueueStatus queue(JvhostDaemon jvhost, String port, int index) {
-        return jvhost.view().queues().stream().filter(q -> q.port().equals(port) && q.index() == index)
-                .findFirst().orElseThrow();
+        return jvhost.queue(port, index);
     }
 
     private static PortStatus port(JvhostDaemon jvhost, String name) {
-        return jvhost.view().ports().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow();
+        return jvhost.port(name);
     }
 
     @Test

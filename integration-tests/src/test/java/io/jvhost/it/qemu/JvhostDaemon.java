@@ -8,6 +8,8 @@ import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.TopologyConfig;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.ManagementView;
+import io.jvhost.backend.management.PortStatus;
+import io.jvhost.backend.management.QueueStatus;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -54,6 +56,17 @@ final class JvhostDaemon implements AutoCloseable {
 
     ManagementView view() {
         return daemon.view();
+    }
+
+    /** The status of port {@code name}. */
+    PortStatus port(String name) {
+        return view().ports().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow();
+    }
+
+    /** Virtqueue {@code index} of {@code port} (0: the guest's RX, 1: its TX). */
+    QueueStatus queue(String port, int index) {
+        return view().queues().stream().filter(q -> q.port().equals(port) && q.index() == index)
+                .findFirst().orElseThrow();
     }
 
     @Override

@@ -12,6 +12,7 @@ import io.jvhost.backend.config.PortConfig.Mode;
 import io.jvhost.backend.config.WorkersConfig.Balance;
 import io.jvhost.backend.config.WorkersConfig.Model;
 import io.jvhost.backend.config.WorkersConfig.Placement;
+import io.jvhost.backend.linux.SocketAccess;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -52,7 +53,7 @@ public final class ConfigLoader {
             List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms", "busy-poll-us");
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
-            "offloads", "mtu");
+            "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids");
     static final List<String> MANAGEMENT_KEYS = List.of("listen");
 
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
@@ -70,6 +71,13 @@ public final class ConfigLoader {
     private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]+");
     private static final Pattern PORT_NUMBER = Pattern.compile("[0-9]{1,5}");
     private static final String CPU_LIST = "a CPU list like '0-3,6' or a list of CPU ids";
+    private static final Pattern SOCKET_MODE = Pattern.compile("0?[0-7]{3}");
+    private static final String SOCKET_MODE_RULE = "a quoted octal mode like \"0660\"";
+    /** A group name as useradd(8) accepts it (a trailing '$' for Samba machine accounts), or a numeric gid. */
+    private static final Pattern GROUP = Pattern.compile("[A-Za-z_][A-Za-z0-9_.-]{0,31}\\$?|[0-9]{1,10}");
+    private static final String GROUP_RULE = "a group name or a numeric gid";
+    /** (uid_t) -1 is "no user" to the kernel's setuid calls: never a real peer. */
+    private static final long MAX_UID = 0xFFFF_FFFEL;
 
     private static final YAMLMapper YAML = YAMLMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
@@ -434,7 +442,52 @@ public final class ConfigLoader {
             if (!node.child("mtu").isMissing()) {
                 mtu = node.child("mtu").integer(PortConfig.MIN_MTU, PortConfig.MAX_MTU);
             }
-            return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu);
+            return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, socketAccess(node, mode));
+        }
+
+        /** {@code socket-mode}, {@code socket-group} and {@code allowed-uids}. */
+        private static SocketAccess socketAccess(ConfigNode node, Mode mode) throws ConfigException {
+            ConfigNode modeNode = node.child("socket-mode");
+            ConfigNode groupNode = node.child("socket-group");
+            ConfigNode uidsNode = node.child("allowed-uids");
+            for (ConfigNode fileKey : List.of(modeNode, groupNode)) {
+                if (!fileKey.isMissing() && mode != Mode.SERVER) {
+                    throw fileKey.error("only valid for a server-mode vhost-user port (a socket jvhost creates)");
+                }
+            }
+            if (!uidsNode.isMissing() && mode == null) {
+                throw uidsNode.error("only valid for a vhost-user port (one with 'socket')");
+            }
+            int fileMode = -1;
+            if (!modeNode.isMissing()) {
+                if (modeNode.json().isNumber()) { // YAML reads an unquoted 0660 as the number 432
+                    throw modeNode.error("expected " + SOCKET_MODE_RULE + ", got the number " + modeNode.json()
+                            + " (quote the mode)");
+                }
+                String text = modeNode.text(SOCKET_MODE_RULE);
+                if (!SOCKET_MODE.matcher(text).matches()) {
+                    throw modeNode.error("expected " + SOCKET_MODE_RULE + ", got '" + text + "'");
+                }
+                fileMode = Integer.parseInt(text, 8);
+            }
+            String group = null;
+            if (!groupNode.isMissing()) {
+                group = groupNode.text(GROUP_RULE);
+                if (!GROUP.matcher(group).matches()) {
+                    throw groupNode.error("expected " + GROUP_RULE + ", got '" + group + "'");
+                }
+            }
+            List<Long> uids = null;
+            if (!uidsNode.isMissing()) {
+                uids = new ArrayList<>();
+                for (ConfigNode element : uidsNode.elements("a list of user ids")) {
+                    uids.add(element.longInteger(0, MAX_UID));
+                }
+                if (uids.isEmpty()) {
+                    throw uidsNode.error("expected at least one user id (leave the key out to accept any peer)");
+                }
+            }
+            return new SocketAccess(fileMode, group, uids);
         }
 
         private static Path socketPath(ConfigNode node) throws ConfigException {

@@ -100,6 +100,14 @@ final class ConfigNode {
         return json.intValue();
     }
 
+    /** An integer value in {@code min..max}, for ranges beyond {@code int}. */
+    long longInteger(long min, long max) throws ConfigException {
+        if (!json.isIntegralNumber() || !json.canConvertToLong() || json.longValue() < min || json.longValue() > max) {
+            throw error("expected an integer from " + min + " to " + max + ", got " + describe(json));
+        }
+        return json.longValue();
+    }
+
     /** A boolean value ({@code true} or {@code false}). */
     boolean bool() throws ConfigException {
         if (!json.isBoolean()) {

@@ -1,5 +1,6 @@
 package io.jvhost.backend.config;
 
+import io.jvhost.backend.linux.SocketAccess;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
@@ -21,9 +22,11 @@ import java.util.Objects;
  *                 kernel); false: none
  * @param mtu      the port's MTU, {@link #MIN_MTU}..{@link #MAX_MTU}: frames without GSO to it carry at
  *                 most this many bytes of IP; a TAP port's interface gets this MTU
+ * @param access   {@code socket-mode}, {@code socket-group} and {@code allowed-uids} of a vhost-user port
+ *                 ({@link SocketAccess#ANY} for a TAP port)
  */
 public record PortConfig(String name, Path socket, Mode mode, int queues, String network, String tap,
-                         List<Integer> vcpus, boolean offloads, int mtu) {
+                         List<Integer> vcpus, boolean offloads, int mtu, SocketAccess access) {
 
     public static final int MIN_QUEUES = 1;
     public static final int MAX_QUEUES = 16;
@@ -47,7 +50,20 @@ public record PortConfig(String name, Path socket, Mode mode, int queues, String
         if (mtu < MIN_MTU || mtu > MAX_MTU) {
             throw new IllegalArgumentException("port " + name + ": mtu out of range: " + mtu);
         }
+        Objects.requireNonNull(access, "access");
+        if (access.changesFile() && mode != Mode.SERVER) {
+            throw new IllegalArgumentException("port " + name + ": socket-mode and socket-group go with a server-mode socket");
+        }
+        if (access.allowedUids() != null && socket == null) {
+            throw new IllegalArgumentException("port " + name + ": allowed-uids goes with socket");
+        }
         vcpus = vcpus == null ? null : List.copyOf(vcpus);
+    }
+
+    /** The port with its earlier components and {@link SocketAccess#ANY}. */
+    public PortConfig(String name, Path socket, Mode mode, int queues, String network, String tap,
+                      List<Integer> vcpus, boolean offloads, int mtu) {
+        this(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, SocketAccess.ANY);
     }
 
     /** A vhost-user port with the default queue-to-vCPU mapping, offloads and MTU. */
@@ -62,12 +78,17 @@ public record PortConfig(String name, Path socket, Mode mode, int queues, String
 
     /** This port with {@code offloads} set. */
     public PortConfig withOffloads(boolean on) {
-        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, on, mtu);
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, on, mtu, access);
     }
 
     /** This port with {@code mtu} set. */
     public PortConfig withMtu(int newMtu) {
-        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, newMtu);
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, newMtu, access);
+    }
+
+    /** This port with {@code access} set. */
+    public PortConfig withAccess(SocketAccess newAccess) {
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, newAccess);
     }
 
     public boolean isTap() {

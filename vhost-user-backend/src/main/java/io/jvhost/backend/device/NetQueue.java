@@ -1,7 +1,11 @@
 package io.jvhost.backend.device;
 
+import io.jvhost.backend.linux.EventFd;
+import io.jvhost.backend.linux.LinuxException;
+import io.jvhost.backend.linux.Mapping;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.ServedQueue;
+import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.ring.SplitVirtqueue;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
@@ -9,6 +13,9 @@ import io.netty.channel.epoll.EpollIoHandle;
 import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.epoll.Native;
 import io.netty.channel.unix.FileDescriptor;
+import io.netty.util.concurrent.Future;
+
+import java.lang.foreign.MemorySegment;
 
 /**
  * One virtqueue of a virtio-net port and the worker that serves its kicks.
@@ -77,16 +84,30 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
         register(worker);
     }
 
+    /**
+     * Registers the kick with {@code worker}'s epoll first, and only then makes the queue the worker's:
+     * when epoll_ctl refuses the fd nothing points at the worker and the caller rolls the start back.
+     */
     private void register(DataWorker worker) {
+        Future<IoRegistration> registered = worker.worker().register(this).awaitUninterruptibly();
+        if (!registered.isSuccess()) { // the cause may be a checked exception: syncUninterruptibly would throw it sneakily
+            throw new IllegalStateException("epoll refused the kick fd: " + registered.cause().getMessage(),
+                    registered.cause());
+        }
+        IoRegistration r = registered.getNow();
         owner = worker;
-        IoRegistration r = worker.worker().register(this).syncUninterruptibly().getNow();
-        worker.worker().call(() -> {
-            registration = r;
-            serving = worker;
-            r.submit(EpollIoOps.EPOLLIN);
-            onAttached();
-            return null;
-        });
+        try {
+            worker.worker().call(() -> {
+                registration = r;
+                serving = worker;
+                r.submit(EpollIoOps.EPOLLIN);
+                onAttached();
+                return null;
+            });
+        } catch (RuntimeException e) {
+            detach(); // never left registered with a worker the caller will not release
+            throw e;
+        }
     }
 
     /** Stops serving kicks; waits until the owning worker let go of the ring. Control thread. */
@@ -125,10 +146,88 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
             return; // a readiness reported just before the move; the new worker has the fd now
         }
         long started = w.worker().workStarted();
-        Native.eventFdRead(kick.intValue());
-        onKick(w);
-        w.worker().workEnded(started);
+        try {
+            EventFd.read(kick.intValue()); // 0 when another ring sharing this eventfd drained it first
+            onKick(w);
+        } catch (LinuxException | RuntimeException | InternalError e) {
+            faulted(w, e);
+        }
+        counters.addCpuNanos(w.worker().workEnded(started));
     }
+
+    /**
+     * What escaped this queue's work ({@link #failed}). A SIGBUS (the JVM's InternalError) is raised
+     * asynchronously, wherever the thread next checks for it, so it may surface in this queue's code
+     * although it hit the memory of the guest this queue was delivering to (or the other way round):
+     * it is blamed on the guest whose memory really shrank, as the kernel tells ({@link #intact}).
+     * Owning worker.
+     */
+    final void faulted(DataWorker worker, Throwable e) {
+        if (e instanceof InternalError fault && !ownFault(worker, fault)) {
+            return;
+        }
+        failed(worker, e);
+    }
+
+    /**
+     * Whether a SIGBUS hit this guest's memory; if not, the receiver this worker holds is stopped when
+     * its guest's memory shrank (else the guest at fault stops on its next access). Owning worker.
+     */
+    final boolean ownFault(DataWorker worker, InternalError e) {
+        if (!intact(ring.memory())) {
+            return true;
+        }
+        if (worker.context().held() instanceof RxQueue receiver) {
+            receiver.faultIfShrunk(e); // this worker holds its claim
+        }
+        LOG.log(System.Logger.Level.WARNING, "port " + port.name() + ": queue " + index
+                + ": a fault on guest memory that is not this guest's: " + e);
+        return false;
+    }
+
+    /**
+     * Whether every region of {@code memory} still has its last byte, i.e. no front-end shrank the file
+     * under it (a truncated memfd loses its end first). A probe is a system call per region: error
+     * path only. When the kernel cannot be asked the memory counts as intact (nobody is blamed).
+     */
+    static boolean intact(GuestMemory memory) {
+        if (memory == null) {
+            return true;
+        }
+        for (int i = 0; i < memory.regionCount(); i++) {
+            MemorySegment segment = memory.segment(i);
+            try {
+                if (!Mapping.readable(segment, segment.byteSize() - 1)) {
+                    return false;
+                }
+            } catch (LinuxException e) {
+                return true;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Something escaped the queue's work: guest-controlled data the code did not expect, or an
+     * InternalError, which is how the JVM reports a SIGBUS on guest memory (the front-end shrank a
+     * memfd it had not sealed). Caught here, not in Netty's loop, which would sleep a second on every
+     * such exception (and end the worker on an Error), stalling every queue of the worker: this queue
+     * stops, says why once, and the worker goes on at once. Owning worker.
+     */
+    final void failed(DataWorker worker, Throwable e) {
+        halt();
+        if (serving == worker) {
+            serving = null; // pollers and late readiness events leave the ring alone
+            if (registration != null) {
+                registration.cancel(); // a kick fd that keeps failing must not keep firing
+                registration = null;
+            }
+        }
+        broken("unexpected " + e, e);
+    }
+
+    /** Stops processing the ring (after {@link #failed}); the session's stop still runs as usual. Owning worker. */
+    abstract void halt();
 
     /** The driver kicked. Owning worker. */
     abstract void onKick(DataWorker worker);
@@ -144,9 +243,14 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
      * port forwarding, and say why once. Thread holding the ring.
      */
     final void broken(String reason) {
+        broken(reason, null);
+    }
+
+    /** {@link #broken(String)} with the exception behind it (logged with its stack trace), or null. */
+    final void broken(String reason, Throwable cause) {
         if (brokenReason == null) {
             brokenReason = reason;
-            LOG.log(System.Logger.Level.ERROR, "port {0}: queue {1} stopped: {2}", port.name(), index, reason);
+            LOG.log(System.Logger.Level.ERROR, "port " + port.name() + ": queue " + index + " stopped: " + reason, cause);
             port.queueBroken(this);
         }
     }

@@ -22,6 +22,7 @@ final class QueueCounters {
     private static final VarHandle CHECKSUMS;
     private static final VarHandle PASSED_THROUGH;
     private static final VarHandle BAD_OFFLOADS;
+    private static final VarHandle CPU_NANOS;
 
     static {
         try {
@@ -34,6 +35,7 @@ final class QueueCounters {
             CHECKSUMS = l.findVarHandle(QueueCounters.class, "checksums", long.class);
             PASSED_THROUGH = l.findVarHandle(QueueCounters.class, "passedThrough", long.class);
             BAD_OFFLOADS = l.findVarHandle(QueueCounters.class, "badOffloads", long.class);
+            CPU_NANOS = l.findVarHandle(QueueCounters.class, "cpuNanos", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -47,6 +49,8 @@ final class QueueCounters {
     private long checksums;
     private long passedThrough;
     private long badOffloads;
+    /** Only the owning worker adds to it (kicks and polls of this queue), never an RX claim holder. */
+    private long cpuNanos;
 
     void addPackets(long n, long byteCount) {
         PACKETS.setRelease(this, packets + n);
@@ -55,6 +59,19 @@ final class QueueCounters {
 
     void addDrops(long n) {
         DROPS.setRelease(this, drops + n);
+    }
+
+    /**
+     * Worker time spent on this queue's kicks and polls. A sender's worker copying into another
+     * port's RX ring charges the sender: the guest that transmits pays, as with vhost-net's
+     * per-device threads.
+     */
+    void addCpuNanos(long n) {
+        CPU_NANOS.setRelease(this, cpuNanos + n);
+    }
+
+    long cpuNanos() {
+        return (long) CPU_NANOS.getAcquire(this);
     }
 
     void addMigration() {

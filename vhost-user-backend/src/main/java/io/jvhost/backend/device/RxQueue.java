@@ -76,7 +76,12 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
         } finally {
             unlock();
         }
-        attach(worker, kickFd);
+        try {
+            attach(worker, kickFd);
+        } catch (RuntimeException e) {
+            halt(); // not registered: senders must not fill a ring nobody serves
+            throw e;
+        }
     }
 
     /** Control thread: stop, publish what senders left pending, and return the next avail index. */
@@ -120,18 +125,50 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
      * sender's end of batch publishes and releases.
      */
     void deliver(Frame frame, DeliveryContext context) {
+        boolean claimed = false;
         if (context.held() != this) {
             context.releaseHeld(); // one claim at a time: never wait for a lock while holding another
             lock();
             context.hold(this);
-            if (running) {
-                ring.touchAvailable(TOUCH_AHEAD, 0); // overlap the misses on the next buffers
-            }
+            claimed = true;
         }
         if (!running) {
             counters.addDrops(1);
             return;
         }
+        try {
+            if (claimed) {
+                ring.touchAvailable(TOUCH_AHEAD, 0); // overlap the misses on the next buffers
+            }
+            write(frame, context);
+        } catch (RuntimeException | InternalError e) {
+            // Guest-controlled data the writer did not expect, or a SIGBUS (InternalError) on a memfd the
+            // front-end shrank: this queue stops; the sender's queue, which runs this, goes on. Unless
+            // the SIGBUS hit the sender's memory (the frame being copied): the sender's queue stops.
+            if (e instanceof InternalError && intact(ring.memory())) {
+                throw e;
+            }
+            counters.addDrops(1);
+            fault(e);
+        }
+    }
+
+    /** Claim held: stops the ring and says why once. */
+    private void fault(Throwable e) {
+        running = false;
+        flushPending = false; // the used ring is what faulted, or may be
+        broken("unexpected " + e, e);
+    }
+
+    /** Claim held by the caller: stops the ring if its guest's memory shrank ({@link NetQueue#faulted}). */
+    void faultIfShrunk(Throwable e) {
+        if (running && !intact(ring.memory())) {
+            counters.addDrops(1); // the frame being copied
+            fault(e);
+        }
+    }
+
+    private void write(Frame frame, DeliveryContext context) {
         final RxFrameWriter writer = context.writer();
         final FrameSource bytes = frame.bytes();
         final FrameOffload offload = frame.offload();
@@ -195,7 +232,17 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
     private void publishLocked() {
         if (flushPending) {
             flushPending = false;
-            if (ring.publishUsed()) {
+            boolean notify;
+            try {
+                notify = ring.publishUsed();
+            } catch (RuntimeException | InternalError e) {
+                if (e instanceof InternalError && intact(ring.memory())) {
+                    throw e; // a late SIGBUS from the sender's memory (see NetQueue#faulted)
+                }
+                fault(e);
+                return;
+            }
+            if (notify) {
                 signal(callFd);
             }
         }
@@ -205,6 +252,16 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
         lock();
         try {
             return running;
+        } finally {
+            unlock();
+        }
+    }
+
+    @Override
+    void halt() {
+        lock();
+        try {
+            running = false;
         } finally {
             unlock();
         }

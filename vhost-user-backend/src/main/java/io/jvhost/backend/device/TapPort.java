@@ -298,7 +298,7 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
             if (badOffloads > 0) {
                 fromHost.addBadOffloads(badOffloads);
             }
-            w.worker().workEnded(started);
+            fromHost.addCpuNanos(w.worker().workEnded(started));
         }
     }
 
@@ -377,6 +377,11 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     }
 
     // ---- management ----
+
+    /** Worker time spent reading the TAP and forwarding what it gave (frames to the host are their senders'). */
+    public long cpuNanos() {
+        return fromHost.cpuNanos();
+    }
 
     public long fromHostPackets() {
         return fromHost.packets();

@@ -20,8 +20,9 @@ import java.lang.foreign.MemorySegment;
  * <p>On a kick the owning worker suppresses further kicks, pops chains in batches, forwards each frame
  * (the destination copies it straight out of this chain's buffers), completes the batch with one used
  * index update and at most one call, and releases the destination it holds (which publishes the frames
- * it received). A long burst stops after
- * {@link #BUDGET} chains and the queue joins the worker's poll list ({@link io.jvhost.affinity.pool.Worker#poll}),
+ * it received). A long burst stops once
+ * the turn's budget is spent ({@link #BUDGET} chains, {@link #DESCRIPTOR_BUDGET} descriptors walked or
+ * {@link #BYTE_BUDGET} bytes) and the queue joins the worker's poll list ({@link io.jvhost.affinity.pool.Worker#poll}),
  * kicks still off: it comes back on the next loop turn, after the worker's other queues had theirs, so
  * one busy guest cannot starve them.
  *
@@ -39,6 +40,15 @@ final class TxQueue extends NetQueue {
     static final int BATCH = 64;
     /** Chains per worker turn before yielding to the worker's other queues. */
     static final int BUDGET = 256;
+    /**
+     * Descriptors walked per worker turn (indirect entries and zero-length ones included). Chains alone
+     * are no measure of the work: one chain may walk an indirect table of 65536 zero-length entries
+     * ({@link SplitVirtqueue#MAX_INDIRECT_ENTRIES}), and 256 of those would hold the worker for many
+     * milliseconds. 4096 is 16 per chain of the chain budget, more than plain and TSO traffic needs.
+     */
+    static final int DESCRIPTOR_BUDGET = 4096;
+    /** Frame bytes per worker turn: 64 of the largest TSO frames, whose copies cost far more than a chain's. */
+    static final long BYTE_BUDGET = 4L << 20;
     /** A busy-poll window below this is no window: not worth a poll turn. */
     static final long MIN_WINDOW_NANOS = 1_000;
 
@@ -64,7 +74,12 @@ final class TxQueue extends NetQueue {
         this.callFd = callFd;
         clearBroken();
         running = true;
-        attach(worker, kickFd);
+        try {
+            attach(worker, kickFd);
+        } catch (RuntimeException e) {
+            running = false; // not registered: nothing serves the ring
+            throw e;
+        }
     }
 
     /** Control thread: stop, and return the next avail index. */
@@ -106,6 +121,11 @@ final class TxQueue extends NetQueue {
     }
 
     @Override
+    void halt() {
+        running = false;
+    }
+
+    @Override
     void onDetached() {
         // The poller, if listed on this worker, sees another worker (or none) serving and leaves.
     }
@@ -118,12 +138,17 @@ final class TxQueue extends NetQueue {
         if (w == null || !w.worker().inWorkerThread() || !running) {
             return false;
         }
-        if (ring.pendingCount() == 0 && inPollWindow(w, w.worker().turnNanos())) {
-            return true; // empty poll: not busy time
+        try {
+            if (ring.pendingCount() == 0 && inPollWindow(w, w.worker().turnNanos())) {
+                return true; // empty poll: not busy time
+            }
+        } catch (RuntimeException | InternalError e) { // the avail idx is guest memory too
+            faulted(w, e);
+            return running;
         }
         long started = w.worker().workStarted();
         boolean again = processSafely(w);
-        w.worker().workEnded(started);
+        counters.addCpuNanos(w.worker().workEnded(started));
         return again;
     }
 
@@ -161,17 +186,30 @@ final class TxQueue extends NetQueue {
         }
     }
 
-    /** {@link #process}, and whatever happens, no destination stays claimed by this worker. */
+    /**
+     * {@link #process}, and whatever happens, no destination stays claimed by this worker; what escapes
+     * it stops this queue only ({@link #failed}).
+     */
     private boolean processSafely(DataWorker worker) {
+        boolean again;
         try {
-            return process(worker);
-        } finally {
-            worker.context().releaseHeld();
+            again = process(worker);
+        } catch (RuntimeException | InternalError e) {
+            again = true; // back next turn, unless this stopped the queue
+            faulted(worker, e); // while the receiver it may blame is still held
         }
+        try {
+            worker.context().releaseHeld();
+        } catch (RuntimeException | InternalError e) { // the receiver's publish, or a late SIGBUS
+            again = true;
+            faulted(worker, e);
+        }
+        return again && running;
     }
 
     /**
-     * Forwards up to {@link #BUDGET} chains with kicks off.
+     * Forwards chains with kicks off until the ring is dry or the turn's budget ({@link #BUDGET} chains,
+     * {@link #DESCRIPTOR_BUDGET} descriptors, {@link #BYTE_BUDGET} bytes) is used up, whichever comes first.
      *
      * @return true when the queue must stay in the poll list (budget used up, or inside the busy-poll
      * window), kicks still off; false when kicks are back on (or the queue broke)
@@ -185,7 +223,9 @@ final class TxQueue extends NetQueue {
         final int sendable = port.sendableOffloads();
         final FrameOffload offload = frame.offload();
         final int pair = index >>> 1;
-        int budget = BUDGET;
+        int chainsLeft = BUDGET;
+        long descriptorsLeft = DESCRIPTOR_BUDGET;
+        long bytesLeft = BYTE_BUDGET;
         ring.disableNotifications();
         while (true) {
             context.startBatch();
@@ -194,9 +234,11 @@ final class TxQueue extends NetQueue {
             long bytes = 0;
             long drops = 0;
             long badOffloads = 0;
+            boolean empty = false;
             while (popped < BATCH) {
                 int status = ring.pop(chain);
                 if (status == RingStatus.EMPTY) {
+                    empty = true;
                     break;
                 }
                 if (status != RingStatus.OK) {
@@ -209,6 +251,8 @@ final class TxQueue extends NetQueue {
                     return false;
                 }
                 popped++;
+                descriptorsLeft -= chain.descriptorCount();
+                bytesLeft -= chain.readableLength();
                 long frameLength = chain.readableLength() - headerLength;
                 if (frameLength < ETHERNET_HEADER) {
                     drops++; // a runt (or a chain with no readable data): complete it, forward nothing
@@ -252,17 +296,20 @@ final class TxQueue extends NetQueue {
                     } else {
                         checked = offload.parse(vnetHeader, csumOffset, sendable, NetHeader.TX_FLAGS, frame.bytes());
                     }
-                    if (checked == FrameOffload.OK) {
-                        port.network().forward(frame, port, context);
-                        bytes += frameLength;
-                    } else {
+                    if (checked != FrameOffload.OK) {
                         drops++;
                         if (checked != FrameOffload.TOO_LONG) {
                             badOffloads++;
                         }
+                    } else {
+                        forward(frame, context, worker);
+                        bytes += frameLength;
                     }
                 }
                 ring.pushUsed(chain.head(), 0);
+                if (descriptorsLeft <= 0 || bytesLeft <= 0) {
+                    break;
+                }
             }
             finishBatch(popped, bytes, drops, context);
             if (badOffloads > 0) {
@@ -274,11 +321,12 @@ final class TxQueue extends NetQueue {
                     adaptWindow(worker, now - lastFrameNanos);
                 }
                 lastFrameNanos = now;
-                dry = popped < BATCH;
+                dry = empty;
             }
-            budget -= popped;
-            if (popped == BATCH) {
-                if (budget <= 0) {
+            chainsLeft -= popped;
+            boolean spent = chainsLeft <= 0 || descriptorsLeft <= 0 || bytesLeft <= 0;
+            if (!empty) {
+                if (spent) {
                     return true; // back on the next loop turn, after the worker's other queues
                 }
                 continue;
@@ -289,7 +337,25 @@ final class TxQueue extends NetQueue {
             if (!ring.enableNotifications()) {
                 return false;
             }
+            if (spent) {
+                return true; // a driver that keeps adding just in time also waits for the next turn
+            }
             ring.disableNotifications();
+        }
+    }
+
+    /**
+     * Forwards one frame. When the SIGBUS of a receiver's shrunk memory surfaces under the copy, that
+     * receiver stops (it counts the drop) and this queue and its chain go on; a fault of this guest's
+     * memory is thrown.
+     */
+    private void forward(Frame frame, DeliveryContext context, DataWorker worker) {
+        try {
+            port.network().forward(frame, port, context);
+        } catch (InternalError e) {
+            if (ownFault(worker, e)) {
+                throw e;
+            }
         }
     }
 

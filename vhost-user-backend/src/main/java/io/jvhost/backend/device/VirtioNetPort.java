@@ -191,6 +191,8 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
                     try {
                         t.ring.updateMemory(newMemory);
                     } catch (RuntimeException e) {
+                        // Stopped for real: the old table is unmapped once this returns.
+                        t.halt();
                         t.broken("ring no longer mapped after a memory table change: " + e.getMessage());
                     }
                     return null;
@@ -216,11 +218,19 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         }
         errFds[c.index()] = c.errFd();
         DataWorker worker = scheduler.assign(q);
-        if (q instanceof RxQueue r) {
-            r.start(worker, c.kickFd(), c.callFd());
-            refreshActiveRx();
-        } else {
-            ((TxQueue) q).start(worker, c.kickFd(), c.callFd());
+        try {
+            if (q instanceof RxQueue r) {
+                r.start(worker, c.kickFd(), c.callFd());
+                refreshActiveRx();
+            } else {
+                ((TxQueue) q).start(worker, c.kickFd(), c.callFd());
+            }
+        } catch (RuntimeException e) {
+            // Nothing was registered (the queue rolled its own start back): no worker keeps a queue that
+            // the session does not count as running.
+            scheduler.release(q, worker);
+            errFds[c.index()] = -1;
+            throw new IllegalArgumentException("queue " + c.index() + ": cannot serve its kick fd: " + e.getMessage(), e);
         }
         LOG.log(System.Logger.Level.DEBUG, "port {0}: queue {1} started on {2} (size {3}, base {4})",
                 name, c.index(), worker, c.size(), c.nextAvail());
@@ -333,6 +343,15 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
 
     public long features() {
         return features;
+    }
+
+    /** Worker time spent on this port's queues so far, in nanoseconds (see {@link QueueCounters#addCpuNanos}). */
+    public long cpuNanos() {
+        long sum = 0;
+        for (int i = 0; i < 2 * maxQueuePairs; i++) {
+            sum += queue(i).counters.cpuNanos();
+        }
+        return sum;
     }
 
     public long errors() {

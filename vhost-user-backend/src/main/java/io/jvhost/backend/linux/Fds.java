@@ -1,8 +1,11 @@
 package io.jvhost.backend.linux;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /**
  * Plain file-descriptor calls: close, memfd, size, poll and vectored I/O.
@@ -17,6 +20,11 @@ public final class Fds {
     public static final short POLLERR = Libc.POLLERR;
     public static final short POLLHUP = Libc.POLLHUP;
     public static final short POLLNVAL = Libc.POLLNVAL;
+
+    /** The memfd seal that forbids shrinking the file (F_SEAL_SHRINK). */
+    public static final int SEAL_SHRINK = Libc.F_SEAL_SHRINK;
+    /** Returned by {@link #seals} for a file that takes no seals (not a memfd). */
+    public static final int SEALS_UNSUPPORTED = -1;
 
     /** Returned by non-blocking {@link #readv}/{@link #writev} when the call would block (EAGAIN). */
     public static final long WOULD_BLOCK = -1;
@@ -55,6 +63,79 @@ public final class Fds {
 
     public static void ftruncate(int fd, long length) throws LinuxException {
         Errors.check("ftruncate", Libc.ftruncate(fd, length));
+    }
+
+    /**
+     * Sets O_NONBLOCK. It is a flag of the open file description, so it also applies to every copy of
+     * the fd, the sending process's included.
+     */
+    public static void setNonBlocking(int fd) throws LinuxException {
+        setNonBlocking(fd, true);
+    }
+
+    /** Sets or clears O_NONBLOCK (see {@link #setNonBlocking(int)}). */
+    public static void setNonBlocking(int fd, boolean nonBlocking) throws LinuxException {
+        int flags = Errors.check("fcntl(F_GETFL)", Libc.fcntl(fd, Libc.F_GETFL, 0));
+        int wanted = nonBlocking ? flags | Libc.O_NONBLOCK : flags & ~Libc.O_NONBLOCK;
+        if (wanted != flags) {
+            Errors.check("fcntl(F_SETFL)", Libc.fcntl(fd, Libc.F_SETFL, wanted));
+        }
+    }
+
+    /** A pipe (pipe2 with O_CLOEXEC): {read end, write end}. */
+    public static int[] pipe() throws LinuxException {
+        int[] fds = new int[2];
+        Errors.check("pipe2", Libc.pipe2(fds, Libc.O_CLOEXEC));
+        return fds;
+    }
+
+    public static boolean isNonBlocking(int fd) throws LinuxException {
+        return (Errors.check("fcntl(F_GETFL)", Libc.fcntl(fd, Libc.F_GETFL, 0)) & Libc.O_NONBLOCK) != 0;
+    }
+
+    /** The memfd seals of {@code fd} (F_GET_SEALS), or {@link #SEALS_UNSUPPORTED} when the file takes none. */
+    public static int seals(int fd) throws LinuxException {
+        int seals = Libc.fcntl(fd, Libc.F_GET_SEALS, 0);
+        if (seals < 0 && Errors.errno() == LinuxException.EINVAL) {
+            return SEALS_UNSUPPORTED;
+        }
+        return Errors.check("fcntl(F_GET_SEALS)", seals);
+    }
+
+    /**
+     * What {@code fd} refers to, as readlink(2) of {@code /proc/self/fd/N} names it: a path, or an
+     * anonymous object such as {@code anon_inode:[eventfd]} or {@code pipe:[1234]}; null when unreadable.
+     */
+    static String linkTarget(int fd) {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
+        } catch (IOException | UnsupportedOperationException e) {
+            return null;
+        }
+    }
+
+    /** What kind of file {@code fd} is, for error messages: "a pipe (pipe:[1234])", "a regular file (/tmp/x)". */
+    public static String describe(int fd) {
+        String target = linkTarget(fd);
+        if (EventFd.LINK_TARGET.equals(target)) {
+            return "an eventfd";
+        }
+        int type;
+        try {
+            type = fstat(fd).mode() & Libc.S_IFMT;
+        } catch (LinuxException e) {
+            return "not an open fd (" + e.getMessage() + ")";
+        }
+        String kind = switch (type) {
+            case Libc.S_IFREG -> "a regular file";
+            case Libc.S_IFIFO -> "a pipe";
+            case Libc.S_IFSOCK -> "a socket";
+            case Libc.S_IFCHR -> "a character device";
+            case Libc.S_IFBLK -> "a block device";
+            case Libc.S_IFDIR -> "a directory";
+            default -> "an fd of another kind";
+        };
+        return target == null ? kind : kind + " (" + target + ")";
     }
 
     public static FileStat fstat(int fd) throws LinuxException {

@@ -58,10 +58,21 @@ final class Libc {
     static final int O_RDWR = 0x2;
     static final int O_NONBLOCK = 0x800;
     static final int O_CLOEXEC = 0x80000;
+    static final int F_GETFL = 3;
+    static final int F_SETFL = 4;
+    /** F_LINUX_SPECIFIC_BASE (1024) + 10. */
+    static final int F_GET_SEALS = 1034;
+    static final int F_SEAL_SHRINK = 0x2;
 
     // <sys/stat.h>
     static final int S_IFMT = 0xF000;
     static final int S_IFSOCK = 0xC000;
+    static final int S_IFLNK = 0xA000;
+    static final int S_IFREG = 0x8000;
+    static final int S_IFBLK = 0x6000;
+    static final int S_IFDIR = 0x4000;
+    static final int S_IFCHR = 0x2000;
+    static final int S_IFIFO = 0x1000;
 
     private Libc() {
     }
@@ -75,6 +86,8 @@ final class Libc {
     static native int bind(int fd, long sockaddr, int addrlen);
 
     static native int listen(int fd, int backlog);
+
+    static native int chmod(String path, int mode);
 
     static native int accept4(int fd, long sockaddr, long addrlen, int flags);
 
@@ -113,6 +126,12 @@ final class Libc {
     static native long writev(int fd, long iov, int iovcnt);
 
     static native int open(String path, int flags);
+
+    static native int fcntl(int fd, int cmd, long arg);
+
+    static native int pipe2(int[] fds, int flags);
+
+    static native long write(int fd, long buf, long count);
 
     static native int ioctl(int fd, long request, long argp);
 }

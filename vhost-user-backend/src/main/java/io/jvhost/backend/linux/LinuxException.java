@@ -17,6 +17,7 @@ public final class LinuxException extends IOException {
     public static final int EAGAIN = 11;
     public static final int ENOMEM = 12;
     public static final int EACCES = 13;
+    public static final int EFAULT = 14;
     public static final int EINVAL = 22;
     public static final int EPIPE = 32;
     public static final int EADDRINUSE = 98;

@@ -2,6 +2,7 @@ package io.jvhost.backend.linux;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 
 /**
  * A shared read/write mapping of a file (mmap with MAP_SHARED), unmapped by {@link #close()}.
@@ -40,6 +41,32 @@ public final class Mapping implements AutoCloseable {
         MemorySegment segment = MemorySegment.ofAddress(address)
                 .reinterpret(length, arena, ignored -> Libc.munmap(address, length));
         return new Mapping(arena, segment, offset);
+    }
+
+    /**
+     * Whether the byte at {@code offset} of {@code segment} (mapped memory) can be read, asked of the
+     * kernel rather than by touching it: write(2) of that byte into a pipe copies it in kernel mode,
+     * where a page beyond the end of a shrunk file answers EFAULT instead of raising SIGBUS. Tells
+     * whose guest memory faulted after the JVM reported a SIGBUS (an InternalError, raised
+     * asynchronously, so where it surfaces says little). Any thread; error path only.
+     */
+    public static boolean readable(MemorySegment segment, long offset) throws LinuxException {
+        Objects.checkIndex(offset, segment.byteSize());
+        int[] pipe = Fds.pipe();
+        try {
+            long n = Libc.write(pipe[1], segment.address() + offset, 1);
+            if (n == 1) {
+                return true;
+            }
+            int errno = Errors.errno();
+            if (errno == LinuxException.EFAULT) {
+                return false;
+            }
+            throw Errors.newException("write", errno);
+        } finally {
+            Fds.closeQuietly(pipe[0]);
+            Fds.closeQuietly(pipe[1]);
+        }
     }
 
     /** The mapped bytes; invalid once the mapping is closed. */

@@ -53,6 +53,8 @@ final class NativeLayouts {
     // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     static final int UCRED_SIZE = 12;
     static final int UCRED_PID = 0;
+    static final int UCRED_UID = 4;
+    static final int UCRED_GID = 8;
 
     // struct pollfd { int fd; short events; short revents; }                     <poll.h>
     static final int POLLFD_SIZE = 8;
@@ -134,7 +136,7 @@ final class NativeLayouts {
 
         StructLayout ucred = MemoryLayout.structLayout(
                 cInt.withName("pid"), cInt.withName("uid"), cInt.withName("gid"));
-        check(ucred, UCRED_SIZE, "pid", UCRED_PID);
+        check(ucred, UCRED_SIZE, "pid", UCRED_PID, "uid", UCRED_UID, "gid", UCRED_GID);
 
         StructLayout pollfd = MemoryLayout.structLayout(
                 cInt.withName("fd"), cShort.withName("events"), cShort.withName("revents"));

@@ -44,6 +44,14 @@ public final class UnixServerSocket implements AutoCloseable {
      *                 readable, or -1
      */
     public static UnixServerSocket listen(Path path, int backlog, int wakeupFd) throws IOException {
+        return listen(path, backlog, wakeupFd, SocketAccess.ANY);
+    }
+
+    /**
+     * {@link #listen(Path, int, int)}, with the socket file's group and mode set as {@code access} says
+     * before anyone can connect.
+     */
+    public static UnixServerSocket listen(Path path, int backlog, int wakeupFd, SocketAccess access) throws IOException {
         removeStaleSocket(path);
         int fd = UnixSocket.newSocket();
         try (Arena arena = Arena.ofConfined()) {
@@ -51,8 +59,9 @@ public final class UnixServerSocket implements AutoCloseable {
             Errors.check("bind(" + path + ")", Libc.bind(fd, address.address(), (int) address.byteSize()));
             Object fileKey = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
             try {
+                access.applyTo(path);
                 Errors.check("listen(" + path + ")", Libc.listen(fd, backlog));
-            } catch (LinuxException e) {
+            } catch (IOException | RuntimeException e) {
                 Files.deleteIfExists(path);
                 throw e;
             }

@@ -30,6 +30,8 @@ public final class UnixSocket implements AutoCloseable {
     private final int wakeupFd;
     private final AtomicBoolean closed = new AtomicBoolean();
     private int timeoutMillis = -1;
+    /** {@link System#nanoTime()} after which every wait fails; 0: none. */
+    private long deadlineNanos;
 
     private UnixSocket(int fd, int wakeupFd) {
         this.fd = fd;
@@ -97,6 +99,14 @@ public final class UnixSocket implements AutoCloseable {
     /** Gives up a wait after {@code millis} with a {@link SocketTimeoutException}; -1 waits forever. */
     public void setTimeoutMillis(int millis) {
         this.timeoutMillis = millis;
+    }
+
+    /**
+     * Makes every wait give up with a {@link SocketTimeoutException} once {@link System#nanoTime()}
+     * passes {@code nanos}, whatever {@link #setTimeoutMillis} says; 0 removes the deadline.
+     */
+    public void setDeadlineNanos(long nanos) {
+        this.deadlineNanos = nanos;
     }
 
     /**
@@ -182,15 +192,35 @@ public final class UnixSocket implements AutoCloseable {
      * @throws EOFException when the peer closed part-way (a truncated message)
      */
     public boolean readFully(MemorySegment dst, FdList fds) throws IOException {
+        return readFully(dst, fds, 0);
+    }
+
+    /**
+     * As {@link #readFully(MemorySegment, FdList)}; in addition, once the first byte arrived and unless
+     * a deadline is already set, sets one {@code restTimeoutNanos} later ({@link #setDeadlineNanos}):
+     * the wait for a message to start is unbounded, the rest of it is not. The caller clears it.
+     *
+     * @param restTimeoutNanos 0 for no deadline
+     * @throws SocketTimeoutException when the deadline passed, saying how many bytes had arrived
+     */
+    public boolean readFully(MemorySegment dst, FdList fds, long restTimeoutNanos) throws IOException {
         long length = dst.byteSize();
         long done = 0;
         while (done < length) {
-            int n = receive(dst.asSlice(done), fds);
+            int n;
+            try {
+                n = receive(dst.asSlice(done), fds);
+            } catch (SocketTimeoutException e) {
+                throw new SocketTimeoutException(done + " of " + length + " bytes arrived: " + e.getMessage());
+            }
             if (n == 0) {
                 if (done == 0) {
                     return false;
                 }
                 throw new EOFException("peer closed after " + done + " of " + length + " bytes");
+            }
+            if (restTimeoutNanos > 0 && deadlineNanos == 0) {
+                deadlineNanos = System.nanoTime() + restTimeoutNanos;
             }
             done += n;
         }
@@ -246,24 +276,45 @@ public final class UnixSocket implements AutoCloseable {
     }
 
     private void await(short events) throws IOException {
-        switch (Fds.awaitReady(fd, events, wakeupFd, timeoutMillis)) {
+        int wait = timeoutMillis;
+        if (deadlineNanos != 0) {
+            long left = deadlineNanos - System.nanoTime();
+            if (left <= 0) {
+                throw new SocketTimeoutException("deadline passed");
+            }
+            int leftMillis = (int) Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000);
+            wait = wait < 0 ? leftMillis : Math.min(wait, leftMillis);
+        }
+        switch (Fds.awaitReady(fd, events, wakeupFd, wait)) {
             case Fds.WOKEN -> throw new AsynchronousCloseException();
-            case Fds.TIMED_OUT -> throw new SocketTimeoutException("no data within " + timeoutMillis + " ms");
+            case Fds.TIMED_OUT -> throw new SocketTimeoutException(wait == timeoutMillis
+                    ? "no data within " + timeoutMillis + " ms" : "deadline passed");
             default -> {
             }
         }
     }
 
-    /** The peer's process id (SO_PEERCRED), as the kernel recorded it at connect time. */
-    public int peerPid() throws LinuxException {
+    /** The peer's process, user and group ids (SO_PEERCRED), as the kernel recorded them at connect time. */
+    public PeerCredentials peerCredentials() throws LinuxException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ucred = arena.allocate(NativeLayouts.UCRED_SIZE, 4);
             MemorySegment length = arena.allocate(ValueLayout.JAVA_INT);
             length.set(ValueLayout.JAVA_INT, 0, NativeLayouts.UCRED_SIZE);
             Errors.check("getsockopt(SO_PEERCRED)", Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_PEERCRED,
                     ucred.address(), length.address()));
-            return ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_PID);
+            return new PeerCredentials(ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_PID),
+                    Integer.toUnsignedLong(ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_UID)),
+                    Integer.toUnsignedLong(ucred.get(ValueLayout.JAVA_INT, NativeLayouts.UCRED_GID)));
         }
+    }
+
+    /** The peer's process id (SO_PEERCRED). */
+    public int peerPid() throws LinuxException {
+        return peerCredentials().pid();
+    }
+
+    /** What SO_PEERCRED says about the process at the other end (uid and gid unsigned, as the kernel's). */
+    public record PeerCredentials(int pid, long uid, long gid) {
     }
 
     /** shutdown(SHUT_RDWR): the peer sees end-of-file; the fd stays open until {@link #close()}. */

@@ -53,6 +53,7 @@ final class ManagementJson {
                 json.writeNumberField("tx_bytes", port.txBytes());
                 json.writeNumberField("drops", port.drops());
                 json.writeNumberField("errors", port.errors());
+                json.writeNumberField("cpu_seconds", port.cpuSeconds());
                 json.writeEndObject();
             }
         });
@@ -72,6 +73,7 @@ final class ManagementJson {
                 json.writeNumberField("busy", Double.isFinite(worker.busy()) ? worker.busy() : 0.0);
                 json.writeNumberField("wakeups", worker.wakeups());
                 json.writeNumberField("migrations_in", worker.migrationsIn());
+                json.writeNumberField("busy_seconds", worker.busySeconds());
                 json.writeEndObject();
             }
         });

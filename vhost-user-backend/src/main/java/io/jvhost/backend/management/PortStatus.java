@@ -23,10 +23,12 @@ import java.util.List;
  * @param mtu       the MTU in use (the configured one, or the smaller one the front-end set)
  * @param offloads  the offloads frames to the port may use as they are ({@code Offloads} names:
  *                  CSUM, TSO4 ...); a TAP port: those it accepts from the kernel
+ * @param cpuSeconds worker CPU time spent for this port since start: its queues' kicks and polls,
+ *                   including the copies into the ports it sends to (the sender pays)
  */
 public record PortStatus(String name, String kind, String socket, String mode, String network, boolean connected,
                          long features, int queues, long rxPackets, long rxBytes, long txPackets, long txBytes,
-                         long drops, long errors, int mtu, List<String> offloads) {
+                         long drops, long errors, int mtu, List<String> offloads, double cpuSeconds) {
 
     public PortStatus {
         offloads = List.copyOf(offloads);

@@ -53,6 +53,11 @@ final class PrometheusText {
         portCounter(ports, "jvhost_port_drops_total", "Packets dropped at the port.", Field.DROPS);
         portCounter(ports, "jvhost_port_errors_total", "Malformed descriptor chains and other errors.",
                 Field.ERRORS);
+        family("jvhost_port_cpu_seconds_total", "counter",
+                "Worker CPU time spent for the port (its queues, and its copies into the ports it sends to).");
+        for (PortStatus p : ports) {
+            sample("jvhost_port_cpu_seconds_total", number(p.cpuSeconds()), "port", p.name());
+        }
     }
 
     private enum Field { RX_PACKETS, RX_BYTES, TX_PACKETS, TX_BYTES, DROPS, ERRORS }
@@ -125,6 +130,10 @@ final class PrometheusText {
     }
 
     private void workers(List<WorkerStatus> workers) {
+        family("jvhost_worker_busy_seconds_total", "counter", "Time the worker spent working.");
+        for (WorkerStatus w : workers) {
+            sample("jvhost_worker_busy_seconds_total", number(w.busySeconds()), "cpu", Integer.toString(w.cpu()));
+        }
         family("jvhost_worker_busy_ratio", "gauge", "Share of the last interval the worker spent working.");
         for (WorkerStatus w : workers) {
             sample("jvhost_worker_busy_ratio", number(w.busy()), "cpu", Integer.toString(w.cpu()));

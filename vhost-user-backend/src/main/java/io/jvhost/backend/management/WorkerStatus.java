@@ -11,9 +11,10 @@ import java.util.List;
  * @param busy         the share of the last interval it spent working, 0..1
  * @param wakeups      times it woke up from waiting for work
  * @param migrationsIn queues moved to it from another worker
+ * @param busySeconds  the time it spent working since start (what the ports' {@code cpuSeconds} add up to)
  */
 public record WorkerStatus(int cpu, Integer socket, List<String> queues, double busy, long wakeups,
-                           long migrationsIn) {
+                           long migrationsIn, double busySeconds) {
 
     public WorkerStatus {
         queues = List.copyOf(queues);

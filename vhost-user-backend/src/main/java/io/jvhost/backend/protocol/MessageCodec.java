@@ -1,6 +1,8 @@
 package io.jvhost.backend.protocol;
 
+import io.jvhost.backend.linux.EventFd;
 import io.jvhost.backend.linux.FdList;
+import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.UnixSocket;
 import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
@@ -24,6 +26,7 @@ import io.jvhost.backend.protocol.VhostUserRequest.SetVringNum;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.net.SocketTimeoutException;
 import java.nio.channels.AsynchronousCloseException;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,6 +49,12 @@ public final class MessageCodec {
     /** NET_SET_MTU bounds: IPv4's minimum MTU (RFC 791) and the largest an IP datagram allows. */
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 65535;
+    /**
+     * How long the rest of a message may take once its first byte arrived. A front-end writes each
+     * message with one sendmsg (QEMU, DPDK), so the rest is there at once; one that stops part-way
+     * would otherwise hold its port's control thread, and with it the port, forever.
+     */
+    public static final long MESSAGE_TIMEOUT_NANOS = 5_000_000_000L;
 
     private MessageCodec() {
     }
@@ -59,6 +68,14 @@ public final class MessageCodec {
      * @throws AsynchronousCloseException the socket's wake-up fd fired (the endpoint is closing)
      */
     public static VhostUserMessage read(UnixSocket socket) throws IOException {
+        try {
+            return readMessage(socket);
+        } finally {
+            socket.setDeadlineNanos(0);
+        }
+    }
+
+    private static VhostUserMessage readMessage(UnixSocket socket) throws IOException {
         FdList fds = new FdList();
         try {
             MemorySegment header = MemorySegment.ofArray(new byte[MessageHeader.LENGTH]);
@@ -111,10 +128,16 @@ public final class MessageCodec {
         }
     }
 
-    /** Reads one part fully; false at an orderly end before the part's first byte. */
+    /**
+     * Reads one part fully; false at an orderly end before the part's first byte. The message's first
+     * byte starts its deadline ({@link #MESSAGE_TIMEOUT_NANOS}).
+     */
     private static boolean readPart(UnixSocket socket, MemorySegment part, FdList fds, String what) throws IOException {
         try {
-            return socket.readFully(part, fds);
+            return socket.readFully(part, fds, MESSAGE_TIMEOUT_NANOS);
+        } catch (SocketTimeoutException e) {
+            throw VhostUserException.connection("stalled message: " + what + ": " + e.getMessage() + " ("
+                    + MESSAGE_TIMEOUT_NANOS / 1_000_000 + " ms after its first byte)", e);
         } catch (EOFException e) {
             throw VhostUserException.protocol(null, "truncated message: " + what + ": " + e.getMessage());
         } catch (AsynchronousCloseException e) {
@@ -217,11 +240,33 @@ public final class MessageCodec {
         }
         int index = VringFdPayload.index(value);
         int fd = noFd ? -1 : fds.get(0);
+        if (fd >= 0) {
+            requireEventFd(type, index, fd);
+        }
         return switch (type) {
             case SET_VRING_KICK -> new SetVringKick(index, fd);
             case SET_VRING_CALL -> new SetVringCall(index, fd);
             default -> new SetVringErr(index, fd);
         };
+    }
+
+    /**
+     * Kick, call and error fds are eventfds (vhost-user.rst, "VHOST_USER_SET_VRING_KICK"): a worker reads
+     * and writes them with eventfd_read/eventfd_write and polls them in its epoll, and any other kind
+     * breaks that (a regular file cannot be polled, a pipe or socket never reads as an eventfd, a
+     * blocking fd stops the worker). Accepted ones are made non-blocking here.
+     */
+    private static void requireEventFd(RequestType type, int index, int fd) throws VhostUserException {
+        String problem;
+        try {
+            problem = EventFd.acceptReceived(fd);
+        } catch (LinuxException e) {
+            throw VhostUserException.protocol(type, "vring " + index + ": the eventfd cannot be made non-blocking: "
+                    + e.getMessage());
+        }
+        if (problem != null) {
+            throw VhostUserException.protocol(type, "vring " + index + ": the fd is " + problem + ", not an eventfd");
+        }
     }
 
     /** Header plus payload, as one buffer ready to send. */
@@ -235,10 +280,14 @@ public final class MessageCodec {
 
     /** Sends the reply to {@code type}: version 1 with the REPLY flag. */
     public static void writeReply(UnixSocket socket, RequestType type, MemorySegment payload) throws VhostUserException {
+        // A front-end that stops reading its replies must not hold the port either.
+        socket.setDeadlineNanos(System.nanoTime() + MESSAGE_TIMEOUT_NANOS);
         try {
             socket.writeFully(encode(type.code(), MessageHeader.VERSION | MessageHeader.FLAG_REPLY, payload));
         } catch (IOException e) {
             throw VhostUserException.connection(type.name() + ": sending the reply failed: " + e.getMessage(), e);
+        } finally {
+            socket.setDeadlineNanos(0);
         }
     }
 }

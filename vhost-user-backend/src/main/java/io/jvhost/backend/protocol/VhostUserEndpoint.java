@@ -3,6 +3,7 @@ package io.jvhost.backend.protocol;
 import io.jvhost.backend.linux.EventFd;
 import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.LinuxException;
+import io.jvhost.backend.linux.SocketAccess;
 import io.jvhost.backend.linux.UnixServerSocket;
 import io.jvhost.backend.linux.UnixSocket;
 
@@ -58,6 +59,7 @@ public final class VhostUserEndpoint implements AutoCloseable {
     private final int retryMillis;
     private final int wakeupFd;
     private final UnixServerSocket serverSocket;
+    private final SocketAccess access;
     private final Thread thread;
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Guards the wake-up eventfd's close against a concurrent wake-up write (fd numbers get reused). */
@@ -68,7 +70,7 @@ public final class VhostUserEndpoint implements AutoCloseable {
 
     private VhostUserEndpoint(String port, Path socketPath, Mode mode, VhostUserDevice device,
                               EndpointListener listener, Duration retryInterval, int wakeupFd,
-                              UnixServerSocket serverSocket) {
+                              UnixServerSocket serverSocket, SocketAccess access) {
         this.port = port;
         this.socketPath = socketPath;
         this.mode = mode;
@@ -77,6 +79,7 @@ public final class VhostUserEndpoint implements AutoCloseable {
         this.retryMillis = (int) Math.clamp(retryInterval.toMillis(), 1, Integer.MAX_VALUE);
         this.wakeupFd = wakeupFd;
         this.serverSocket = serverSocket;
+        this.access = Objects.requireNonNull(access, "access");
         this.thread = Thread.ofPlatform().name("jvhost-control-" + port).daemon(true).unstarted(this::run);
     }
 
@@ -89,25 +92,41 @@ public final class VhostUserEndpoint implements AutoCloseable {
      */
     public static VhostUserEndpoint server(String port, Path socketPath, VhostUserDevice device,
                                            EndpointListener listener) throws VhostUserException {
+        return server(port, socketPath, device, listener, SocketAccess.ANY);
+    }
+
+    /**
+     * {@link #server(String, Path, VhostUserDevice, EndpointListener)} with the socket file's mode and
+     * group, and the peers accepted, as {@code access} says.
+     */
+    public static VhostUserEndpoint server(String port, Path socketPath, VhostUserDevice device,
+                                           EndpointListener listener, SocketAccess access) throws VhostUserException {
         int wakeupFd = newWakeupFd(port);
         UnixServerSocket serverSocket;
         try {
-            serverSocket = UnixServerSocket.listen(socketPath, 1, wakeupFd);
+            serverSocket = UnixServerSocket.listen(socketPath, 1, wakeupFd, access);
         } catch (IOException | RuntimeException e) {
             Fds.closeQuietly(wakeupFd);
             throw VhostUserException.fatal("port " + port + ": cannot listen on " + socketPath + ": " + e.getMessage(), e);
         }
         return start(new VhostUserEndpoint(port, socketPath, Mode.SERVER, device, listener, DEFAULT_RETRY_INTERVAL,
-                wakeupFd, serverSocket));
+                wakeupFd, serverSocket, access));
     }
 
     /** Connects to {@code socketPath} from the control thread, retrying every {@code retryInterval}. */
     public static VhostUserEndpoint client(String port, Path socketPath, VhostUserDevice device,
                                            EndpointListener listener, Duration retryInterval)
             throws VhostUserException {
+        return client(port, socketPath, device, listener, retryInterval, SocketAccess.ANY);
+    }
+
+    /** {@link #client(String, Path, VhostUserDevice, EndpointListener, Duration)} talking only to the peers {@code access} allows. */
+    public static VhostUserEndpoint client(String port, Path socketPath, VhostUserDevice device,
+                                           EndpointListener listener, Duration retryInterval, SocketAccess access)
+            throws VhostUserException {
         int wakeupFd = newWakeupFd(port);
         return start(new VhostUserEndpoint(port, socketPath, Mode.CLIENT, device, listener, retryInterval,
-                wakeupFd, null));
+                wakeupFd, null, access));
     }
 
     /** {@link #client(String, Path, VhostUserDevice, EndpointListener, Duration)} retrying every second. */
@@ -218,10 +237,24 @@ public final class VhostUserEndpoint implements AutoCloseable {
 
     private void serve(UnixSocket socket) throws VhostUserException, AsynchronousCloseException {
         int peerPid;
+        long peerUid;
         try {
-            peerPid = socket.peerPid();
+            UnixSocket.PeerCredentials peer = socket.peerCredentials();
+            peerPid = peer.pid();
+            peerUid = peer.uid();
         } catch (LinuxException e) {
             peerPid = -1;
+            peerUid = -1;
+        }
+        if (!access.allows(peerUid)) {
+            // Refused before a single message is read: a peer that may not talk to us learns nothing.
+            LOG.log(Level.WARNING, "port " + port + ": refused a front-end with uid " + peerUid + " (pid " + peerPid
+                    + "): not in allowed-uids " + access.allowedUids());
+            socket.close();
+            if (mode == Mode.CLIENT) {
+                pause(retryMillis); // the listener at the path is not ours to talk to: do not spin on it
+            }
+            return;
         }
         LOG.log(Level.INFO, "port " + port + ": front-end connected (pid " + peerPid + ")");
         connected = true;
@@ -238,6 +271,12 @@ public final class VhostUserEndpoint implements AutoCloseable {
             cause = e;
             lastError = e;
             LOG.log(Level.ERROR, "port " + port + ": closing the connection: " + e.getMessage());
+        } catch (RuntimeException | InternalError e) {
+            // A bug, or a fault on guest memory the session did not catch: this connection ends, the
+            // port keeps listening (InternalError is how the JVM reports a SIGBUS on a shrunk memfd).
+            cause = VhostUserException.connection("connection failed: " + e, e);
+            lastError = cause;
+            LOG.log(Level.ERROR, "port " + port + ": closing the connection: " + cause.getMessage(), e);
         } finally {
             connected = false;
             VhostUserException reason = cause;

@@ -118,7 +118,8 @@ public final class VhostUserSession implements AutoCloseable {
             return apply(request, message.fds());
         } catch (VhostUserException e) {
             throw e;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | InternalError e) {
+            // InternalError: a SIGBUS on guest memory (a front-end shrank its memfd under the mapping).
             throw VhostUserException.device(request.type(), "device failed: " + e, e);
         }
     }
@@ -361,14 +362,14 @@ public final class VhostUserSession implements AutoCloseable {
             if (vring.running) {
                 try {
                     stop(vring);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | InternalError e) {
                     LOG.log(Level.WARNING, "device failed to stop vring " + vring.index, e);
                 }
             }
         }
         try {
             device.disconnected();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | InternalError e) {
             LOG.log(Level.WARNING, "device failed in disconnected()", e);
         }
         if (memory != null) {

@@ -28,7 +28,8 @@ class ConfigErrorsTest {
                 Arguments.of("workers: [0, 1]\n" + PORT, "config.yaml: workers: expected a mapping, got a list"),
                 Arguments.of("ports: [{name: vm0, sockets: vm0.sock}]\n",
                         "config.yaml: ports[0].sockets: unknown key"
-                                + " (known keys: name, socket, tap, mode, queues, network, vcpus, offloads, mtu)"),
+                                + " (known keys: name, socket, tap, mode, queues, network, vcpus, offloads, mtu,"
+                                + " socket-mode, socket-group, allowed-uids)"),
                 Arguments.of(PORT + "management: {listen: 1.2.3.4:1, port: 3}\n",
                         "config.yaml: management.port: unknown key (known keys: listen)"),
                 Arguments.of("", "config.yaml: ports: missing required key"),
@@ -108,6 +109,29 @@ class ConfigErrorsTest {
                         "config.yaml: ports[0].mtu: expected an integer from 68 to 65535, got 67"),
                 Arguments.of("ports: [{name: t0, tap: jv0, mtu: 65536}]\n",
                         "config.yaml: ports[0].mtu: expected an integer from 68 to 65535, got 65536"),
+                // Socket access.
+                Arguments.of("ports: [{name: vm0, socket: a.sock, socket-mode: 0660}]\n",
+                        "config.yaml: ports[0].socket-mode: expected a quoted octal mode like \"0660\", got the number 432"
+                                + " (quote the mode)"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, socket-mode: '0690'}]\n",
+                        "config.yaml: ports[0].socket-mode: expected a quoted octal mode like \"0660\", got '0690'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mode: client, socket-mode: '0660'}]\n",
+                        "config.yaml: ports[0].socket-mode: only valid for a server-mode vhost-user port"
+                                + " (a socket jvhost creates)"),
+                Arguments.of("ports: [{name: t0, tap: jv0, socket-group: kvm}]\n",
+                        "config.yaml: ports[0].socket-group: only valid for a server-mode vhost-user port"
+                                + " (a socket jvhost creates)"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, socket-group: 'kvm users'}]\n",
+                        "config.yaml: ports[0].socket-group: expected a group name or a numeric gid, got 'kvm users'"),
+                Arguments.of("ports: [{name: t0, tap: jv0, allowed-uids: [0]}]\n",
+                        "config.yaml: ports[0].allowed-uids: only valid for a vhost-user port (one with 'socket')"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, allowed-uids: []}]\n",
+                        "config.yaml: ports[0].allowed-uids: expected at least one user id"
+                                + " (leave the key out to accept any peer)"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, allowed-uids: [0, -1]}]\n",
+                        "config.yaml: ports[0].allowed-uids[1]: expected an integer from 0 to 4294967294, got -1"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, allowed-uids: 0}]\n",
+                        "config.yaml: ports[0].allowed-uids: expected a list of user ids, got 0"),
                 Arguments.of("ports: [{name: vm0, socket: ''}]\n",
                         "config.yaml: ports[0].socket: expected a socket path, got ''"),
                 Arguments.of("ports: [{name: vm0, socket: [a]}]\n",

@@ -10,6 +10,7 @@ import io.jvhost.backend.config.PortConfig.Mode;
 import io.jvhost.backend.config.WorkersConfig.Balance;
 import io.jvhost.backend.config.WorkersConfig.Model;
 import io.jvhost.backend.config.WorkersConfig.Placement;
+import io.jvhost.backend.linux.SocketAccess;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,6 +79,13 @@ class ConfigLoaderTest {
                     network: default
                   - name: vm1
                     socket: /var/run/jvhost/vm1.sock
+                    socket-mode: "0660"
+                    socket-group: kvm
+                    allowed-uids: [0, 64055]
+                  - name: vm2
+                    socket: run/vm2.sock
+                    mode: client
+                    allowed-uids: [4294967294]
                 management:
                   listen: 0.0.0.0:9181
                 """);
@@ -90,7 +98,9 @@ class ConfigLoaderTest {
                                 1500),
                         new PortConfig("uplink", null, null, 1, "default", "jv0", null, true, 1500),
                         new PortConfig("vm1", Path.of("/var/run/jvhost/vm1.sock"), Mode.SERVER, 1, "default", null,
-                                null, true, 1500)),
+                                null, true, 1500, new SocketAccess(0660, "kvm", List.of(0L, 64055L))),
+                        new PortConfig("vm2", Path.of("run/vm2.sock"), Mode.CLIENT, 1, "default", null, null, true,
+                                1500, new SocketAccess(-1, null, List.of(4294967294L)))),
                 new ManagementConfig("0.0.0.0", 9181));
         assertEquals(expected, config);
         assertEquals("tap", config.ports().get(1).kind());

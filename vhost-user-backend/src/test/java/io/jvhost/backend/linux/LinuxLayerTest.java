@@ -205,6 +205,62 @@ class LinuxLayerTest {
     }
 
     @Test
+    void shouldAcceptOnlyEventFdsAndMakeThemNonBlocking() throws Exception {
+        int eventFd = EventFd.create();
+        int memfd = Fds.memfdCreate("jvhost-test");
+        int[] pipe = Fds.pipe();
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket a = pair[0]; UnixSocket b = pair[1]) {
+            Fds.setNonBlocking(eventFd, false);
+            assertFalse(Fds.isNonBlocking(eventFd));
+            assertEquals(null, EventFd.acceptReceived(eventFd));
+            assertTrue(Fds.isNonBlocking(eventFd), "made non-blocking");
+            assertEquals(0, EventFd.read(eventFd), "a drained counter reads as 0 instead of blocking");
+
+            assertEquals("a regular file (/memfd:jvhost-test (deleted))", EventFd.acceptReceived(memfd));
+            assertTrue(EventFd.acceptReceived(pipe[0]).startsWith("a pipe (pipe:["), EventFd.acceptReceived(pipe[0]));
+            assertTrue(EventFd.acceptReceived(a.fd()).startsWith("a socket (socket:["), EventFd.acceptReceived(a.fd()));
+            assertFalse(Fds.isNonBlocking(pipe[0]), "a refused fd is left as it was");
+        } finally {
+            Fds.close(eventFd);
+            Fds.close(memfd);
+            Fds.close(pipe[0]);
+            Fds.close(pipe[1]);
+        }
+    }
+
+    @Test
+    void shouldTellWithoutFaultingThatMemoryBeyondAShrunkFileIsGone() throws Exception {
+        int memfd = Fds.memfdCreate("jvhost-test");
+        try {
+            Fds.ftruncate(memfd, 8192);
+            try (Mapping mapping = Mapping.map(memfd, 8192, 0)) {
+                assertTrue(Mapping.readable(mapping.segment(), 8191));
+                Fds.ftruncate(memfd, 4096);
+                assertTrue(Mapping.readable(mapping.segment(), 4095));
+                assertFalse(Mapping.readable(mapping.segment(), 4096), "the page past the new end");
+                assertFalse(Mapping.readable(mapping.segment(), 8191));
+            }
+        } finally {
+            Fds.close(memfd);
+        }
+    }
+
+    @Test
+    void shouldReadMemfdSealsAndSayWhenAFileTakesNone() throws Exception {
+        int memfd = Fds.memfdCreate("jvhost-test");
+        int eventFd = EventFd.create();
+        try {
+            // memfd_create without MFD_ALLOW_SEALING: only F_SEAL_SEAL, so it can shrink.
+            assertEquals(0, Fds.seals(memfd) & Fds.SEAL_SHRINK);
+            assertEquals(Fds.SEALS_UNSUPPORTED, Fds.seals(eventFd));
+        } finally {
+            Fds.close(memfd);
+            Fds.close(eventFd);
+        }
+    }
+
+    @Test
     void shouldMoveBytesWithReadvAndWritevFromNativeAddresses() throws Exception {
         UnixSocket[] pair = UnixSocket.pair();
         try (UnixSocket a = pair[0]; UnixSocket b = pair[1]; Arena arena = Arena.ofConfined();

@@ -10,15 +10,15 @@ class FakeView implements ManagementView {
     public List<PortStatus> ports() {
         return List.of(
                 new PortStatus("vm0", "vhost-user", "run/vm0.sock", "server", "default", true,
-                        0x1_3000_0000L | (1L << 63), 2, 10, 1500, 20, 3000, 1, 0, 9000, List.of("CSUM", "TSO4")),
-                new PortStatus("uplink", "tap", null, null, "default", false, 0, 1, 0, 0, 0, 0, 0, 2, 1500, List.of()));
+                        0x1_3000_0000L | (1L << 63), 2, 10, 1500, 20, 3000, 1, 0, 9000, List.of("CSUM", "TSO4"), 1.5),
+                new PortStatus("uplink", "tap", null, null, "default", false, 0, 1, 0, 0, 0, 0, 0, 2, 1500, List.of(), 0.25));
     }
 
     @Override
     public List<WorkerStatus> workers() {
         return List.of(
-                new WorkerStatus(0, 0, List.of("vm0/0", "vm0/1"), 0.25, 7, 1),
-                new WorkerStatus(1, null, List.of(), 0.0, 0, 0));
+                new WorkerStatus(0, 0, List.of("vm0/0", "vm0/1"), 0.25, 7, 1, 1.75),
+                new WorkerStatus(1, null, List.of(), 0.0, 0, 0, 0.0));
     }
 
     @Override

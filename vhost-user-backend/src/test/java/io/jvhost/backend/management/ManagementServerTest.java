@@ -69,11 +69,13 @@ class ManagementServerTest {
                    "features_hex": "0x8000000130000000",
                    "feature_names": ["RING_INDIRECT_DESC", "RING_EVENT_IDX", "VERSION_1", "bit63"],
                    "mtu": 9000, "offloads": ["CSUM", "TSO4"], "queues": 2,
-                   "rx_packets": 10, "rx_bytes": 1500, "tx_packets": 20, "tx_bytes": 3000, "drops": 1, "errors": 0},
+                   "rx_packets": 10, "rx_bytes": 1500, "tx_packets": 20, "tx_bytes": 3000, "drops": 1, "errors": 0,
+                   "cpu_seconds": 1.5},
                   {"name": "uplink", "kind": "tap", "socket": null, "mode": null,
                    "network": "default", "connected": false, "features": 0, "features_hex": "0x0",
                    "feature_names": [], "mtu": 1500, "offloads": [], "queues": 1,
-                   "rx_packets": 0, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0, "drops": 0, "errors": 2} ]
+                   "rx_packets": 0, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0, "drops": 0, "errors": 2,
+                   "cpu_seconds": 0.25} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
     }
@@ -84,8 +86,10 @@ class ManagementServerTest {
 
         assertEquals(200, response.statusCode());
         JsonNode expected = JSON.readTree("""
-                [ {"cpu": 0, "socket": 0, "queues": ["vm0/0", "vm0/1"], "busy": 0.25, "wakeups": 7, "migrations_in": 1},
-                  {"cpu": 1, "socket": null, "queues": [], "busy": 0.0, "wakeups": 0, "migrations_in": 0} ]
+                [ {"cpu": 0, "socket": 0, "queues": ["vm0/0", "vm0/1"], "busy": 0.25, "wakeups": 7, "migrations_in": 1,
+                   "busy_seconds": 1.75},
+                  {"cpu": 1, "socket": null, "queues": [], "busy": 0.0, "wakeups": 0, "migrations_in": 0,
+                   "busy_seconds": 0.0} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
     }
@@ -157,6 +161,10 @@ class ManagementServerTest {
                 # TYPE jvhost_port_errors_total counter
                 jvhost_port_errors_total{port="vm0"} 0
                 jvhost_port_errors_total{port="uplink"} 2
+                # HELP jvhost_port_cpu_seconds_total Worker CPU time spent for the port (its queues, and its copies into the ports it sends to).
+                # TYPE jvhost_port_cpu_seconds_total counter
+                jvhost_port_cpu_seconds_total{port="vm0"} 1.5
+                jvhost_port_cpu_seconds_total{port="uplink"} 0.25
                 # HELP jvhost_queue_packets_total Packets moved through the virtqueue.
                 # TYPE jvhost_queue_packets_total counter
                 jvhost_queue_packets_total{port="vm0",index="0",direction="rx"} 20
@@ -204,6 +212,10 @@ class ManagementServerTest {
                 # HELP jvhost_queue_vcpu_cpu Host CPU last seen running the vCPU that kicks the virtqueue.
                 # TYPE jvhost_queue_vcpu_cpu gauge
                 jvhost_queue_vcpu_cpu{port="vm0",index="0",direction="rx"} 2
+                # HELP jvhost_worker_busy_seconds_total Time the worker spent working.
+                # TYPE jvhost_worker_busy_seconds_total counter
+                jvhost_worker_busy_seconds_total{cpu="0"} 1.75
+                jvhost_worker_busy_seconds_total{cpu="1"} 0.0
                 # HELP jvhost_worker_busy_ratio Share of the last interval the worker spent working.
                 # TYPE jvhost_worker_busy_ratio gauge
                 jvhost_worker_busy_ratio{cpu="0"} 0.25
@@ -238,7 +250,7 @@ class ManagementServerTest {
             @Override
             public List<PortStatus> ports() {
                 return List.of(new PortStatus("p", "vhost-user", "a\\b\"c\nd", "server", "n", false, 0, 1,
-                        0, 0, 0, 0, 0, 0, 1500, List.of()));
+                        0, 0, 0, 0, 0, 0, 1500, List.of(), 0));
             }
 
             @Override

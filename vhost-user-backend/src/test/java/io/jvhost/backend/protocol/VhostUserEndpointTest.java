@@ -3,6 +3,7 @@ package io.jvhost.backend.protocol;
 import io.jvhost.backend.linux.EventFd;
 import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.OpenFds;
+import io.jvhost.backend.linux.SocketAccess;
 import io.jvhost.backend.linux.UnixServerSocket;
 import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import org.junit.jupiter.api.Test;
@@ -199,6 +200,68 @@ class VhostUserEndpointTest {
             return elapsed;
         } finally {
             Fds.close(kick);
+        }
+    }
+
+    /** This test process's uid (the owner of {@code /proc/self}). */
+    private static long ownUid() throws Exception {
+        return ((Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+    }
+
+    @Test
+    void shouldCreateTheSocketWithTheConfiguredModeAndGroupBeforeAnyoneConnects() throws Exception {
+        Path path = dir.resolve("access.sock");
+        // Some group other than the one the file would get anyway (this directory's creator's).
+        int ownGid = (Integer) Files.getAttribute(dir, "unix:gid");
+        String[] other = Files.readAllLines(Path.of("/etc/group")).stream().map(line -> line.split(":"))
+                .filter(f -> f.length > 2 && !f[2].equals(String.valueOf(ownGid))).findFirst().orElseThrow();
+        SocketAccess access = new SocketAccess(0660, other[0], null);
+        try (VhostUserEndpoint endpoint = VhostUserEndpoint.server("a0", path, device, events, access)) {
+            assertEquals(0660, (Integer) Files.getAttribute(path, "unix:mode") & 0777);
+            assertEquals(Integer.parseInt(other[2]), (Integer) Files.getAttribute(path, "unix:gid"));
+            try (TestFrontend fe = TestFrontend.connect(path)) {
+                assertEquals(device.offeredFeatures, fe.get(GET_FEATURES));
+            }
+        }
+        SocketAccess numeric = new SocketAccess(0600, other[2], null);
+        try (VhostUserEndpoint endpoint = VhostUserEndpoint.server("a1", path, device, events, numeric)) {
+            assertEquals(0600, (Integer) Files.getAttribute(path, "unix:mode") & 0777);
+            assertEquals(Integer.parseInt(other[2]), (Integer) Files.getAttribute(path, "unix:gid"));
+        }
+    }
+
+    @Test
+    void shouldFailFatallyForAGroupThatDoesNotExistAndLeaveNoSocket() throws Exception {
+        Path path = dir.resolve("nogroup.sock");
+        VhostUserException e = assertThrows(VhostUserException.class, () -> VhostUserEndpoint.server("a2", path,
+                device, events, new SocketAccess(0660, "jvhost-no-such-group", null)));
+        assertFalse(e.shouldReconnect());
+        assertTrue(e.getMessage().endsWith("no such group: jvhost-no-such-group"), e.getMessage());
+        assertFalse(Files.exists(path));
+        assertFalse(controlThreadAlive("a2"));
+    }
+
+    @Test
+    void shouldRefusePeersOutsideAllowedUidsBeforeReadingAMessage() throws Exception {
+        Path path = dir.resolve("uids.sock");
+        long uid = ownUid();
+        SocketAccess others = new SocketAccess(-1, null, List.of(uid + 1, uid + 2));
+        try (VhostUserEndpoint endpoint = VhostUserEndpoint.server("a3", path, device, events, others)) {
+            for (int i = 0; i < 3; i++) { // refused every time, and the endpoint keeps accepting
+                try (TestFrontend fe = TestFrontend.connect(path)) {
+                    assertTrue(fe.isClosedByBackend());
+                }
+            }
+            assertTrue(endpoint.isRunning());
+            assertFalse(endpoint.isConnected());
+            assertEquals(List.of(), device.calls(), "the device never saw the refused peers");
+            assertEquals(null, events.queue.poll(), "no connect event for a refused peer");
+        }
+        SocketAccess self = new SocketAccess(-1, null, List.of(uid));
+        try (VhostUserEndpoint endpoint = VhostUserEndpoint.server("a4", path, device, events, self);
+             TestFrontend fe = TestFrontend.connect(path)) {
+            assertEquals(device.offeredFeatures, fe.get(GET_FEATURES));
+            assertEquals("a4 connected self", events.next());
         }
     }
 

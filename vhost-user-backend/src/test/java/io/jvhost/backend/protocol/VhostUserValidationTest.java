@@ -132,6 +132,17 @@ class VhostUserValidationTest {
     }
 
     @Test
+    void shouldRejectAVringFdThatIsNotAnEventfdAndCloseIt() throws Exception {
+        int memfd = Fds.memfdCreate("jvhost-test-call");
+        try {
+            assertEquals("SET_VRING_CALL: vring 0: the fd is a regular file (/memfd:jvhost-test-call (deleted)), "
+                    + "not an eventfd", rejection(fe -> fe.send(SET_VRING_CALL, VringFdPayload.of(0, false), memfd)));
+        } finally {
+            Fds.close(memfd);
+        }
+    }
+
+    @Test
     void shouldRejectUnofferedFeatures() throws Exception {
         assertEquals("SET_FEATURES: features 0x1 were not offered (offered 0x140008000)",
                 rejection(fe -> fe.send(SET_FEATURES, U64Payload.of(RecordingDevice.VIRTIO_F_VERSION_1 | 1))));

@@ -35,6 +35,7 @@ public final class DescriptorChain {
     private int readableCount;
     private long readableLength;
     private long writableLength;
+    private int descriptorCount;
 
     public DescriptorChain() {
         this(DEFAULT_CAPACITY);
@@ -57,6 +58,12 @@ public final class DescriptorChain {
         readableCount = 0;
         readableLength = 0;
         writableLength = 0;
+        descriptorCount = 0;
+    }
+
+    /** Set by the walker once the chain is complete. */
+    void setDescriptorCount(int walked) {
+        descriptorCount = walked;
     }
 
     /**
@@ -94,6 +101,15 @@ public final class DescriptorChain {
     /** The memory the buffers were translated with. */
     public GuestMemory memory() {
         return memory;
+    }
+
+    /**
+     * Descriptors the walk read for this chain: ring and indirect-table entries, the INDIRECT one and
+     * zero-length ones included. What the chain cost to pop, for budgets: {@link #bufferCount()} leaves
+     * out zero-length descriptors, of which an indirect table may hold 65536.
+     */
+    public int descriptorCount() {
+        return descriptorCount;
     }
 
     public int bufferCount() {

@@ -221,13 +221,25 @@ public final class SplitVirtqueue {
         return (cachedAvailIdx - nextAvail) & 0xFFFF;
     }
 
-    /** Re-reads the driver's avail idx (acquire) and checks it did not jump. */
+    /**
+     * Re-reads the driver's avail idx (acquire) and checks it did not jump: neither more than the queue
+     * size ahead of next avail, nor of the used idx as last published. A driver reuses a head only
+     * after it saw it in the used ring, so it never has more than {@code size} chains outstanding; one
+     * that re-posts heads the device has popped but not yet published would otherwise get more chains
+     * popped in one batch than the shadow used ring holds, whenever a batch re-reads the idx.
+     */
     private int refreshAvailIdx() {
         int idx = avail.idxAcquire();
         int pending = (idx - nextAvail) & 0xFFFF;
         if (pending > size) {
             return fail(RingStatus.ERR_AVAIL_JUMP, prefix + "avail idx " + idx + " is " + pending
                     + " entries ahead of next avail " + nextAvail + ", more than the queue size " + size);
+        }
+        int outstanding = (idx - usedIdx) & 0xFFFF;
+        if (outstanding > size) {
+            return fail(RingStatus.ERR_AVAIL_JUMP, prefix + "avail idx " + idx + " is " + outstanding
+                    + " entries ahead of the used idx " + usedIdx + ", more than the queue size " + size
+                    + " (heads re-posted before they were used)");
         }
         cachedAvailIdx = idx;
         return RingStatus.OK;
@@ -328,6 +340,7 @@ public final class SplitVirtqueue {
         int indirectFrom = -1;
         boolean seenWritable = false;
         int index = head;
+        int walked = 0;
         while (true) {
             if (budget == 0) {
                 return fail(RingStatus.ERR_LOOP_OR_TOO_LONG, indirectFrom < 0
@@ -336,6 +349,7 @@ public final class SplitVirtqueue {
                           + ") has more than its " + tableSize + " entries in the chain (loop?)");
             }
             budget--;
+            walked++;
             MemorySegment source;
             long offset;
             if (tableAcrossRegions) {
@@ -392,6 +406,7 @@ public final class SplitVirtqueue {
                 }
             }
             if ((flags & Descriptor.F_NEXT) == 0) {
+                chain.setDescriptorCount(walked);
                 return RingStatus.OK;
             }
             if (next >= tableSize) {

@@ -538,6 +538,22 @@ public final class DriverVirtqueue {
         return post(id, new int[]{id}, List.of());
     }
 
+    /**
+     * Writes, at a new place in RAM, an indirect table of {@code entries} zero-length readable
+     * descriptors each linked to the next (legal, and as costly to walk as a table can be); returns its
+     * gpa, for {@link #addIndirect} with length {@code 16 * entries}.
+     */
+    public long writeZeroLengthTable(int entries) {
+        long table = ram.allocate(16L * entries, 16);
+        MemorySegment d = MemorySegment.ofArray(new byte[16 * entries]);
+        for (int i = 0; i + 1 < entries; i++) {
+            d.set(LE16, 16L * i + 12, (short) F_NEXT);
+            d.set(LE16, 16L * i + 14, (short) (i + 1));
+        }
+        ram.write(table, d, 0, d.byteSize());
+        return table;
+    }
+
     /** A zero-length indirect table. */
     public int addZeroLengthIndirect() {
         return addIndirect(ram.allocate(16, 16), 0, 0);

@@ -176,6 +176,17 @@ class SplitVirtqueuePopTest {
         assertEquals(buffers.get(1).gpa() - GPA_BASE, chain.offset(1));
         assertEquals((byte) 9, chain.readByte(12));
         assertEquals(7, driver.freeDescriptors(), "an indirect chain takes one ring descriptor");
+        assertEquals(4, chain.descriptorCount(), "the INDIRECT descriptor and the table's three");
+    }
+
+    @Test
+    void shouldCountZeroLengthDescriptorsAsWalked() {
+        driver.configure(queue, INDIRECT);
+        driver.addIndirect(driver.writeZeroLengthTable(100), 16 * 100, 0);
+        driver.publishAvail();
+        assertEquals(RingStatus.OK, queue.pop(chain));
+        assertEquals(0, chain.bufferCount());
+        assertEquals(101, chain.descriptorCount());
     }
 
     @Test
@@ -462,6 +473,55 @@ class SplitVirtqueuePopTest {
         assertEquals(RingStatus.ERR_AVAIL_JUMP, queue.pendingCount());
         assertBroken(RingStatus.ERR_AVAIL_JUMP,
                 "queue 1: avail idx 9 is 9 entries ahead of next avail 0, more than the queue size 8");
+    }
+
+    /** Fills the 8-entry ring, pops every chain (and completes them when {@code complete}), then re-posts the same heads. */
+    private int[] popAllAndRepost(boolean complete) {
+        driver.configure(queue, 0);
+        int[] heads = new int[8];
+        for (int i = 0; i < heads.length; i++) {
+            heads[i] = driver.addTx(bytes(4, i));
+        }
+        driver.publishAvail();
+        for (int i = 0; i < heads.length; i++) {
+            assertEquals(RingStatus.OK, queue.pop(chain));
+            if (complete) {
+                queue.pushUsed(chain.head(), 0);
+            }
+        }
+        if (complete) {
+            queue.publishUsed();
+        }
+        for (int head : heads) {
+            driver.pushAvailRaw(head);
+        }
+        driver.publishAvailJump(0);
+        return heads;
+    }
+
+    @Test
+    void shouldBreakWhenHeadsAreRepostedBeforeTheyWereUsed() {
+        int[] heads = popAllAndRepost(false); // the driver has not seen them used
+
+        // Taking them would make 16 chains outstanding: more used entries than the shadow ring holds.
+        assertEquals(RingStatus.ERR_AVAIL_JUMP, queue.pop(chain));
+        assertEquals("queue 1: avail idx 16 is 16 entries ahead of the used idx 0, more than the queue size 8"
+                + " (heads re-posted before they were used)", queue.brokenReason());
+        assertEquals(8, queue.nextAvail());
+        for (int head : heads) {
+            queue.pushUsed(head, 0); // the chains popped before still complete
+        }
+        queue.publishUsed();
+        assertEquals(8, queue.usedIndex());
+    }
+
+    @Test
+    void shouldTakeRepostedHeadsOnceTheyWereUsed() {
+        int[] heads = popAllAndRepost(true);
+        for (int i = 0; i < heads.length; i++) {
+            assertEquals(RingStatus.OK, queue.pop(chain), "chain " + i);
+        }
+        assertEquals(RingStatus.EMPTY, queue.pop(chain));
     }
 
     @Test

@@ -1,0 +1,347 @@
+package io.jvhost.it.datapath;
+
+import io.jvhost.backend.linux.EventFd;
+import io.jvhost.backend.linux.Fds;
+import io.jvhost.backend.linux.UnixSocket;
+import io.jvhost.backend.management.QueueStatus;
+import io.jvhost.backend.protocol.MemoryTablePayload;
+import io.jvhost.backend.protocol.RequestType;
+import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
+import io.jvhost.backend.protocol.VringAddrPayload;
+import io.jvhost.backend.protocol.VringFdPayload;
+import io.jvhost.it.frontend.VhostUserFrontend;
+import io.jvhost.virtio.driver.DriverVirtqueue;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static io.jvhost.it.datapath.Frames.BROADCAST;
+import static io.jvhost.it.datapath.Frames.QUIET;
+import static io.jvhost.it.datapath.Frames.TIMEOUT;
+import static io.jvhost.it.datapath.Frames.assertFrames;
+import static io.jvhost.it.datapath.Frames.frame;
+import static io.jvhost.it.datapath.InProcessJvhost.awaitEquals;
+import static io.jvhost.it.frontend.VhostUserFrontend.RX_QUEUE;
+import static io.jvhost.it.frontend.VhostUserFrontend.TX_QUEUE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A hostile front-end on port {@code victim} (network {@code red}, with {@code peer}) tries to stop
+ * more than its own port: fds of the wrong kind, memory that shrinks or moves under running rings,
+ * heads re-posted before they were used, chains that are expensive to walk, messages that never end,
+ * regions no process could map. Each case checks that the victim fails cleanly, with the reason logged,
+ * that the {@code blue} pair of the same daemon forwards during and after the attack, and that the
+ * victim's socket serves the next front-end.
+ */
+class HostileFrontendTest extends TwoNetworksTest {
+
+    /** What a blue round trip may take while the victim attacks: far less than the 1 s a stalled worker costs. */
+    private static final Duration PROMPT = Duration.ofMillis(500);
+    /** The largest indirect table a ring accepts (SplitVirtqueue.MAX_INDIRECT_ENTRIES). */
+    private static final int MAX_INDIRECT_ENTRIES = 65536;
+
+    // ---- 1. fds of the wrong kind ----
+
+    static Stream<Arguments> wrongKindsOfFd() {
+        List<Arguments> cases = new ArrayList<>();
+        for (RequestType type : List.of(RequestType.SET_VRING_KICK, RequestType.SET_VRING_CALL, RequestType.SET_VRING_ERR)) {
+            for (String kind : List.of("a regular file", "a pipe", "a socket")) {
+                cases.add(Arguments.of(type, kind));
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} with {1}")
+    @MethodSource("wrongKindsOfFd")
+    void shouldRefuseAVringFdThatIsNotAnEventfd(RequestType type, String kind) throws Exception {
+        int fd = openFd(kind);
+
+        assertEquals(1, victim.setVringFd(type, TX_QUEUE, fd), "REPLY_ACK status");
+        assertTrue(victim.awaitClosedByBackend(TIMEOUT), "jvhost closed the connection");
+        logs.await(TIMEOUT, "port victim: closing the connection: " + type + ": vring 1: the fd is " + kind,
+                "not an eventfd");
+        jvhost.awaitPort("victim", p -> !p.connected(), "disconnected");
+        // Nothing stays registered: no worker serves the victim's queues once the session ended.
+        assertNull(jvhost.queue("victim", TX_QUEUE).workerCpu(), "worker of the victim's TX queue");
+        assertNull(jvhost.queue("victim", RX_QUEUE).workerCpu(), "worker of the victim's RX queue");
+        assertBlueForwards();
+        reconnectVictimAndForward();
+    }
+
+    private int openFd(String kind) throws Exception {
+        return switch (kind) {
+            case "a regular file" -> trackFd(Fds.memfdCreate("jvhost-hostile-file"));
+            case "a pipe" -> {
+                int[] pipe = Fds.pipe();
+                trackFd(pipe[1]);
+                yield trackFd(pipe[0]);
+            }
+            case "a socket" -> {
+                UnixSocket[] pair = UnixSocket.pair();
+                track(pair[0]);
+                track(pair[1]);
+                yield pair[0].fd();
+            }
+            default -> throw new IllegalArgumentException(kind);
+        };
+    }
+
+    private int trackFd(int fd) {
+        AutoCloseable closer = () -> Fds.closeQuietly(fd);
+        track(closer);
+        return fd;
+    }
+
+    /**
+     * A blocking eventfd as the kick of both rings, and another as a call fd. jvhost makes them
+     * non-blocking: the worker that finds the shared kick already drained by the other ring's worker
+     * reads nothing instead of blocking in read(2), and a full call counter never blocks a sender.
+     * (Which ring sees a given kick is then a race: that is the front-end's own loss.) Every worker
+     * still answers: blue forwards promptly, and the victim's queues stop and start again.
+     */
+    @Test
+    void shouldServeBlockingEventfdsWithoutBlockingAWorker() throws Exception {
+        int sharedKick = EventFd.create();
+        Fds.setNonBlocking(sharedKick, false);
+        int call = EventFd.create();
+        Fds.setNonBlocking(call, false);
+
+        assertEquals(0, victim.requestStatus(RequestType.SET_VRING_KICK,
+                VringFdPayload.of(RX_QUEUE, false).toArray(ValueLayout.JAVA_BYTE), sharedKick), "RX kick");
+        assertTrue(Fds.isNonBlocking(sharedKick), "jvhost made the kick eventfd non-blocking");
+        assertEquals(0, victim.setVringFd(RequestType.SET_VRING_KICK, TX_QUEUE, sharedKick), "the same eventfd as TX kick");
+        assertEquals(0, victim.setVringFd(RequestType.SET_VRING_CALL, TX_QUEUE, call), "TX call");
+        assertTrue(Fds.isNonBlocking(call), "jvhost made the call eventfd non-blocking");
+
+        for (int round = 0; round < 10; round++) {
+            for (int i = 0; i < 20; i++) {
+                victim.kick(TX_QUEUE); // wakes both rings' registrations, on two workers
+            }
+            assertBlueForwardsPromptly();
+            byte[] toVictim = frame(MAC_VICTIM, MAC_PEER, ++seq);
+            peer.send(toVictim);
+            assertFrames(List.of(toVictim), victim.receive(TIMEOUT), "victim's RX queue");
+        }
+        assertNull(jvhost.queue("victim", TX_QUEUE).error(), "victim TX queue");
+        assertNull(jvhost.queue("victim", RX_QUEUE).error(), "victim RX queue");
+        reconnectVictimAndForward(); // stopping and starting queues needs every worker to answer
+    }
+
+    // ---- 2 and 4. memory that shrinks: SIGBUS, InternalError ----
+
+    /**
+     * The victim truncates its memfd, which it did not seal, after SET_MEM_TABLE. jvhost's next access
+     * to it is a SIGBUS (the JVM's InternalError) on the worker serving the victim's TX queue, then on
+     * the peer's worker delivering to the victim's RX queue, then on the victim's control thread: each
+     * time that queue or that connection stops, with the reason logged, and nothing else does.
+     */
+    @Test
+    @Tag(ONE_WORKER) // a worker that stalled for the victim would stall blue too
+    void shouldStopOnlyTheVictimWhenItShrinksItsUnsealedMemfd() throws Exception {
+        logs.await(TIMEOUT, "SET_MEM_TABLE: region 0: the memfd is not sealed against shrinking (F_SEAL_SHRINK)");
+        DriverVirtqueue tx = victim.txRing(); // its addresses only: its memory is gone below
+        byte[] addr = VringAddrPayload.of(TX_QUEUE, 0, tx.descFrontendVa(), tx.usedFrontendVa(), tx.availFrontendVa(), 0)
+                .toArray(ValueLayout.JAVA_BYTE);
+
+        Fds.ftruncate(victim.memfd(), 0);
+
+        victim.kick(TX_QUEUE);
+        assertEquals(1, victim.awaitQueueError(TX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the victim's TX queue");
+        assertQueueError("victim", TX_QUEUE, "InternalError");
+        assertBlueForwardsPromptly(); // no second lost to Netty's loop exception handler
+
+        long peerTx = jvhost.queue("peer", TX_QUEUE).packets();
+        peer.send(frame(MAC_VICTIM, MAC_PEER, ++seq));
+        assertEquals(1, victim.awaitQueueError(RX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the victim's RX queue");
+        assertQueueError("victim", RX_QUEUE, "InternalError");
+        awaitEquals(peerTx + 1, () -> jvhost.queue("peer", TX_QUEUE).packets(), "peer TX packets");
+        assertNull(jvhost.queue("peer", TX_QUEUE).error(), "the sender's queue goes on");
+        assertBlueForwardsPromptly();
+
+        // SET_VRING_ADDR restarts the TX ring, and the control thread reads its used idx: another SIGBUS.
+        assertEquals(1, victim.requestStatus(RequestType.SET_VRING_ADDR, addr), "REPLY_ACK status");
+        assertTrue(victim.awaitClosedByBackend(TIMEOUT), "jvhost closed the connection");
+        logs.await(TIMEOUT, "port victim: closing the connection: SET_VRING_ADDR: device failed: java.lang.InternalError");
+        jvhost.awaitPort("victim", p -> !p.connected(), "disconnected");
+        assertEquals(2, jvhost.port("victim").errors(), "victim errors");
+        assertBlueForwards();
+        reconnectVictimAndForward();
+    }
+
+    // ---- 3. ring invariants under change ----
+
+    /**
+     * With 32-entry rings the victim posts 32 chains that are slow to walk, kicks, and while jvhost is
+     * in the middle of that batch re-posts the same 32 heads (it has not seen them used). A batch that
+     * re-read the avail idx and took them would push more used entries than the shadow used ring holds;
+     * jvhost must instead stop the ring for an avail idx too far ahead.
+     */
+    @Test
+    @Tag(ONE_WORKER) // a worker that stalled for the victim would stall blue too
+    void shouldStopATxRingWhoseHeadsAreRepostedBeforeTheyWereUsed() throws Exception {
+        victim.close();
+        VhostUserFrontend.Options small = new VhostUserFrontend.Options(16L << 20, 32, 2048, 32, 2048,
+                VhostUserFrontend.DRIVER_FEATURES, true);
+        victim = connect("victim", small);
+        assertRedForwards(victim);
+        victim.reclaimTx();
+        DriverVirtqueue tx = victim.txRing();
+        long table = tx.writeZeroLengthTable(MAX_INDIRECT_ENTRIES);
+        int[] heads = new int[tx.size()];
+        for (int i = 0; i < heads.length; i++) {
+            heads[i] = tx.addIndirect(table, 16 * MAX_INDIRECT_ENTRIES, 0);
+        }
+        tx.publishAvail();
+        victim.kick(TX_QUEUE);
+        // 32 walks of 65536 descriptors take milliseconds: re-post while the first ones are walked.
+        long until = System.nanoTime() + 300_000;
+        while (System.nanoTime() < until) {
+            Thread.onSpinWait();
+        }
+        for (int head : heads) {
+            tx.pushAvailRaw(head);
+        }
+        tx.publishAvailJump(0);
+        victim.kick(TX_QUEUE);
+
+        assertEquals(1, victim.awaitQueueError(TX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the victim's TX queue");
+        assertQueueError("victim", TX_QUEUE, "more than the queue size 32");
+        assertEquals(List.of(), logs.linesWith("without publishUsed"), "shadow used ring overflows");
+        assertBlueForwardsPromptly();
+        reconnectVictimAndForward();
+    }
+
+    /**
+     * A SET_MEM_TABLE that maps other memory, which no longer holds the running rings: both rings stop
+     * for real (kicks and frames do nothing, nothing touches the old, now unmapped, table).
+     */
+    @Test
+    @Tag(ONE_WORKER) // a worker that stalled for the victim would stall blue too
+    void shouldStopRingsThatANewMemoryTableNoLongerCovers() throws Exception {
+        int other = trackFd(Fds.memfdCreate("jvhost-hostile-other-ram"));
+        Fds.ftruncate(other, 1 << 20);
+        byte[] table = MemoryTablePayload.of(new RegionDescriptor(1L << 30, 1 << 20, 0x10_0000_0000L, 0))
+                .toArray(ValueLayout.JAVA_BYTE);
+        int usedBefore = victim.txRing().usedIdx();
+
+        assertEquals(0, victim.requestStatus(RequestType.SET_MEM_TABLE, table, other), "the table itself is valid");
+        assertEquals(1, victim.awaitQueueError(TX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the TX queue");
+        assertEquals(1, victim.awaitQueueError(RX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the RX queue");
+        assertQueueError("victim", TX_QUEUE, "ring no longer mapped after a memory table change");
+        assertQueueError("victim", RX_QUEUE, "ring no longer mapped after a memory table change");
+
+        long txPackets = jvhost.queue("victim", TX_QUEUE).packets();
+        victim.send(frame(BROADCAST, MAC_VICTIM, ++seq));
+        victim.kick(TX_QUEUE);
+        assertFrames(List.of(), peer.receive(QUIET), "peer: the victim's TX ring stopped");
+        assertEquals(usedBefore, victim.txRing().usedIdx(), "TX used idx");
+        assertEquals(txPackets, jvhost.queue("victim", TX_QUEUE).packets(), "victim TX packets");
+        assertEquals(List.of(), logs.linesWith("unexpected"), "no queue touched unmapped memory");
+        assertTrue(jvhost.port("victim").connected(), "the connection stays");
+        assertBlueForwardsPromptly();
+        reconnectVictimAndForward();
+    }
+
+    // ---- 5. stalls ----
+
+    @Test
+    void shouldDropAConnectionThatStopsHalfWayThroughAHeader() throws Exception {
+        long start = System.nanoTime();
+        victim.sendRaw(new byte[6]);
+
+        // While the control thread waits for the rest, the data path carries on.
+        assertRedForwards(victim);
+        assertBlueForwardsPromptly();
+        assertTrue(victim.awaitClosedByBackend(Duration.ofSeconds(10)), "jvhost closed the stalled connection");
+        long waitedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(waitedMillis >= 4_500 && waitedMillis < 9_000, "closed after " + waitedMillis + " ms");
+        logs.await(TIMEOUT, "port victim: closing the connection: stalled message: header: 6 of 12 bytes arrived");
+        jvhost.awaitPort("victim", p -> !p.connected(), "disconnected");
+        assertBlueForwards();
+        reconnectVictimAndForward();
+    }
+
+    /**
+     * 200 chains whose indirect tables hold 65536 zero-length descriptors each (legal, and the most a
+     * chain can cost to walk): the TX budget counts descriptors, so the worker serving the victim takes
+     * the other queues' kicks between two such chains instead of after 256 of them.
+     */
+    @Test
+    @Tag(ONE_WORKER)
+    void shouldNotLetChainsOfZeroLengthDescriptorsTakeTheWorker() throws Exception {
+        assertEquals(jvhost.queue("victim", TX_QUEUE).workerCpu(), jvhost.queue("blue1", TX_QUEUE).workerCpu(),
+                "the victim and blue1 share the worker");
+        victim.reclaimTx();
+        DriverVirtqueue tx = victim.txRing();
+        long table = tx.writeZeroLengthTable(MAX_INDIRECT_ENTRIES);
+        int chains = 200;
+        long dropsBefore = jvhost.queue("victim", TX_QUEUE).drops();
+        for (int i = 0; i < chains; i++) {
+            tx.addIndirect(table, 16 * MAX_INDIRECT_ENTRIES, 0);
+        }
+        tx.publishAvail();
+        victim.kick(TX_QUEUE);
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        while (jvhost.queue("victim", TX_QUEUE).drops() == dropsBefore) { // the worker is on them now
+            assertTrue(System.nanoTime() < deadline, "the victim's TX queue took none of its chains");
+            Thread.onSpinWait();
+        }
+
+        byte[] out = frame(BROADCAST, MAC_BLUE1, ++seq, 100);
+        blue1.send(out);
+        assertFrames(List.of(out), blue2.receive(TIMEOUT), "blue2 during the attack");
+        long walked = jvhost.queue("victim", TX_QUEUE).drops() - dropsBefore;
+        assertTrue(walked < chains, "the blue frame came through after " + walked + " of the victim's " + chains
+                + " expensive chains, not after all of them");
+
+        awaitEquals(dropsBefore + chains, () -> jvhost.queue("victim", TX_QUEUE).drops(), "victim TX drops (no data)");
+        assertNull(jvhost.queue("victim", TX_QUEUE).error(), "a legal ring stays up");
+        assertRedForwards(victim);
+        assertBlueForwards();
+    }
+
+    /** A sparse 64 TiB memfd costs its front-end nothing; mapped, it would take half this process's address space. */
+    @Test
+    void shouldRefuseA64TiBRegion() throws Exception {
+        int sparse = trackFd(Fds.memfdCreate("jvhost-hostile-sparse"));
+        Fds.ftruncate(sparse, 64L << 40);
+        byte[] table = MemoryTablePayload.of(new RegionDescriptor(0, 64L << 40, 0x10_0000_0000L, 0))
+                .toArray(ValueLayout.JAVA_BYTE);
+
+        assertEquals(1, victim.requestStatus(RequestType.SET_MEM_TABLE, table, sparse), "REPLY_ACK status");
+        assertTrue(victim.awaitClosedByBackend(TIMEOUT), "jvhost closed the connection");
+        logs.await(TIMEOUT, "port victim: closing the connection: SET_MEM_TABLE: the regions add up to more than 16 TiB");
+        jvhost.awaitPort("victim", p -> !p.connected(), "disconnected");
+        assertBlueForwards();
+        reconnectVictimAndForward();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    private void assertQueueError(String port, int index, String part) {
+        QueueStatus q = jvhost.queue(port, index);
+        assertNotNull(q.error(), "queue " + port + "/" + index + " stopped: " + q);
+        assertTrue(q.error().contains(part), "queue " + port + "/" + index + " error: " + q.error());
+        logs.await(TIMEOUT, "port " + port + ": queue " + index + " stopped: ", part);
+    }
+
+    /** Blue forwards both ways within {@link #PROMPT}: no worker is stalled. */
+    private void assertBlueForwardsPromptly() throws Exception {
+        long start = System.nanoTime();
+        assertBlueForwards(PROMPT);
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(millis < PROMPT.toMillis(), "blue round trip took " + millis + " ms");
+    }
+}
