@@ -4,8 +4,8 @@ import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.WorkerStatus;
 import io.jvhost.it.datapath.InProcessJvhost.Port;
 import io.jvhost.it.frontend.VhostUserFrontend;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -30,12 +30,8 @@ class FrontendCpuAccountingTest {
     @TempDir
     Path dir;
 
-    private final Resources resources = new Resources();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        resources.close();
-    }
+    @RegisterExtension
+    final Resources resources = new Resources();
 
     @Test
     void shouldChargeEachPortItsWorkAndAddUpToTheWorkersBusyTime() throws Exception {

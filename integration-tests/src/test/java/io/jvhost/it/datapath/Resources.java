@@ -1,16 +1,27 @@
 package io.jvhost.it.datapath;
 
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
 import java.util.ArrayDeque;
 import java.util.Deque;
 
-/** What a test opened, closed in reverse order even when some closes fail (the first failure wins). */
-final class Resources implements AutoCloseable {
+/**
+ * What a test opened, closed in reverse order even when some closes fail (the first failure wins).
+ * As a {@code @RegisterExtension} field it closes everything after each test by itself.
+ */
+final class Resources implements AutoCloseable, AfterEachCallback {
 
     private final Deque<AutoCloseable> opened = new ArrayDeque<>();
 
     <T extends AutoCloseable> T track(T resource) {
         opened.push(resource);
         return resource;
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) throws Exception {
+        close();
     }
 
     @Override
