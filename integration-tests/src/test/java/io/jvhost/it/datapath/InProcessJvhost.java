@@ -7,10 +7,12 @@ import io.jvhost.backend.config.ManagementConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.linux.SocketAccess;
+import io.jvhost.backend.management.ManagementServer;
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -96,6 +98,22 @@ final class InProcessJvhost implements AutoCloseable {
 
     Path socket(String port) {
         return socketPath(dir, port);
+    }
+
+    /** Where {@link #startControl} puts the control socket. */
+    Path controlSocket() {
+        return dir.resolve("jvhost.ctl");
+    }
+
+    /** The control socket at {@link #controlSocket()}, as {@code jvhost serve} starts it; the caller closes it. */
+    ManagementServer startControl(String group) throws IOException {
+        ManagementConfig management = new ManagementConfig("127.0.0.1", 0, controlSocket(), group);
+        return ManagementServer.startControl(management, daemon.view(), daemon.control());
+    }
+
+    /** The read-only TCP listener on a free port; the caller closes it. */
+    ManagementServer startListener() throws IOException {
+        return ManagementServer.start(new ManagementConfig("127.0.0.1", 0, controlSocket(), null), daemon.view());
     }
 
     ManagementView view() {

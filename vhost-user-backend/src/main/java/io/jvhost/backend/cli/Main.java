@@ -130,7 +130,19 @@ public final class Main {
             closeDaemon(daemon, err);
             return status;
         }
-        LOG.log(Level.INFO, servingLine(config, source, management));
+        ManagementServer control = null;
+        if (daemon.control() != null) {
+            try {
+                control = ManagementServer.startControl(config.management(), daemon.view(), daemon.control());
+            } catch (Exception e) {
+                int status = failed(err, "cannot start", e);
+                management.close();
+                closeDaemon(daemon, err);
+                return status;
+            }
+        }
+        LOG.log(Level.INFO, servingLine(config, source, management)
+                + (control == null ? "" : "; control socket " + config.management().controlSocket()));
         boolean interrupted = false;
         try {
             stop.await();
@@ -142,6 +154,9 @@ public final class Main {
         LOG.log(Level.INFO, "stopping");
         boolean clean = true;
         try {
+            if (control != null) {
+                control.close();
+            }
             management.close();
         } catch (RuntimeException e) {
             clean = false;

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.jvhost.backend.config.PortConfig.Mode;
 import io.jvhost.backend.config.WorkersConfig.Balance;
@@ -54,7 +55,7 @@ public final class ConfigLoader {
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
             "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids");
-    static final List<String> MANAGEMENT_KEYS = List.of("listen");
+    static final List<String> MANAGEMENT_KEYS = List.of("listen", "control-socket", "control-group");
 
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
     /** A poll window beyond a millisecond only burns CPU: kicks cost microseconds. */
@@ -80,6 +81,10 @@ public final class ConfigLoader {
     private static final long MAX_UID = 0xFFFF_FFFEL;
 
     private static final YAMLMapper YAML = YAMLMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    private static final JsonMapper JSON = JsonMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .build();
 
@@ -173,14 +178,15 @@ public final class ConfigLoader {
             }
             return tree == null ? YAML.createObjectNode() : tree;
         } catch (JsonProcessingException e) {
-            throw syntaxError(source, e);
+            throw syntaxError(source, e, "YAML");
         } catch (IOException e) {
             // Reading from a String: only a parse problem can get here.
             throw new ConfigException(source + ": invalid YAML: " + e.getMessage(), e);
         }
     }
 
-    private static ConfigException syntaxError(String source, JsonProcessingException e) {
+    /** @param format "YAML" or "JSON", as the message names it */
+    private static ConfigException syntaxError(String source, JsonProcessingException e, String format) {
         if (e.getCause() instanceof MarkedYAMLException yaml && yaml.getProblemMark() != null) {
             Mark problem = yaml.getProblemMark();
             StringBuilder message = new StringBuilder()
@@ -201,11 +207,78 @@ public final class ConfigLoader {
         if (original != null && original.startsWith("Duplicate field ")) {
             original = "duplicate key " + original.substring("Duplicate field ".length());
         } else {
-            original = "invalid YAML: " + original;
+            original = "invalid " + format + ": " + original;
         }
         JsonLocation at = e.getLocation();
         String where = at == null ? "" : ":" + at.getLineNr();
         return new ConfigException(source + where + ": " + original, e);
+    }
+
+    /**
+     * Parses and validates one port object sent to the running daemon ({@code POST /api/ports}): the
+     * keys of a config port, checked by the same rules with the same messages, with {@code source} in
+     * place of the file name and no {@code ports[i]} prefix ({@code POST /api/ports: mode: expected
+     * 'server' or 'client', got 'listen'}). Its name, socket path and TAP device must differ from those
+     * of {@code running}, else the exception {@link ConfigException#isDuplicate() is a duplicate}.
+     */
+    public static PortConfig parsePort(String source, String json, List<PortConfig> running) throws ConfigException {
+        JsonNode tree;
+        try (JsonParser parser = JSON.createParser(json)) {
+            tree = JSON.readTree(parser);
+            if (parser.nextToken() != null) {
+                throw new ConfigException(source + ": expected one JSON object, found more after it");
+            }
+        } catch (JsonProcessingException e) {
+            throw syntaxError(source, e, "JSON");
+        } catch (IOException e) {
+            throw new ConfigException(source + ": invalid JSON: " + e.getMessage(), e);
+        }
+        ConfigNode node = ConfigNode.root(source, tree == null ? JSON.missingNode() : tree);
+        PortConfig port = Validation.port(node);
+        PortKeys seen = new PortKeys();
+        for (PortConfig other : running) {
+            seen.addRunning(other);
+        }
+        seen.add(port, node);
+        return port;
+    }
+
+    /** The names, socket paths and TAP devices taken so far, each with where it was taken. */
+    private static final class PortKeys {
+
+        private final Map<String, String> names = new HashMap<>();
+        private final Map<Path, String> sockets = new HashMap<>();
+        private final Map<String, String> taps = new HashMap<>();
+
+        /** A port of the running daemon ({@code also port vm0}). */
+        void addRunning(PortConfig port) {
+            String where = "port " + port.name();
+            names.putIfAbsent(port.name(), where);
+            if (port.socket() != null) {
+                sockets.putIfAbsent(port.socket().toAbsolutePath().normalize(), where);
+            } else {
+                taps.putIfAbsent(port.tap(), where);
+            }
+        }
+
+        /** A port read from {@code element}; a key already taken is an error at that key. */
+        void add(PortConfig port, ConfigNode element) throws ConfigException {
+            unique(names, port.name(), element.child("name"), "port name");
+            if (port.socket() != null) {
+                unique(sockets, port.socket().toAbsolutePath().normalize(), element.child("socket"), "socket path");
+            } else {
+                unique(taps, port.tap(), element.child("tap"), "TAP device");
+            }
+        }
+
+        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String what)
+                throws ConfigException {
+            String previous = seen.putIfAbsent(key, node.path());
+            if (previous != null) {
+                throw ConfigException.duplicate(node.error("duplicate " + what + " '" + node.json().textValue()
+                        + "' (also " + previous + ")").getMessage());
+            }
+        }
     }
 
     /** One validation run; checks in file order so the first problem is the one reported. */
@@ -349,32 +422,16 @@ public final class ConfigLoader {
                 throw node.error("expected at least one port");
             }
             List<PortConfig> ports = new ArrayList<>();
-            Map<String, String> names = new HashMap<>();
-            Map<Path, String> sockets = new HashMap<>();
-            Map<String, String> taps = new HashMap<>();
+            PortKeys seen = new PortKeys();
             for (ConfigNode element : elements) {
                 PortConfig port = port(element);
-                unique(names, port.name(), element.child("name"), "port name");
-                if (port.socket() != null) {
-                    unique(sockets, port.socket().toAbsolutePath().normalize(), element.child("socket"),
-                            "socket path");
-                } else {
-                    unique(taps, port.tap(), element.child("tap"), "TAP device");
-                }
+                seen.add(port, element);
                 ports.add(port);
             }
             return ports;
         }
 
-        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String what)
-                throws ConfigException {
-            String previous = seen.putIfAbsent(key, node.path());
-            if (previous != null) {
-                throw node.error("duplicate " + what + " '" + node.json().textValue() + "' (also " + previous + ")");
-            }
-        }
-
-        private static PortConfig port(ConfigNode node) throws ConfigException {
+        static PortConfig port(ConfigNode node) throws ConfigException {
             node.requireMapping(PORT_KEYS);
             ConfigNode nameNode = node.child("name");
             if (nameNode.isMissing()) {
@@ -470,13 +527,7 @@ public final class ConfigLoader {
                 }
                 fileMode = Integer.parseInt(text, 8);
             }
-            String group = null;
-            if (!groupNode.isMissing()) {
-                group = groupNode.text(GROUP_RULE);
-                if (!GROUP.matcher(group).matches()) {
-                    throw groupNode.error("expected " + GROUP_RULE + ", got '" + group + "'");
-                }
-            }
+            String group = groupNode.isMissing() ? null : group(groupNode);
             List<Long> uids = null;
             if (!uidsNode.isMissing()) {
                 uids = new ArrayList<>();
@@ -488,6 +539,14 @@ public final class ConfigLoader {
                 }
             }
             return new SocketAccess(fileMode, group, uids);
+        }
+
+        private static String group(ConfigNode node) throws ConfigException {
+            String group = node.text(GROUP_RULE);
+            if (!GROUP.matcher(group).matches()) {
+                throw node.error("expected " + GROUP_RULE + ", got '" + group + "'");
+            }
+            return group;
         }
 
         private static Path socketPath(ConfigNode node) throws ConfigException {
@@ -530,7 +589,19 @@ public final class ConfigLoader {
                 return defaults;
             }
             node.requireMapping(MANAGEMENT_KEYS);
-            ConfigNode listenNode = node.child("listen");
+            ManagementConfig listen = listen(node.child("listen"), defaults);
+            Path controlSocket = ManagementConfig.DEFAULT_CONTROL_SOCKET;
+            if (!node.child("control-socket").isMissing()) {
+                controlSocket = socketPath(node.child("control-socket"));
+            }
+            String controlGroup = null;
+            if (!node.child("control-group").isMissing()) {
+                controlGroup = group(node.child("control-group"));
+            }
+            return listen.withControl(controlSocket, controlGroup);
+        }
+
+        private static ManagementConfig listen(ConfigNode listenNode, ManagementConfig defaults) throws ConfigException {
             if (listenNode.isMissing()) {
                 return defaults;
             }

@@ -1,0 +1,267 @@
+package io.jvhost.it.datapath;
+
+import io.jvhost.backend.cli.ControlClient;
+import io.jvhost.backend.cli.ControlClient.Response;
+import io.jvhost.backend.management.PortStatus;
+import io.jvhost.it.datapath.InProcessJvhost.Port;
+import io.jvhost.it.frontend.VhostUserFrontend;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static io.jvhost.it.datapath.Frames.BROADCAST;
+import static io.jvhost.it.datapath.Frames.TIMEOUT;
+import static io.jvhost.it.datapath.Frames.assertFrames;
+import static io.jvhost.it.datapath.Frames.frame;
+import static io.jvhost.it.datapath.Frames.mac;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Ports added and removed through the control socket of a running daemon ({@code POST /api/ports},
+ * {@code DELETE /api/ports/NAME}), with front-ends on the other ports forwarding all the while; the
+ * control socket's mode and group; the read-only TCP listener refusing changes.
+ */
+class RuntimePortsTest {
+
+    @TempDir
+    Path dir;
+
+    private final Resources resources = new Resources();
+    private int seq;
+
+    @AfterEach
+    void closeAll() throws Exception {
+        resources.close();
+    }
+
+    private InProcessJvhost startWithControl(String group, Port... ports) throws Exception {
+        InProcessJvhost jvhost = resources.track(InProcessJvhost.start(dir, ports));
+        resources.track(jvhost.startControl(group));
+        return jvhost;
+    }
+
+    private Response post(InProcessJvhost jvhost, String json) throws Exception {
+        return ControlClient.request(jvhost.controlSocket(), "POST", "/api/ports", json);
+    }
+
+    private Response delete(InProcessJvhost jvhost, String name) throws Exception {
+        return ControlClient.request(jvhost.controlSocket(), "DELETE", "/api/ports/" + name, null);
+    }
+
+    private static String portJson(InProcessJvhost jvhost, String name) {
+        return "{\"name\": \"" + name + "\", \"socket\": \"" + jvhost.socket(name) + "\", \"network\": \"lan\"}";
+    }
+
+    @Test
+    void shouldCreateTheControlSocketForItsOwnerOnlyAndRemoveItOnClose() throws Exception {
+        InProcessJvhost jvhost = resources.track(InProcessJvhost.start(dir, new Port("a", "lan")));
+        Path socket = jvhost.controlSocket();
+        try (var control = jvhost.startControl(null)) {
+            assertEquals(0600, (Integer) Files.getAttribute(socket, "unix:mode") & 0777);
+            Response ports = ControlClient.request(socket, "GET", "/api/ports", null);
+            assertEquals(200, ports.status());
+            assertTrue(ports.body().contains("\"name\" : \"a\""), ports.body());
+            try (var files = Files.list(dir)) {
+                assertEquals(List.of("a.sock", "jvhost.ctl"), files.map(p -> p.getFileName().toString()).sorted().toList(),
+                        "no private bind directory is left");
+            }
+        }
+        assertFalse(Files.exists(socket), "control socket removed on close");
+    }
+
+    @Test
+    void shouldGiveTheControlSocketItsGroupAndMode0660() throws Exception {
+        int ownGid = (Integer) Files.getAttribute(dir, "unix:gid");
+        String[] group = Files.readAllLines(Path.of("/etc/group")).stream().map(line -> line.split(":"))
+                .filter(f -> f.length > 2 && !f[2].equals(String.valueOf(ownGid))).findFirst().orElseThrow();
+        InProcessJvhost jvhost = startWithControl(group[0], new Port("a", "lan"));
+
+        assertEquals(0660, (Integer) Files.getAttribute(jvhost.controlSocket(), "unix:mode") & 0777);
+        assertEquals(Integer.parseInt(group[2]), (Integer) Files.getAttribute(jvhost.controlSocket(), "unix:gid"));
+    }
+
+    @Test
+    void shouldRefuseChangesOnTheTcpListenerNamingTheControlSocket() throws Exception {
+        InProcessJvhost jvhost = resources.track(InProcessJvhost.start(dir, new Port("a", "lan")));
+        var listener = resources.track(jvhost.startListener());
+        HttpClient http = HttpClient.newHttpClient();
+        URI base = URI.create("http://127.0.0.1:" + listener.port());
+        String expected = "read-only listener: send changes to the control socket " + jvhost.controlSocket()
+                + " (management.control-socket)\n";
+
+        HttpResponse<String> delete = http.send(HttpRequest.newBuilder(base.resolve("/api/ports/a")).DELETE().build(),
+                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> post = http.send(HttpRequest.newBuilder(base.resolve("/api/ports"))
+                        .POST(HttpRequest.BodyPublishers.ofString(portJson(jvhost, "b"))).build(),
+                HttpResponse.BodyHandlers.ofString());
+
+        assertEquals(403, delete.statusCode());
+        assertEquals(expected, delete.body());
+        assertEquals(403, post.statusCode());
+        assertEquals(expected, post.body());
+        assertEquals(List.of("a"), jvhost.view().ports().stream().map(PortStatus::name).toList());
+    }
+
+    @Test
+    void shouldForwardBetweenAPortAddedAtRuntimeAndAnExistingOne() throws Exception {
+        InProcessJvhost jvhost = startWithControl(null, new Port("a", "lan"));
+        VhostUserFrontend a = resources.track(VhostUserFrontend.connect(jvhost.socket("a")));
+
+        Response added = post(jvhost, portJson(jvhost, "c"));
+
+        assertEquals(201, added.status(), added.body());
+        assertTrue(added.body().startsWith("{"), added.body());
+        assertTrue(added.body().contains("\"name\" : \"c\"") && added.body().contains("\"connected\" : false"),
+                added.body());
+        VhostUserFrontend c = resources.track(VhostUserFrontend.connect(jvhost.socket("c")));
+        jvhost.awaitPort("c", PortStatus::connected, "connected");
+        byte[] out = frame(BROADCAST, mac(0xc), ++seq, 200);
+        c.send(out);
+        assertFrames(List.of(out), a.receive(TIMEOUT), "a");
+        byte[] back = frame(mac(0xc), mac(0xa), ++seq, 1514);
+        a.send(back);
+        assertFrames(List.of(back), c.receive(TIMEOUT), "c");
+    }
+
+    @Test
+    void shouldDisconnectAndForgetADeletedConnectedPort() throws Exception {
+        InProcessJvhost jvhost = startWithControl(null, new Port("a", "lan"), new Port("b", "lan"));
+        VhostUserFrontend a = resources.track(VhostUserFrontend.connect(jvhost.socket("a")));
+        VhostUserFrontend b = resources.track(VhostUserFrontend.connect(jvhost.socket("b")));
+        jvhost.awaitPort("b", PortStatus::connected, "connected");
+
+        Response deleted = delete(jvhost, "b");
+
+        assertEquals(204, deleted.status(), deleted.body());
+        assertEquals("", deleted.body());
+        assertTrue(b.awaitClosedByBackend(TIMEOUT), "b's front-end sees the connection closed");
+        assertFalse(Files.exists(jvhost.socket("b")), "b's socket file removed");
+        Response ports = ControlClient.request(jvhost.controlSocket(), "GET", "/api/ports", null);
+        assertFalse(ports.body().contains("\"b\""), ports.body());
+        assertEquals(List.of("a"), jvhost.view().ports().stream().map(PortStatus::name).toList());
+        assertEquals(List.of(0, 1), jvhost.view().queues().stream().map(q -> q.index()).toList(), "b's queues gone");
+        Response again = delete(jvhost, "b");
+        assertEquals(404, again.status());
+        assertEquals("no such port: b\n", again.body());
+        // The name and socket are free again.
+        assertEquals(201, post(jvhost, portJson(jvhost, "b")).status());
+        VhostUserFrontend b2 = resources.track(VhostUserFrontend.connect(jvhost.socket("b")));
+        byte[] out = frame(BROADCAST, mac(0xa), ++seq, 100);
+        a.send(out);
+        assertFrames(List.of(out), b2.receive(TIMEOUT), "new b");
+    }
+
+    @Test
+    void shouldLoseNoFrameBetweenOtherPortsWhilePortsComeAndGo() throws Exception {
+        InProcessJvhost jvhost = startWithControl(null, new Port("a", "lan"), new Port("b", "lan"));
+        VhostUserFrontend a = resources.track(VhostUserFrontend.connect(jvhost.socket("a")));
+        VhostUserFrontend b = resources.track(VhostUserFrontend.connect(jvhost.socket("b")));
+        jvhost.awaitPort("b", PortStatus::connected, "connected");
+        AtomicBoolean streaming = new AtomicBoolean(true);
+        AtomicInteger changes = new AtomicInteger();
+        CompletableFuture<Void> churn = CompletableFuture.runAsync(() -> {
+            try {
+                // At least 6 changes, going on as long as frames flow; every other added port is connected.
+                for (int i = 0; i < 6 || streaming.get(); i++) {
+                    String name = "x" + (i % 3);
+                    Response added = post(jvhost, portJson(jvhost, name));
+                    assertEquals(201, added.status(), added.body());
+                    if (i % 2 == 0) {
+                        try (VhostUserFrontend x = VhostUserFrontend.connect(jvhost.socket(name))) {
+                            jvhost.awaitPort(name, PortStatus::connected, "connected");
+                            assertEquals(204, delete(jvhost, name).status());
+                            assertTrue(x.awaitClosedByBackend(TIMEOUT));
+                        }
+                    } else {
+                        assertEquals(204, delete(jvhost, name).status());
+                    }
+                    changes.incrementAndGet();
+                }
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+
+        int sent = 0;
+        int received = 0;
+        List<byte[]> missing = new ArrayList<>();
+        try {
+            while (sent < 20_000 && (!churn.isDone() || changes.get() < 6)) {
+                // A burst A→B (broadcast: also flooded to whatever ports exist now), then B drains it,
+                // so B's receive buffers never run out: any frame missing was lost by the switch.
+                List<byte[]> burst = new ArrayList<>();
+                for (int i = 0; i < 32; i++) {
+                    burst.add(frame(BROADCAST, mac(0xa), ++seq, 60 + (seq % 200)));
+                }
+                a.sendBatch(burst);
+                sent += burst.size();
+                List<VhostUserFrontend.ReceivedFrame> got = b.receiveFrames(burst.size(), TIMEOUT);
+                received += got.size();
+                List<byte[]> bytes = got.stream().map(VhostUserFrontend.ReceivedFrame::bytes).toList();
+                if (got.size() != burst.size()) {
+                    missing.addAll(burst);
+                    assertFrames(burst, bytes, "b, after " + changes.get() + " changes");
+                }
+                assertFrames(burst, bytes, "b");
+            }
+        } finally {
+            streaming.set(false);
+        }
+        churn.get(60, TimeUnit.SECONDS);
+
+        assertTrue(changes.get() >= 6, "ports added and removed " + changes.get() + " times");
+        assertEquals(sent, received, "frames B received of those A sent");
+        assertEquals(0, jvhost.port("b").drops(), "b dropped nothing");
+        assertTrue(missing.isEmpty());
+        assertEquals(List.of("a", "b"), jvhost.view().ports().stream().map(PortStatus::name).toList());
+    }
+
+    @Test
+    void shouldRefuseBadPortObjectsWithTheConfigFileMessages() throws Exception {
+        InProcessJvhost jvhost = startWithControl(null, new Port("a", "lan"));
+        String taken = jvhost.socket("a").toString();
+
+        assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"mode\": \"listen\"}",
+                "POST /api/ports: mode: expected 'server' or 'client', got 'listen'\n");
+        assertRefused(jvhost, 400, "{\"name\": \"c\"}",
+                "POST /api/ports: expected exactly one of 'socket' or 'tap', got neither\n");
+        assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"colour\": 1}",
+                "POST /api/ports: colour: unknown key (known keys: name, socket, tap, mode, queues, network, vcpus,"
+                        + " offloads, mtu, socket-mode, socket-group, allowed-uids)\n");
+        assertRefused(jvhost, 400, "[1]", "POST /api/ports: expected a mapping, got a list\n");
+        assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"queues\": 17}",
+                "POST /api/ports: queues: expected an integer from 1 to 16, got 17\n");
+        assertRefused(jvhost, 409, "{\"name\": \"a\", \"socket\": \"other.sock\"}",
+                "POST /api/ports: name: duplicate port name 'a' (also port a)\n");
+        assertRefused(jvhost, 409, "{\"name\": \"c\", \"socket\": \"" + taken + "\"}",
+                "POST /api/ports: socket: duplicate socket path '" + taken + "' (also port a)\n");
+        Response broken = post(jvhost, "{\"name\": ");
+        assertEquals(400, broken.status());
+        assertTrue(broken.body().startsWith("POST /api/ports:1:"), broken.body());
+        assertEquals(List.of("a"), jvhost.view().ports().stream().map(PortStatus::name).toList());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of("a.sock", "jvhost.ctl"), files.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
+
+    private void assertRefused(InProcessJvhost jvhost, int status, String json, String message) throws Exception {
+        Response response = post(jvhost, json);
+        assertEquals(message, response.body(), json);
+        assertEquals(status, response.status(), json);
+    }
+}
