@@ -33,6 +33,12 @@ import io.jvhost.backend.worker.QueueBalancer;
 import io.jvhost.backend.worker.QueueScheduler;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -77,6 +83,11 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
      * {@link #changeLock}): copy on write, so every reader iterates a consistent snapshot.
      */
     private final List<PortEntry> ports = new CopyOnWriteArrayList<>();
+    /**
+     * The ports added at runtime, kept across restarts: {@code <control-socket>.state}, beside the
+     * control socket ({@code run/jvhost.ctl.state}); restored at start after the config's ports.
+     */
+    private final Path stateFile;
     /** Serialises port changes (the control socket) with each other and with {@link #close()}. */
     private final Object changeLock = new Object();
     private final ScheduledExecutorService housekeeping = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -90,13 +101,18 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
     private long[] lastBusyNanos = new long[0];
     private long lastSampleNanos;
 
-    /** A configured port: a vhost-user device (port, vcpus, endpoint) or a TAP device (tap). */
+    /**
+     * A port: a vhost-user device (port, vcpus, endpoint) or a TAP device (tap); {@code runtime} when it
+     * was added through the control socket (and is kept in the state file).
+     */
     private record PortEntry(PortConfig config, VirtioNetPort port, VcpuWatch vcpus, VhostUserEndpoint endpoint,
-                             TapPort tap) {
+                             TapPort tap, boolean runtime) {
     }
 
     private Jvhost(JvhostConfig config) {
         this.config = config;
+        Path control = config.management().controlSocket();
+        this.stateFile = control.resolveSibling(control.getFileName() + ".state");
         this.topology = config.topology() != null
                 ? CpuTopology.ofSockets(config.topology().sockets())
                 : CpuTopology.detect();
@@ -115,9 +131,18 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
     }
 
     private void open() throws Exception {
-        scheduler = startWorkers();
+        List<PortConfig> saved = ConfigLoader.loadState(stateFile, config.ports());
+        List<PortConfig> all = new ArrayList<>(config.ports());
+        all.addAll(saved);
+        scheduler = startWorkers(all);
         for (int i = 0; i < config.ports().size(); i++) {
-            ports.add(startPort("ports[" + i + "].", config.ports().get(i)));
+            ports.add(startPort("ports[" + i + "].", config.ports().get(i), false));
+        }
+        for (int i = 0; i < saved.size(); i++) {
+            ports.add(startPort(stateFile + ": ports[" + i + "].", saved.get(i), true));
+        }
+        if (!saved.isEmpty()) {
+            LOG.log(System.Logger.Level.INFO, saved.size() + " port(s) added at runtime restored from " + stateFile);
         }
         lastSampleNanos = System.nanoTime();
         housekeeping.scheduleAtFixedRate(this::housekeep, HOUSEKEEPING_MS, HOUSEKEEPING_MS, TimeUnit.MILLISECONDS);
@@ -132,7 +157,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
      * @param keyPrefix what precedes the key in a message: {@code ports[2].} for the config file, empty
      *                  for a port sent to the control socket
      */
-    private PortEntry startPort(String keyPrefix, PortConfig pc) throws Exception {
+    private PortEntry startPort(String keyPrefix, PortConfig pc, boolean runtime) throws Exception {
         L2Switch network = networks.computeIfAbsent(pc.network(), L2Switch::new);
         if (pc.isTap()) {
             TapPort tap;
@@ -143,13 +168,13 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             }
             network.attach(tap);
             tap.start();
-            return new PortEntry(pc, null, null, null, tap);
+            return new PortEntry(pc, null, null, null, tap, runtime);
         }
         VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues(), pc.offloads(), pc.mtu());
         network.attach(port);
         VcpuWatch vcpus = new VcpuWatch(port, pc.vcpus());
         try {
-            return new PortEntry(pc, port, vcpus, openEndpoint(keyPrefix, pc, port), null);
+            return new PortEntry(pc, port, vcpus, openEndpoint(keyPrefix, pc, port), null, runtime);
         } catch (Exception | Error e) {
             network.detach(port);
             vcpus.close();
@@ -178,13 +203,20 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             }
             PortEntry entry;
             try {
-                entry = startPort("", pc);
+                entry = startPort("", pc, true);
             } catch (ConfigException e) {
                 throw new ConfigException(CONTROL_SOURCE + ": " + e.getMessage(), e);
             } catch (Exception e) {
                 throw new ConfigException(CONTROL_SOURCE + ": cannot start port " + pc.name() + ": " + e.getMessage(), e);
             }
             ports.add(entry);
+            try {
+                saveState();
+            } catch (IOException e) {
+                // A port that would not come back after a restart is not added.
+                stopPort(entry);
+                throw new UncheckedIOException("cannot save " + stateFile + ": " + e.getMessage(), e);
+            }
             LOG.log(System.Logger.Level.INFO, "port " + pc.name() + " added (" + describe(pc) + ")");
             return status(entry);
         }
@@ -202,23 +234,61 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             if (entry == null) {
                 return false;
             }
-            ports.remove(entry);
-            L2Switch network = networks.get(entry.config().network());
-            network.detach(entry.tap() != null ? entry.tap() : entry.port());
-            // A worker may still be delivering into the port from the port array it read before the
-            // detach; once every worker has run a command (drained between handler calls) none is.
-            for (DataWorker w : dataWorkers) {
-                w.worker().call(() -> null);
-            }
-            closePort(entry);
-            if (entry.vcpus() != null) {
-                // VcpuWatch is the housekeeping thread's; it no longer finds the port in the list.
-                VcpuWatch vcpus = entry.vcpus();
-                housekeeping.execute(vcpus::close);
-            }
+            stopPort(entry);
             LOG.log(System.Logger.Level.INFO, "port " + name + " removed");
+            if (entry.runtime()) {
+                try {
+                    saveState();
+                } catch (IOException e) {
+                    throw new UncheckedIOException("port " + name + " removed, but " + stateFile
+                            + " still lists it: " + e.getMessage(), e);
+                }
+            }
             return true;
         }
+    }
+
+    /** Takes {@code entry} out of the port list and its network, then closes it. Under {@link #changeLock}. */
+    private void stopPort(PortEntry entry) {
+        ports.remove(entry);
+        L2Switch network = networks.get(entry.config().network());
+        network.detach(entry.tap() != null ? entry.tap() : entry.port());
+        // A worker may still be delivering into the port from the port array it read before the
+        // detach; once every worker has run a command (drained between handler calls) none is.
+        for (DataWorker w : dataWorkers) {
+            w.worker().call(() -> null);
+        }
+        closePort(entry);
+        if (entry.vcpus() != null) {
+            // VcpuWatch is the housekeeping thread's; it no longer finds the port in the list.
+            VcpuWatch vcpus = entry.vcpus();
+            housekeeping.execute(vcpus::close);
+        }
+    }
+
+    /**
+     * Writes the ports added at runtime to the state file: a new file renamed over the old one, so a
+     * crash leaves the old or the new list, never half of one; no such port, no file. Under
+     * {@link #changeLock}.
+     */
+    private void saveState() throws IOException {
+        List<PortConfig> runtime = new ArrayList<>();
+        for (PortEntry e : ports) {
+            if (e.runtime()) {
+                runtime.add(e.config());
+            }
+        }
+        if (runtime.isEmpty()) {
+            Files.deleteIfExists(stateFile);
+            return;
+        }
+        Path tmp = stateFile.resolveSibling(stateFile.getFileName() + ".tmp");
+        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            out.write(ByteBuffer.wrap(ConfigLoader.stateText(runtime).getBytes(StandardCharsets.UTF_8)));
+            out.force(true);
+        }
+        Files.move(tmp, stateFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     private static String describe(PortConfig pc) {
@@ -237,10 +307,11 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         }
     }
 
-    private QueueScheduler startWorkers() {
+    /** @param allPorts the ports served from the start: per-device, one thread each */
+    private QueueScheduler startWorkers(List<PortConfig> allPorts) {
         if (config.workers().model() == WorkersConfig.Model.PER_DEVICE) {
             Map<String, DataWorker> perPort = new LinkedHashMap<>();
-            for (PortConfig pc : config.ports()) {
+            for (PortConfig pc : allPorts) {
                 Worker w = new Worker("jvhost-device-" + pc.name(), -1);
                 threads.add(w);
                 DataWorker dw = new DataWorker(w, busyPollNanos());

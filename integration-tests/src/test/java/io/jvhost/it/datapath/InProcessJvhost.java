@@ -88,7 +88,9 @@ final class InProcessJvhost implements AutoCloseable {
         WorkersConfig workers = new WorkersConfig(cpus, model,
                 WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
                 WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
-        JvhostConfig config = new JvhostConfig(workers, null, configs, new ManagementConfig("127.0.0.1", 0));
+        // The control socket (and the state file of runtime ports beside it) in dir, never in the working directory.
+        JvhostConfig config = new JvhostConfig(workers, null, configs,
+                new ManagementConfig("127.0.0.1", 0, controlSocketPath(dir), null));
         return new InProcessJvhost(dir, Jvhost.start(config));
     }
 
@@ -100,9 +102,18 @@ final class InProcessJvhost implements AutoCloseable {
         return socketPath(dir, port);
     }
 
+    private static Path controlSocketPath(Path dir) {
+        return dir.resolve("jvhost.ctl");
+    }
+
     /** Where {@link #startControl} puts the control socket. */
     Path controlSocket() {
-        return dir.resolve("jvhost.ctl");
+        return controlSocketPath(dir);
+    }
+
+    /** The state file of the ports added at runtime, beside the control socket. */
+    Path stateFile() {
+        return dir.resolve("jvhost.ctl.state");
     }
 
     /** The control socket at {@link #controlSocket()}, as {@code jvhost serve} starts it; the caller closes it. */

@@ -2,6 +2,7 @@ package io.jvhost.it.datapath;
 
 import io.jvhost.backend.cli.ControlClient;
 import io.jvhost.backend.cli.ControlClient.Response;
+import io.jvhost.backend.config.ConfigException;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.it.datapath.InProcessJvhost.Port;
@@ -30,6 +31,7 @@ import static io.jvhost.it.datapath.Frames.frame;
 import static io.jvhost.it.datapath.Frames.mac;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -244,6 +246,49 @@ class RuntimePortsTest {
         assertEquals(204, delete(jvhost, "up").status());
         assertEquals(List.of("a"), jvhost.view().ports().stream().map(PortStatus::name).toList());
         InProcessJvhost.awaitEquals(false, () -> Files.exists(Path.of("/sys/class/net", tap)), "TAP interface gone");
+    }
+
+    @Test
+    void shouldRestoreRuntimePortsAfterARestartUntilDeleted() throws Exception {
+        InProcessJvhost first = InProcessJvhost.start(dir, new Port("a", "lan"));
+        try (var control = first.startControl(null)) {
+            assertEquals(201, post(first, "{\"name\": \"c\", \"socket\": \"" + first.socket("c")
+                    + "\", \"network\": \"lan\", \"mtu\": 9000, \"socket-mode\": \"0660\"}").status());
+            assertEquals(201, post(first, portJson(first, "d")).status());
+            assertEquals(204, delete(first, "d").status());
+        } finally {
+            first.close();
+        }
+        assertFalse(Files.exists(first.socket("c")), "c's socket removed on stop");
+        assertTrue(Files.exists(first.stateFile()));
+
+        InProcessJvhost jvhost = startWithControl(null, new Port("a", "lan"));
+
+        assertEquals(List.of("a", "c"), jvhost.view().ports().stream().map(PortStatus::name).toList());
+        assertEquals(9000, jvhost.port("c").mtu());
+        assertEquals(0660, (Integer) Files.getAttribute(jvhost.socket("c"), "unix:mode") & 0777);
+        VhostUserFrontend a = connect(jvhost, "a");
+        VhostUserFrontend c = connect(jvhost, "c");
+        byte[] out = frame(BROADCAST, mac(0xa), ++seq, 100);
+        a.send(out);
+        assertFrames(List.of(out), c.receive(TIMEOUT), "restored c");
+        assertEquals(204, delete(jvhost, "c").status());
+        assertFalse(Files.exists(jvhost.stateFile()), "no runtime port left, no state file");
+    }
+
+    @Test
+    void shouldStopTheStartOnABadStateFile() throws Exception {
+        Files.writeString(dir.resolve("jvhost.ctl.state"), "{\"ports\": [{\"name\": \"a\", \"tap\": \"jv9\"}]}");
+
+        ConfigException taken = assertThrows(ConfigException.class, () -> InProcessJvhost.start(dir, new Port("a", "lan")));
+        assertEquals(dir.resolve("jvhost.ctl.state") + ": ports[0].name: duplicate port name 'a' (also port a)",
+                taken.getMessage());
+
+        Files.writeString(dir.resolve("jvhost.ctl.state"), "{\"ports\": [");
+        ConfigException broken = assertThrows(ConfigException.class, () -> InProcessJvhost.start(dir, new Port("a", "lan")));
+        assertTrue(broken.getMessage().startsWith(dir.resolve("jvhost.ctl.state") + ":1: invalid JSON: "),
+                broken.getMessage());
+        assertFalse(Files.exists(dir.resolve("a.sock")), "nothing left of the failed start");
     }
 
     @Test

@@ -8,6 +8,8 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.jvhost.backend.config.PortConfig.Mode;
 import io.jvhost.backend.config.WorkersConfig.Balance;
@@ -222,25 +224,90 @@ public final class ConfigLoader {
      * of {@code running}, else the exception {@link ConfigException#isDuplicate() is a duplicate}.
      */
     public static PortConfig parsePort(String source, String json, List<PortConfig> running) throws ConfigException {
-        JsonNode tree;
+        ConfigNode node = ConfigNode.root(source, readJson(source, json));
+        PortConfig port = Validation.port(node);
+        new PortKeys(running).add(port, node);
+        return port;
+    }
+
+    /**
+     * Reads the state file of ports added at runtime ({@code {"ports": [port objects]}}, see
+     * {@link #stateText}): each port is checked as a config port, and against {@code configPorts} and
+     * the ones before it for a taken name, socket or TAP device. A missing file is no port.
+     *
+     * @throws ConfigException the file cannot be read or holds something other than valid ports; the
+     *                         message names the file (the start stops: a state file is never dropped)
+     */
+    public static List<PortConfig> loadState(Path file, List<PortConfig> configPorts) throws ConfigException {
+        String source = file.toString();
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            return List.of();
+        } catch (IOException e) {
+            throw new ConfigException(source + ": cannot read the state file of runtime ports: " + e.getMessage(), e);
+        }
+        ConfigNode root = ConfigNode.root(source, readJson(source, text));
+        root.requireMapping(List.of("ports"));
+        PortKeys seen = new PortKeys(configPorts);
+        List<PortConfig> ports = new ArrayList<>();
+        for (ConfigNode element : root.child("ports").elements("a list of ports")) {
+            PortConfig port = Validation.port(element);
+            seen.add(port, element);
+            ports.add(port);
+        }
+        return ports;
+    }
+
+    /** The state file's text for {@code ports}: each one as the port object {@link #loadState} reads back. */
+    public static String stateText(List<PortConfig> ports) {
+        ObjectNode root = JSON.createObjectNode();
+        ArrayNode list = root.putArray("ports");
+        for (PortConfig port : ports) {
+            ObjectNode o = list.addObject().put("name", port.name());
+            if (port.isTap()) {
+                o.put("tap", port.tap());
+            } else {
+                o.put("socket", port.socket().toString()).put("mode", port.mode().configName());
+            }
+            o.put("queues", port.queues()).put("network", port.network());
+            if (port.vcpus() != null) {
+                ArrayNode vcpus = o.putArray("vcpus");
+                port.vcpus().forEach(vcpus::add);
+            }
+            o.put("offloads", port.offloads()).put("mtu", port.mtu());
+            SocketAccess access = port.access();
+            if (access.modeText() != null) {
+                o.put("socket-mode", access.modeText());
+            }
+            if (access.group() != null) {
+                o.put("socket-group", access.group());
+            }
+            if (access.allowedUids() != null) {
+                ArrayNode uids = o.putArray("allowed-uids");
+                access.allowedUids().forEach(uids::add);
+            }
+        }
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a tree of strings and numbers cannot fail to print", e);
+        }
+    }
+
+    private static JsonNode readJson(String source, String json) throws ConfigException {
         try (JsonParser parser = JSON.createParser(json)) {
-            tree = JSON.readTree(parser);
+            JsonNode tree = JSON.readTree(parser);
             if (parser.nextToken() != null) {
                 throw new ConfigException(source + ": expected one JSON object, found more after it");
             }
+            return tree == null ? JSON.missingNode() : tree;
         } catch (JsonProcessingException e) {
             throw syntaxError(source, e, "JSON");
         } catch (IOException e) {
             throw new ConfigException(source + ": invalid JSON: " + e.getMessage(), e);
         }
-        ConfigNode node = ConfigNode.root(source, tree == null ? JSON.missingNode() : tree);
-        PortConfig port = Validation.port(node);
-        PortKeys seen = new PortKeys();
-        for (PortConfig other : running) {
-            seen.addRunning(other);
-        }
-        seen.add(port, node);
-        return port;
     }
 
     /** The names, socket paths and TAP devices taken so far, each with where it was taken. */
@@ -250,14 +317,16 @@ public final class ConfigLoader {
         private final Map<Path, String> sockets = new HashMap<>();
         private final Map<String, String> taps = new HashMap<>();
 
-        /** A port of the running daemon ({@code also port vm0}). */
-        void addRunning(PortConfig port) {
-            String where = "port " + port.name();
-            names.putIfAbsent(port.name(), where);
-            if (port.socket() != null) {
-                sockets.putIfAbsent(port.socket().toAbsolutePath().normalize(), where);
-            } else {
-                taps.putIfAbsent(port.tap(), where);
+        /** With the keys of {@code running}, ports of the daemon ({@code also port vm0}). */
+        PortKeys(List<PortConfig> running) {
+            for (PortConfig port : running) {
+                String where = "port " + port.name();
+                names.putIfAbsent(port.name(), where);
+                if (port.socket() != null) {
+                    sockets.putIfAbsent(port.socket().toAbsolutePath().normalize(), where);
+                } else {
+                    taps.putIfAbsent(port.tap(), where);
+                }
             }
         }
 
@@ -422,7 +491,7 @@ public final class ConfigLoader {
                 throw node.error("expected at least one port");
             }
             List<PortConfig> ports = new ArrayList<>();
-            PortKeys seen = new PortKeys();
+            PortKeys seen = new PortKeys(List.of());
             for (ConfigNode element : elements) {
                 PortConfig port = port(element);
                 seen.add(port, element);

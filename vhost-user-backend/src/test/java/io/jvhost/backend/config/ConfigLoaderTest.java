@@ -196,6 +196,26 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void shouldReadBackTheStateFileItWrites(@TempDir Path dir) throws Exception {
+        List<PortConfig> ports = List.of(
+                new PortConfig("vm1", Path.of("/var/run/jvhost/vm1.sock"), Mode.SERVER, 2, "blue", null, List.of(1, 0),
+                        false, 9000, new SocketAccess(0660, "kvm", List.of(0L, 64055L))),
+                new PortConfig("vm2", Path.of("run/vm2.sock"), Mode.CLIENT, 1, "default", null, null, true, 1500),
+                PortConfig.tap("up", "jv0", 1, "default"));
+        Path file = dir.resolve("jvhost.ctl.state");
+        Files.writeString(file, ConfigLoader.stateText(ports));
+
+        assertEquals(ports, ConfigLoader.loadState(file, List.of()));
+        assertEquals(List.of(), ConfigLoader.loadState(dir.resolve("missing.state"), List.of()));
+        ConfigException taken = assertThrows(ConfigException.class, () -> ConfigLoader.loadState(file,
+                List.of(PortConfig.tap("uplink", "jv0", 1, "default"))));
+        assertEquals(file + ": ports[2].tap: duplicate TAP device 'jv0' (also port uplink)", taken.getMessage());
+        Files.writeString(file, "{\"ports\": [{\"name\": \"x\", \"socket\": \"x.sock\", \"mode\": \"listen\"}]}");
+        assertEquals(file + ": ports[0].mode: expected 'server' or 'client', got 'listen'",
+                assertThrows(ConfigException.class, () -> ConfigLoader.loadState(file, List.of())).getMessage());
+    }
+
+    @Test
     void shouldLoadAFileAndKeepRelativeSocketPathsRelative(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("jvhost.yaml");
         Files.writeString(file, "ports:\n  - name: vm0\n    socket: run/vm0.sock\n");
