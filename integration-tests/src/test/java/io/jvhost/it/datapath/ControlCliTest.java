@@ -85,6 +85,10 @@ class ControlCliTest {
         assertTrue(lines.get(2).startsWith("c     vhost-user  default  yes"), out());
         assertTrue(lines.get(2).endsWith("server " + jvhost.socket("c")), out());
 
+        assertEquals(Main.EXIT_OK, jvhost("status"));
+        assertTrue(out().startsWith("workers:\nCPU  SOCKET  BUSY"), out());
+        assertTrue(out().lines().anyMatch(l -> l.matches("c +1 +tx +[01] +.*")), out());
+
         assertEquals(Main.EXIT_OK, jvhost("port", "del", "c"));
         assertEquals("port c deleted\n", out());
         assertTrue(c.awaitClosedByBackend(TIMEOUT));

@@ -65,6 +65,14 @@ class RuntimePortsTest {
         return frontend;
     }
 
+    /** A frame of {@code length} bytes sent by {@code from} arrives at {@code to}, and nothing else. */
+    private void assertDelivers(VhostUserFrontend from, byte[] destination, byte[] source, int length,
+                                VhostUserFrontend to, String where) throws Exception {
+        byte[] frame = frame(destination, source, ++seq, length);
+        from.send(frame);
+        assertFrames(List.of(frame), to.receive(TIMEOUT), where);
+    }
+
     private Response post(InProcessJvhost jvhost, String json) throws Exception {
         return ControlClient.request(jvhost.controlSocket(), "POST", "/api/ports", json);
     }
@@ -139,12 +147,8 @@ class RuntimePortsTest {
         assertTrue(added.body().contains("\"name\" : \"c\"") && added.body().contains("\"connected\" : false"),
                 added.body());
         VhostUserFrontend c = connect(jvhost, "c");
-        byte[] out = frame(BROADCAST, mac(0xc), ++seq, 200);
-        c.send(out);
-        assertFrames(List.of(out), a.receive(TIMEOUT), "a");
-        byte[] back = frame(mac(0xc), mac(0xa), ++seq, 1514);
-        a.send(back);
-        assertFrames(List.of(back), c.receive(TIMEOUT), "c");
+        assertDelivers(c, BROADCAST, mac(0xc), 200, a, "a");
+        assertDelivers(a, mac(0xc), mac(0xa), 1514, c, "c");
     }
 
     @Test
@@ -169,9 +173,7 @@ class RuntimePortsTest {
         // The name and socket are free again.
         assertEquals(201, post(jvhost, portJson(jvhost, "b")).status());
         VhostUserFrontend b2 = resources.track(VhostUserFrontend.connect(jvhost.socket("b")));
-        byte[] out = frame(BROADCAST, mac(0xa), ++seq, 100);
-        a.send(out);
-        assertFrames(List.of(out), b2.receive(TIMEOUT), "new b");
+        assertDelivers(a, BROADCAST, mac(0xa), 100, b2, "new b");
     }
 
     @Test
@@ -269,9 +271,7 @@ class RuntimePortsTest {
         assertEquals(0660, (Integer) Files.getAttribute(jvhost.socket("c"), "unix:mode") & 0777);
         VhostUserFrontend a = connect(jvhost, "a");
         VhostUserFrontend c = connect(jvhost, "c");
-        byte[] out = frame(BROADCAST, mac(0xa), ++seq, 100);
-        a.send(out);
-        assertFrames(List.of(out), c.receive(TIMEOUT), "restored c");
+        assertDelivers(a, BROADCAST, mac(0xa), 100, c, "restored c");
         assertEquals(204, delete(jvhost, "c").status());
         assertFalse(Files.exists(jvhost.stateFile()), "no runtime port left, no state file");
     }

@@ -1,5 +1,6 @@
 package io.jvhost.backend.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -14,7 +15,7 @@ import java.util.List;
 
 /**
  * The commands that talk to a running daemon over its control socket: {@code port add}, {@code port
- * del} and {@code port list} ({@code docs/interface.md}). The daemon validates a new port as it
+ * del}, {@code port list} and {@code status} ({@code docs/interface.md}). The daemon validates a new port as it
  * validates the config file; its message is printed as it is.
  *
  * <p>Exit status: {@value Main#EXIT_OK} ok, {@value Main#EXIT_USAGE} bad usage or a request the daemon
@@ -27,9 +28,15 @@ final class ControlCommand {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** A parsed control command: the socket, the HTTP request it makes and how its answer is shown. */
+    /**
+     * A parsed control command: the socket, the HTTP request it makes and how its answer is shown: the
+     * line {@code done}, or for a null {@code done} a table of the answer ({@code port list}) or, for
+     * {@code status}, of the workers and of the queues ({@code /api/queues} asked next).
+     */
     record Request(Path control, String method, String path, String body, String done) {
     }
+
+    private static final String WORKERS = "/api/workers";
 
     private ControlCommand() {
     }
@@ -42,7 +49,7 @@ final class ControlCommand {
         } else if (i < args.length && args[i].startsWith("--control=")) {
             i++;
         }
-        return i < args.length && args[i].equals("port");
+        return i < args.length && (args[i].equals("port") || args[i].equals("status"));
     }
 
     /**
@@ -71,7 +78,10 @@ final class ControlCommand {
                     : environmentControl;
         }
         Path socket = path("--control", control);
-        rest.removeFirst(); // "port"
+        if (rest.removeFirst().equals("status")) {
+            noMore(rest);
+            return new Request(socket, "GET", WORKERS, null, null);
+        }
         if (rest.isEmpty()) {
             throw new UsageException("port needs a command: add, del or list");
         }
@@ -154,29 +164,52 @@ final class ControlCommand {
 
     /** Sends {@code request}, prints the outcome, returns the exit status. */
     static int run(Request request, PrintStream out, PrintStream err) {
-        ControlClient.Response response;
         try {
-            response = ControlClient.request(request.control(), request.method(), request.path(), request.body());
+            ControlClient.Response response = send(request, request.path());
+            if (request.done() != null) {
+                out.println(request.done());
+            } else if (request.path().equals(WORKERS)) {
+                JsonNode workers = JSON.readTree(response.body());
+                JsonNode queues = JSON.readTree(send(request, "/api/queues").body());
+                out.print(status(workers, queues));
+            } else {
+                out.print(table(JSON.readTree(response.body())));
+            }
+            return Main.EXIT_OK;
+        } catch (Refused e) {
+            err.println("jvhost: " + e.getMessage());
+            return e.status;
+        } catch (JsonProcessingException e) {
+            err.println("jvhost: the answer of the daemon at " + request.control() + " is not JSON: "
+                    + e.getOriginalMessage());
+            return Main.EXIT_FAILURE;
         } catch (IOException e) {
             err.println("jvhost: cannot reach the daemon at " + request.control() + ": " + Main.describe(e));
             return Main.EXIT_FAILURE;
         }
+    }
+
+    /** The answer to one request to {@code path}, if a success (2xx). */
+    private static ControlClient.Response send(Request request, String path) throws IOException, Refused {
+        ControlClient.Response response = ControlClient.request(request.control(), request.method(), path,
+                request.body());
         int status = response.status();
-        if (status >= 200 && status < 300) {
-            if (request.done() != null) {
-                out.println(request.done());
-            } else {
-                try {
-                    out.print(table(JSON.readTree(response.body())));
-                } catch (IOException e) {
-                    err.println("jvhost: the daemon's answer is not a port list: " + Main.describe(e));
-                    return Main.EXIT_FAILURE;
-                }
-            }
-            return Main.EXIT_OK;
+        if (status < 200 || status >= 300) {
+            throw new Refused(response.body().strip(), status >= 400 && status < 500 ? Main.EXIT_USAGE : Main.EXIT_FAILURE);
         }
-        err.println("jvhost: " + response.body().strip());
-        return status >= 400 && status < 500 ? Main.EXIT_USAGE : Main.EXIT_FAILURE;
+        return response;
+    }
+
+    /** The daemon answered, with a refusal (4xx, exit 2) or a failure of its own (exit 1); its message. */
+    private static final class Refused extends Exception {
+
+        private static final long serialVersionUID = 1L;
+        private final int status;
+
+        Refused(String message, int status) {
+            super(message);
+            this.status = status;
+        }
     }
 
     /** {@code port list}: one line per port, columns aligned. */
@@ -192,6 +225,39 @@ final class ControlCommand {
                             ? p.path("mode").asText() + " " + p.path("socket").asText()
                             : "-"});
         }
+        return aligned(rows);
+    }
+
+    /**
+     * {@code status}: the workers (CPU, socket, busy %, queues), then every queue with its port,
+     * direction, worker CPU and the CPU of the vCPU that kicks it; {@code -} for unknown.
+     */
+    static String status(JsonNode workers, JsonNode queues) {
+        List<String[]> workerRows = new ArrayList<>();
+        workerRows.add(new String[] {"CPU", "SOCKET", "BUSY", "QUEUES"});
+        for (JsonNode w : workers) {
+            List<String> names = new ArrayList<>();
+            w.path("queues").forEach(q -> names.add(q.asText()));
+            workerRows.add(new String[] {w.path("cpu").asText(), orDash(w.path("socket")),
+                    String.format("%.1f%%", 100 * w.path("busy").asDouble()),
+                    names.isEmpty() ? "-" : String.join(" ", names)});
+        }
+        List<String[]> queueRows = new ArrayList<>();
+        queueRows.add(new String[] {"PORT", "QUEUE", "DIRECTION", "WORKER_CPU", "VCPU_CPU", "PACKETS", "DROPS"});
+        for (JsonNode q : queues) {
+            queueRows.add(new String[] {q.path("port").asText(), q.path("index").asText(), q.path("direction").asText(),
+                    orDash(q.path("worker_cpu")), orDash(q.path("vcpu_cpu")), q.path("packets").asText(),
+                    q.path("drops").asText()});
+        }
+        return "workers:\n" + aligned(workerRows) + "\nqueues:\n" + aligned(queueRows);
+    }
+
+    private static String orDash(JsonNode value) {
+        return value.isNull() || value.isMissingNode() ? "-" : value.asText();
+    }
+
+    /** Rows as lines, each column as wide as its widest cell, two spaces apart. */
+    private static String aligned(List<String[]> rows) {
         int[] widths = new int[rows.getFirst().length];
         for (String[] row : rows) {
             for (int i = 0; i < row.length; i++) {

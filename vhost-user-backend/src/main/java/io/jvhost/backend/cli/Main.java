@@ -16,7 +16,7 @@ import java.util.StringJoiner;
 
 /**
  * The {@code jvhost} command line: {@code jvhost serve [--config FILE]}, the control commands
- * ({@code jvhost [--control PATH] port add|del|list}, see {@link ControlCommand}) and {@code jvhost --help}.
+ * ({@code jvhost [--control PATH] port add|del|list}, {@code status}, see {@link ControlCommand}) and {@code jvhost --help}.
  *
  * <p>{@code serve} loads the config (the embedded default without {@code --config}), starts the daemon,
  * then the management endpoint over the daemon's view, logs one line saying what it serves, and waits
@@ -40,6 +40,7 @@ public final class Main {
                                                    | --tap IFNAME) [--network NET] [--mtu N]
                    jvhost [--control PATH] port del NAME
                    jvhost [--control PATH] port list
+                   jvhost [--control PATH] status
                    jvhost --help
 
             Runs the jvhost vhost-user-net backend in the foreground until SIGINT or SIGTERM, or changes
@@ -53,13 +54,14 @@ public final class Main {
               port add         add a port to the running daemon (checked as a config file's port)
               port del         remove a port: its front-end is disconnected, its socket removed
               port list        the running daemon's ports
+              status           its workers (CPU, socket, busy, queues) and queues (worker and vCPU CPUs)
             Options:
               --config FILE    the YAML config file (keys: workers, topology, ports, management)
               --control PATH   the daemon's control socket; default $JVHOST_CONTROL, then run/jvhost.ctl
               -h, --help       show this help and exit
 
             Exit status: serve: 0 after a clean stop, 2 for a bad command line or config, 1 for any other
-            failure. port: 0 ok, 2 for a bad command line or a request the daemon rejected (its message is
+            failure. port, status: 0 ok, 2 for a bad command line or a request the daemon rejected (its message is
             printed), 1 when the daemon cannot be reached.
             """;
 

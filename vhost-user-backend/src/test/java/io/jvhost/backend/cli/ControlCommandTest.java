@@ -50,6 +50,33 @@ class ControlCommandTest {
     }
 
     @Test
+    void shouldShowWorkersAndQueuesAsTwoTables() throws Exception {
+        assertEquals(new Request(Path.of("c"), "GET", "/api/workers", null, null),
+                ControlCommand.parse(new String[] {"--control", "c", "status"}, null));
+        ObjectMapper json = new ObjectMapper();
+        String status = ControlCommand.status(json.readTree("""
+                [{"cpu": 0, "socket": 0, "queues": ["vm0/0", "vm0/1"], "busy": 0.125},
+                 {"cpu": 1, "socket": null, "queues": [], "busy": 0}]"""), json.readTree("""
+                [{"port": "vm0", "index": 0, "direction": "rx", "worker_cpu": 0, "vcpu_cpu": 3, "packets": 10, "drops": 0},
+                 {"port": "vm0", "index": 1, "direction": "tx", "worker_cpu": null, "vcpu_cpu": null, "packets": 7,
+                  "drops": 1}]"""));
+        assertEquals("""
+                workers:
+                CPU  SOCKET  BUSY   QUEUES
+                0    0       12.5%  vm0/0 vm0/1
+                1    -       0.0%   -
+
+                queues:
+                PORT  QUEUE  DIRECTION  WORKER_CPU  VCPU_CPU  PACKETS  DROPS
+                vm0   0      rx         0           3         10       0
+                vm0   1      tx         -           -         7        1
+                """, status);
+        assertTrue(ControlCommand.isControl(new String[] {"status"}));
+        assertEquals("unexpected argument 'now'", assertThrows(Main.UsageException.class,
+                () -> ControlCommand.parse(new String[] {"status", "now"}, null)).getMessage());
+    }
+
+    @Test
     void shouldSendARelativeSocketPathAsTheAbsolutePathItMeansHere() throws Exception {
         Request add = ControlCommand.parse(new String[] {"port", "add", "vm3", "--socket", "run/vm3.sock"}, null);
         assertEquals(Path.of("run/vm3.sock").toAbsolutePath().toString(),
