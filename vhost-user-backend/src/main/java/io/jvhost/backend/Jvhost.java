@@ -12,6 +12,7 @@ import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.device.VirtioNetPort;
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortControl;
+import io.jvhost.backend.management.ReloadResult;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;
 import io.jvhost.backend.management.WorkerStatus;
@@ -45,6 +46,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
@@ -246,6 +248,89 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             }
             return true;
         }
+    }
+
+    @Override
+    public ReloadResult reload(String source, JvhostConfig next) throws ConfigException {
+        synchronized (changeLock) {
+            Map<String, PortEntry> current = new LinkedHashMap<>();
+            List<PortConfig> runtime = new ArrayList<>();
+            for (PortEntry e : ports) {
+                if (e.runtime()) {
+                    runtime.add(e.config());
+                } else {
+                    current.put(e.config().name(), e);
+                }
+            }
+            ConfigLoader.requireDistinct(source, next.ports(), runtime);
+            List<String> added = new ArrayList<>();
+            List<String> removed = new ArrayList<>();
+            List<String> changed = new ArrayList<>();
+            Map<String, PortConfig> wanted = new LinkedHashMap<>();
+            for (PortConfig pc : next.ports()) {
+                wanted.put(pc.name(), pc);
+                PortEntry e = current.get(pc.name());
+                if (e == null) {
+                    added.add(pc.name());
+                } else if (!e.config().equals(pc)) {
+                    changed.add(pc.name());
+                }
+            }
+            for (String name : current.keySet()) {
+                if (!wanted.containsKey(name)) {
+                    removed.add(name);
+                }
+            }
+            if (config.workers().model() == WorkersConfig.Model.PER_DEVICE && !(added.isEmpty() && changed.isEmpty())) {
+                throw new ConfigException(source + ": ports cannot be added at runtime with workers.model "
+                        + WorkersConfig.Model.PER_DEVICE.configName() + " (its device threads are made at start)");
+            }
+            // Stop first: a changed or new port may take over a socket or TAP device one of these frees.
+            for (String name : removed) {
+                stopPort(current.get(name));
+            }
+            for (String name : changed) {
+                stopPort(current.get(name));
+            }
+            for (int i = 0; i < next.ports().size(); i++) {
+                PortConfig pc = next.ports().get(i);
+                if (added.contains(pc.name()) || changed.contains(pc.name())) {
+                    PortEntry entry;
+                    try {
+                        entry = startPort(source + ": ports[" + i + "].", pc, false);
+                    } catch (ConfigException e) {
+                        throw e;
+                    } catch (Exception e) {
+                        throw new ConfigException(source + ": ports[" + i + "]: cannot start port " + pc.name() + ": "
+                                + e.getMessage(), e);
+                    }
+                    ports.add(Math.min(i, configPortCount()), entry); // config ports first, in file order
+                }
+            }
+            List<String> notApplied = new ArrayList<>();
+            if (!next.workers().equals(config.workers())) {
+                notApplied.add("workers");
+            }
+            if (!Objects.equals(next.topology(), config.topology())) {
+                notApplied.add("topology");
+            }
+            if (!next.management().equals(config.management())) {
+                notApplied.add("management");
+            }
+            LOG.log(System.Logger.Level.INFO, "reloaded " + source + ": added " + added + ", removed " + removed
+                    + ", changed " + changed + (notApplied.isEmpty() ? "" : "; needs a restart: " + notApplied));
+            return new ReloadResult(added, removed, changed, notApplied);
+        }
+    }
+
+    private int configPortCount() {
+        int n = 0;
+        for (PortEntry e : ports) {
+            if (!e.runtime()) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Takes {@code entry} out of the port list and its network, then closes it. Under {@link #changeLock}. */

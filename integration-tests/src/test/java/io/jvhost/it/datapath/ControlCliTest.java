@@ -98,6 +98,18 @@ class ControlCliTest {
     }
 
     @Test
+    void shouldReloadAndSayWhatChanged() throws Exception {
+        jvhost = resources.track(InProcessJvhost.start(dir, new Port("a", "default")));
+        resources.track(jvhost.startControl(null));
+        jvhost.rewriteConfig(new Port("a", "default"), new Port("b", "default"));
+
+        assertEquals(Main.EXIT_OK, jvhost("reload"));
+
+        assertEquals("added: b\nremoved: -\nchanged: -\n", out());
+        assertTrue(Files.exists(jvhost.socket("b")));
+    }
+
+    @Test
     void shouldExitTwoWithTheDaemonsMessageForARejectedPort() throws Exception {
         jvhost = resources.track(InProcessJvhost.start(dir, new Port("a", "default")));
         resources.track(jvhost.startControl(null));

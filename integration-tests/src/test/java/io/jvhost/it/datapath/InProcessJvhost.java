@@ -62,10 +62,13 @@ final class InProcessJvhost implements AutoCloseable {
 
     private final Path dir;
     private final RunningDaemon daemon;
+    /** The config the daemon started with; {@link #rewriteConfig} changes what a reload reads. */
+    private volatile JvhostConfig config;
 
-    private InProcessJvhost(Path dir, RunningDaemon daemon) {
+    private InProcessJvhost(Path dir, RunningDaemon daemon, JvhostConfig config) {
         this.dir = dir;
         this.daemon = daemon;
+        this.config = config;
     }
 
     static InProcessJvhost start(Path dir, Port... ports) throws Exception {
@@ -80,18 +83,28 @@ final class InProcessJvhost implements AutoCloseable {
     /** Pinned workers on {@code cpus} (one CPU: every queue shares one worker). */
     static InProcessJvhost start(Path dir, List<Integer> cpus, WorkersConfig.Model model, Port... ports)
             throws Exception {
+        WorkersConfig workers = new WorkersConfig(cpus, model,
+                WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
+                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
+        // The control socket (and the state file of runtime ports beside it) in dir, never in the working directory.
+        JvhostConfig config = new JvhostConfig(workers, null, portConfigs(dir, ports),
+                new ManagementConfig("127.0.0.1", 0, controlSocketPath(dir), null));
+        return new InProcessJvhost(dir, Jvhost.start(config), config);
+    }
+
+    private static List<PortConfig> portConfigs(Path dir, Port... ports) {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
             configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
                     p.network()).withOffloads(p.offloads()).withMtu(p.mtu()).withAccess(p.access()));
         }
-        WorkersConfig workers = new WorkersConfig(cpus, model,
-                WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
-                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
-        // The control socket (and the state file of runtime ports beside it) in dir, never in the working directory.
-        JvhostConfig config = new JvhostConfig(workers, null, configs,
-                new ManagementConfig("127.0.0.1", 0, controlSocketPath(dir), null));
-        return new InProcessJvhost(dir, Jvhost.start(config));
+        return configs;
+    }
+
+    /** What the next {@code POST /api/reload} reads: the config with these ports instead. */
+    void rewriteConfig(Port... ports) {
+        JvhostConfig c = config;
+        config = new JvhostConfig(c.workers(), c.topology(), portConfigs(dir, ports), c.management());
     }
 
     private static Path socketPath(Path dir, String port) {
@@ -119,7 +132,8 @@ final class InProcessJvhost implements AutoCloseable {
     /** The control socket at {@link #controlSocket()}, as {@code jvhost serve} starts it; the caller closes it. */
     ManagementServer startControl(String group) throws IOException {
         ManagementConfig management = new ManagementConfig("127.0.0.1", 0, controlSocket(), group);
-        return ManagementServer.startControl(management, daemon.view(), daemon.control());
+        return ManagementServer.startControl(management, daemon.view(), daemon.control(),
+                () -> daemon.control().reload("config.yaml", config));
     }
 
     /** The read-only TCP listener on a free port; the caller closes it. */

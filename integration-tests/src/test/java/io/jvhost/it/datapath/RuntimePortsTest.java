@@ -132,6 +132,10 @@ class RuntimePortsTest {
         assertEquals(expected, delete.body());
         assertEquals(403, post.statusCode());
         assertEquals(expected, post.body());
+        HttpResponse<String> reload = http.send(HttpRequest.newBuilder(base.resolve("/api/reload"))
+                .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(403, reload.statusCode());
+        assertEquals(expected, reload.body());
         assertEquals(List.of("a"), jvhost.view().ports().stream().map(PortStatus::name).toList());
     }
 
@@ -289,6 +293,41 @@ class RuntimePortsTest {
         assertTrue(broken.getMessage().startsWith(dir.resolve("jvhost.ctl.state") + ":1: invalid JSON: "),
                 broken.getMessage());
         assertFalse(Files.exists(dir.resolve("a.sock")), "nothing left of the failed start");
+    }
+
+    @Test
+    void shouldApplyTheDifferenceOfAReloadedConfigWithoutDisturbingUnchangedPorts() throws Exception {
+        InProcessJvhost jvhost = startWithControl(null, new Port("a", "lan"), new Port("b", "lan"), new Port("old", "lan"));
+        VhostUserFrontend a = connect(jvhost, "a");
+        VhostUserFrontend b = connect(jvhost, "b");
+        assertEquals(201, post(jvhost, portJson(jvhost, "rt")).status());
+        jvhost.rewriteConfig(new Port("a", "lan"), new Port("new", "lan"), new Port("b", "lan").withMtu(9000));
+
+        Response reloaded = ControlClient.request(jvhost.controlSocket(), "POST", "/api/reload", null);
+
+        assertEquals(200, reloaded.status(), reloaded.body());
+        assertEquals("""
+                {
+                  "added" : [ "new" ],
+                  "removed" : [ "old" ],
+                  "changed" : [ "b" ],
+                  "not_applied" : [ ]
+                }
+                """, reloaded.body());
+        assertEquals(List.of("a", "new", "b", "rt"), jvhost.view().ports().stream().map(PortStatus::name).toList());
+        assertTrue(b.awaitClosedByBackend(TIMEOUT), "b restarted with its new MTU");
+        assertEquals(9000, jvhost.port("b").mtu());
+        assertFalse(Files.exists(jvhost.socket("old")));
+        assertTrue(jvhost.port("a").connected(), "a untouched");
+        VhostUserFrontend fresh = connect(jvhost, "new");
+        assertDelivers(a, BROADCAST, mac(0xa), 100, fresh, "new");
+
+        jvhost.rewriteConfig(new Port("a", "lan"), new Port("rt", "lan"));
+        Response clash = ControlClient.request(jvhost.controlSocket(), "POST", "/api/reload", null);
+        assertEquals(409, clash.status());
+        assertEquals("config.yaml: ports[1].name: duplicate port name 'rt' (also port rt)\n", clash.body());
+        assertEquals(List.of("a", "new", "b", "rt"), jvhost.view().ports().stream().map(PortStatus::name).toList(),
+                "nothing changed");
     }
 
     @Test

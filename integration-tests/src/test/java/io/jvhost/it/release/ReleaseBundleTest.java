@@ -103,6 +103,10 @@ class ReleaseBundleTest {
             assertEquals(0600, (Integer) Files.getAttribute(control, "unix:mode") & 0777, "control socket mode");
             assertEquals(204, ControlClient.request(control, "DELETE", "/api/ports/vm1", null).status());
             assertFalse(Files.exists(vm1), "vm1 deleted through the control socket");
+            ControlClient.Response reload = ControlClient.request(control, "POST", "/api/reload", null);
+            assertEquals(200, reload.status(), reload.body());
+            assertTrue(reload.body().contains("\"added\" : [ \"vm1\" ]"), "the embedded default re-read: " + reload.body());
+            assertTrue(Files.exists(vm1), "vm1 back after the reload");
 
             jvhost.toHandle().destroy(); // SIGTERM: the graceful stop
             assertTrue(jvhost.waitFor(30, TimeUnit.SECONDS), "jvhost still running after SIGTERM");

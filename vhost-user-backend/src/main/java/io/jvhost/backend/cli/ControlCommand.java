@@ -15,7 +15,7 @@ import java.util.List;
 
 /**
  * The commands that talk to a running daemon over its control socket: {@code port add}, {@code port
- * del}, {@code port list} and {@code status} ({@code docs/interface.md}). The daemon validates a new port as it
+ * del}, {@code port list}, {@code status} and {@code reload} ({@code docs/interface.md}). The daemon validates a new port as it
  * validates the config file; its message is printed as it is.
  *
  * <p>Exit status: {@value Main#EXIT_OK} ok, {@value Main#EXIT_USAGE} bad usage or a request the daemon
@@ -37,6 +37,7 @@ final class ControlCommand {
     }
 
     private static final String WORKERS = "/api/workers";
+    private static final String RELOAD = "/api/reload";
 
     private ControlCommand() {
     }
@@ -49,7 +50,7 @@ final class ControlCommand {
         } else if (i < args.length && args[i].startsWith("--control=")) {
             i++;
         }
-        return i < args.length && (args[i].equals("port") || args[i].equals("status"));
+        return i < args.length && (args[i].equals("port") || args[i].equals("status") || args[i].equals("reload"));
     }
 
     /**
@@ -78,9 +79,14 @@ final class ControlCommand {
                     : environmentControl;
         }
         Path socket = path("--control", control);
-        if (rest.removeFirst().equals("status")) {
+        String first = rest.removeFirst();
+        if (first.equals("status")) {
             noMore(rest);
             return new Request(socket, "GET", WORKERS, null, null);
+        }
+        if (first.equals("reload")) {
+            noMore(rest);
+            return new Request(socket, "POST", RELOAD, null, null);
         }
         if (rest.isEmpty()) {
             throw new UsageException("port needs a command: add, del or list");
@@ -168,6 +174,8 @@ final class ControlCommand {
             ControlClient.Response response = send(request, request.path());
             if (request.done() != null) {
                 out.println(request.done());
+            } else if (request.path().equals(RELOAD)) {
+                out.print(reloaded(JSON.readTree(response.body())));
             } else if (request.path().equals(WORKERS)) {
                 JsonNode workers = JSON.readTree(response.body());
                 JsonNode queues = JSON.readTree(send(request, "/api/queues").body());
@@ -250,6 +258,22 @@ final class ControlCommand {
                     q.path("drops").asText()});
         }
         return "workers:\n" + aligned(workerRows) + "\nqueues:\n" + aligned(queueRows);
+    }
+
+    /** {@code reload}: what changed, one line each, and what needs a restart. */
+    static String reloaded(JsonNode result) {
+        StringBuilder text = new StringBuilder();
+        for (String key : List.of("added", "removed", "changed")) {
+            List<String> names = new ArrayList<>();
+            result.path(key).forEach(n -> names.add(n.asText()));
+            text.append(key).append(": ").append(names.isEmpty() ? "-" : String.join(" ", names)).append('\n');
+        }
+        List<String> restart = new ArrayList<>();
+        result.path("not_applied").forEach(n -> restart.add(n.asText()));
+        if (!restart.isEmpty()) {
+            text.append("not applied, needs a restart: ").append(String.join(" ", restart)).append('\n');
+        }
+        return text.toString();
     }
 
     private static String orDash(JsonNode value) {

@@ -6,6 +6,7 @@ import io.jvhost.backend.Jvhost;
 import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.management.ManagementServer;
+import io.jvhost.backend.management.PortControl;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger;
@@ -16,7 +17,8 @@ import java.util.StringJoiner;
 
 /**
  * The {@code jvhost} command line: {@code jvhost serve [--config FILE]}, the control commands
- * ({@code jvhost [--control PATH] port add|del|list}, {@code status}, see {@link ControlCommand}) and {@code jvhost --help}.
+ * ({@code jvhost [--control PATH] port add|del|list}, {@code status}, {@code reload}, see
+ * {@link ControlCommand}) and {@code jvhost --help}.
  *
  * <p>{@code serve} loads the config (the embedded default without {@code --config}), starts the daemon,
  * then the management endpoint over the daemon's view, logs one line saying what it serves, and waits
@@ -41,6 +43,7 @@ public final class Main {
                    jvhost [--control PATH] port del NAME
                    jvhost [--control PATH] port list
                    jvhost [--control PATH] status
+                   jvhost [--control PATH] reload
                    jvhost --help
 
             Runs the jvhost vhost-user-net backend in the foreground until SIGINT or SIGTERM, or changes
@@ -55,13 +58,14 @@ public final class Main {
               port del         remove a port: its front-end is disconnected, its socket removed
               port list        the running daemon's ports
               status           its workers (CPU, socket, busy, queues) and queues (worker and vCPU CPUs)
+              reload           re-read its config file and apply the difference of the ports
             Options:
               --config FILE    the YAML config file (keys: workers, topology, ports, management)
               --control PATH   the daemon's control socket; default $JVHOST_CONTROL, then run/jvhost.ctl
               -h, --help       show this help and exit
 
             Exit status: serve: 0 after a clean stop, 2 for a bad command line or config, 1 for any other
-            failure. port, status: 0 ok, 2 for a bad command line or a request the daemon rejected (its message is
+            failure. port, status, reload: 0 ok, 2 for a bad command line or a request the daemon rejected (its message is
             printed), 1 when the daemon cannot be reached.
             """;
 
@@ -133,11 +137,12 @@ public final class Main {
             return failed(err, "cannot load the config", e);
         }
         String source = command.config() == null ? "the embedded default config" : command.config().toString();
-        return serve(config, source, factory, stop, err);
+        return serve(config, command.config(), source, factory, stop, err);
     }
 
-    private static int serve(JvhostConfig config, String source, DaemonFactory factory, StopSignal stop,
-                             PrintStream err) {
+    /** @param configFile the file {@code POST /api/reload} re-reads; null: the embedded default */
+    private static int serve(JvhostConfig config, Path configFile, String source, DaemonFactory factory,
+                             StopSignal stop, PrintStream err) {
         RunningDaemon daemon;
         try {
             daemon = factory.start(config);
@@ -158,7 +163,12 @@ public final class Main {
         ManagementServer control = null;
         if (daemon.control() != null) {
             try {
-                control = ManagementServer.startControl(config.management(), daemon.view(), daemon.control());
+                PortControl ports = daemon.control();
+                String name = configFile == null ? ConfigLoader.DEFAULT_RESOURCE : configFile.toString();
+                control = ManagementServer.startControl(config.management(), daemon.view(), ports,
+                        () -> ports.reload(name, configFile == null
+                                ? ConfigLoader.embeddedDefault()
+                                : ConfigLoader.load(configFile)));
             } catch (Exception e) {
                 int status = failed(err, "cannot start", e);
                 management.close();

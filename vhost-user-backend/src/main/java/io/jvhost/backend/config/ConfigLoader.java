@@ -310,6 +310,22 @@ public final class ConfigLoader {
         }
     }
 
+    /**
+     * Checks that the ports of a config re-read from {@code source} ({@code POST /api/reload}) take no
+     * name, socket path or TAP device of {@code running} (the ports added at runtime), with the
+     * message a config file with both would get ({@code ports[2].name: duplicate port name 'c' (also
+     * port c)}); the exception {@link ConfigException#isDuplicate() is a duplicate}.
+     */
+    public static void requireDistinct(String source, List<PortConfig> ports, List<PortConfig> running)
+            throws ConfigException {
+        PortKeys seen = new PortKeys(running);
+        ConfigNode list = ConfigNode.root(source, JSON.createObjectNode()).child("ports");
+        for (int i = 0; i < ports.size(); i++) {
+            ConfigNode element = list.element(i);
+            seen.add(ports.get(i), element.child("name"), element.child("socket"), element.child("tap"));
+        }
+    }
+
     /** The names, socket paths and TAP devices taken so far, each with where it was taken. */
     private static final class PortKeys {
 
@@ -332,19 +348,24 @@ public final class ConfigLoader {
 
         /** A port read from {@code element}; a key already taken is an error at that key. */
         void add(PortConfig port, ConfigNode element) throws ConfigException {
-            unique(names, port.name(), element.child("name"), "port name");
+            add(port, element.child("name"), element.child("socket"), element.child("tap"));
+        }
+
+        private void add(PortConfig port, ConfigNode name, ConfigNode socket, ConfigNode tap) throws ConfigException {
+            unique(names, port.name(), name, port.name(), "port name");
             if (port.socket() != null) {
-                unique(sockets, port.socket().toAbsolutePath().normalize(), element.child("socket"), "socket path");
+                unique(sockets, port.socket().toAbsolutePath().normalize(), socket, port.socket().toString(),
+                        "socket path");
             } else {
-                unique(taps, port.tap(), element.child("tap"), "TAP device");
+                unique(taps, port.tap(), tap, port.tap(), "TAP device");
             }
         }
 
-        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String what)
+        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String text, String what)
                 throws ConfigException {
             String previous = seen.putIfAbsent(key, node.path());
             if (previous != null) {
-                throw ConfigException.duplicate(node.error("duplicate " + what + " '" + node.json().textValue()
+                throw ConfigException.duplicate(node.error("duplicate " + what + " '" + text
                         + "' (also " + previous + ")").getMessage());
             }
         }

@@ -24,7 +24,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * Answers one HTTP request at a time on the management event loop: {@code GET} of {@code /metrics},
  * {@code /api/ports}, {@code /api/workers} or {@code /api/queues}; on the control socket (a handler
- * with a {@link PortControl}) also {@code POST /api/ports} and {@code DELETE /api/ports/NAME}. A change
+ * with a {@link PortControl}) also {@code POST /api/ports}, {@code DELETE /api/ports/NAME} and
+ * {@code POST /api/reload}. A change
  * sent to the read-only listener gets 403 naming the control socket. 404 for any other path, 405 for
  * another method on one of these paths. The query string is ignored.
  */
@@ -36,27 +37,32 @@ final class ManagementHandler extends SimpleChannelInboundHandler<FullHttpReques
     private static final String TEXT = "text/plain; charset=utf-8";
     private static final String PORTS = "/api/ports";
     private static final String PORT_PREFIX = PORTS + "/";
+    private static final String RELOAD = "/api/reload";
 
     private final ManagementView view;
     /** Null on the read-only listener. */
     private final PortControl control;
+    /** {@code POST /api/reload}; null: not served. */
+    private final PortControl.Reloader reloader;
     /** The 403 answer's text on the read-only listener (names the control socket). */
     private final String readOnlyMessage;
 
     /** A read-only handler; {@code controlSocket} is where changes go instead. */
     ManagementHandler(ManagementView view, String controlSocket) {
-        this(view, null, "read-only listener: send changes to the control socket " + controlSocket
+        this(view, null, null, "read-only listener: send changes to the control socket " + controlSocket
                 + " (management.control-socket)\n");
     }
 
-    /** The control socket's handler: reads and changes. */
-    ManagementHandler(ManagementView view, PortControl control) {
-        this(view, control, null);
+    /** The control socket's handler: reads and changes; {@code reloader} may be null. */
+    ManagementHandler(ManagementView view, PortControl control, PortControl.Reloader reloader) {
+        this(view, control, reloader, null);
     }
 
-    private ManagementHandler(ManagementView view, PortControl control, String readOnlyMessage) {
+    private ManagementHandler(ManagementView view, PortControl control, PortControl.Reloader reloader,
+                              String readOnlyMessage) {
         this.view = view;
         this.control = control;
+        this.reloader = reloader;
         this.readOnlyMessage = readOnlyMessage;
     }
 
@@ -71,13 +77,15 @@ final class ManagementHandler extends SimpleChannelInboundHandler<FullHttpReques
         boolean onePort = path.startsWith(PORT_PREFIX) && path.length() > PORT_PREFIX.length();
         boolean known = onePort || switch (path) {
             case "/metrics", PORTS, "/api/workers", "/api/queues" -> true;
+            case RELOAD -> control == null || reloader != null;
             default -> false;
         };
         if (!known) {
             respond(ctx, request, text(HttpResponseStatus.NOT_FOUND, "not found: " + path + "\n"), true);
             return;
         }
-        boolean change = (onePort && HttpMethod.DELETE.equals(method)) || (path.equals(PORTS) && HttpMethod.POST.equals(method));
+        boolean change = (onePort && HttpMethod.DELETE.equals(method))
+                || ((path.equals(PORTS) || path.equals(RELOAD)) && HttpMethod.POST.equals(method));
         if (change && control == null) {
             respond(ctx, request, text(HttpResponseStatus.FORBIDDEN, readOnlyMessage), true);
             return;
@@ -110,11 +118,22 @@ final class ManagementHandler extends SimpleChannelInboundHandler<FullHttpReques
         if (onePort) {
             return "DELETE";
         }
-        return path.equals(PORTS) ? "GET, POST" : "GET";
+        return switch (path) {
+            case PORTS -> "GET, POST";
+            case RELOAD -> "POST";
+            default -> "GET";
+        };
     }
 
-    /** {@code POST /api/ports} or {@code DELETE /api/ports/NAME}, on the control socket. */
+    /** {@code POST /api/ports}, {@code DELETE /api/ports/NAME} or {@code POST /api/reload}, on the control socket. */
     private FullHttpResponse change(FullHttpRequest request, String path, boolean onePort) {
+        if (path.equals(RELOAD)) {
+            try {
+                return response(HttpResponseStatus.OK, JSON, Unpooled.wrappedBuffer(ManagementJson.reload(reloader.reload())));
+            } catch (ConfigException e) {
+                return refused(e);
+            }
+        }
         if (onePort) {
             String name = path.substring(PORT_PREFIX.length());
             if (!control.removePort(name)) {
@@ -126,9 +145,13 @@ final class ManagementHandler extends SimpleChannelInboundHandler<FullHttpReques
             PortStatus port = control.addPort(request.content().toString(StandardCharsets.UTF_8));
             return response(HttpResponseStatus.CREATED, JSON, Unpooled.wrappedBuffer(ManagementJson.port(port)));
         } catch (ConfigException e) {
-            return text(e.isDuplicate() ? HttpResponseStatus.CONFLICT : HttpResponseStatus.BAD_REQUEST,
-                    e.getMessage() + "\n");
+            return refused(e);
         }
+    }
+
+    /** 400 with the config's message, or 409 for a name, socket or TAP device in use. */
+    private static FullHttpResponse refused(ConfigException e) {
+        return text(e.isDuplicate() ? HttpResponseStatus.CONFLICT : HttpResponseStatus.BAD_REQUEST, e.getMessage() + "\n");
     }
 
     @Override

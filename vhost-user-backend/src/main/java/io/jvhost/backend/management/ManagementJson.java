@@ -35,6 +35,26 @@ final class ManagementJson {
         return write(json -> writePort(json, port));
     }
 
+    /** The answer to {@code POST /api/reload}: {@code added}, {@code removed}, {@code changed}, {@code not_applied}. */
+    static byte[] reload(ReloadResult result) {
+        return write(json -> {
+            json.writeStartObject();
+            writeStrings(json, "added", result.added());
+            writeStrings(json, "removed", result.removed());
+            writeStrings(json, "changed", result.changed());
+            writeStrings(json, "not_applied", result.notApplied());
+            json.writeEndObject();
+        });
+    }
+
+    private static void writeStrings(JsonGenerator json, String name, List<String> values) throws IOException {
+        json.writeArrayFieldStart(name);
+        for (String value : values) {
+            json.writeString(value);
+        }
+        json.writeEndArray();
+    }
+
     private static void writePort(JsonGenerator json, PortStatus port) throws IOException {
         json.writeStartObject();
         json.writeStringField("name", port.name());
@@ -46,17 +66,9 @@ final class ManagementJson {
         json.writeFieldName("features");
         writeUnsigned(json, port.features());
         json.writeStringField("features_hex", "0x" + Long.toHexString(port.features()));
-        json.writeArrayFieldStart("feature_names");
-        for (String name : VirtioNetFeatures.names(port.features())) {
-            json.writeString(name);
-        }
-        json.writeEndArray();
+        writeStrings(json, "feature_names", VirtioNetFeatures.names(port.features()));
         json.writeNumberField("mtu", port.mtu());
-        json.writeArrayFieldStart("offloads");
-        for (String name : port.offloads()) {
-            json.writeString(name);
-        }
-        json.writeEndArray();
+        writeStrings(json, "offloads", port.offloads());
         json.writeNumberField("queues", port.queues());
         json.writeNumberField("rx_packets", port.rxPackets());
         json.writeNumberField("rx_bytes", port.rxBytes());
@@ -74,11 +86,7 @@ final class ManagementJson {
                 json.writeStartObject();
                 json.writeNumberField("cpu", worker.cpu());
                 writeNullableInt(json, "socket", worker.socket());
-                json.writeArrayFieldStart("queues");
-                for (String queue : worker.queues()) {
-                    json.writeString(queue);
-                }
-                json.writeEndArray();
+                writeStrings(json, "queues", worker.queues());
                 json.writeNumberField("busy", Double.isFinite(worker.busy()) ? worker.busy() : 0.0);
                 json.writeNumberField("wakeups", worker.wakeups());
                 json.writeNumberField("migrations_in", worker.migrationsIn());

@@ -115,6 +115,15 @@ public final class ManagementServer implements AutoCloseable {
      */
     public static ManagementServer startControl(ManagementConfig config, ManagementView view, PortControl control)
             throws IOException {
+        return startControl(config, view, control, null);
+    }
+
+    /**
+     * {@link #startControl(ManagementConfig, ManagementView, PortControl)}, answering
+     * {@code POST /api/reload} with {@code reloader} (null: 404).
+     */
+    public static ManagementServer startControl(ManagementConfig config, ManagementView view, PortControl control,
+                                                PortControl.Reloader reloader) throws IOException {
         Objects.requireNonNull(view, "view");
         Objects.requireNonNull(control, "control");
         Path socket = config.controlSocket();
@@ -127,7 +136,7 @@ public final class ManagementServer implements AutoCloseable {
         Started started;
         try {
             started = bind(bootstrap, EpollIoHandler.newFactory(), CONTROL_THREAD_NAME,
-                    new ManagementHandler(view, control), new DomainSocketAddress(file.bindPath().toString()), what);
+                    new ManagementHandler(view, control, reloader), new DomainSocketAddress(file.bindPath().toString()), what);
         } catch (IOException e) {
             file.abandon();
             throw e;

@@ -77,6 +77,15 @@ class ControlCommandTest {
     }
 
     @Test
+    void shouldReloadAndListWhatNeedsARestart() throws Exception {
+        assertEquals(new Request(Path.of("c"), "POST", "/api/reload", null, null),
+                ControlCommand.parse(new String[] {"--control", "c", "reload"}, null));
+        assertEquals("added: vm2 vm3\nremoved: -\nchanged: vm0\nnot applied, needs a restart: workers\n",
+                ControlCommand.reloaded(new ObjectMapper().readTree("""
+                        {"added": ["vm2", "vm3"], "removed": [], "changed": ["vm0"], "not_applied": ["workers"]}""")));
+    }
+
+    @Test
     void shouldSendARelativeSocketPathAsTheAbsolutePathItMeansHere() throws Exception {
         Request add = ControlCommand.parse(new String[] {"port", "add", "vm3", "--socket", "run/vm3.sock"}, null);
         assertEquals(Path.of("run/vm3.sock").toAbsolutePath().toString(),
