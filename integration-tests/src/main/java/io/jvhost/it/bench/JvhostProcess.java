@@ -99,7 +99,8 @@ final class JvhostProcess implements AutoCloseable {
                 yaml.append("    offloads: false\n");
             }
         }
-        yaml.append("management:\n  listen: 127.0.0.1:").append(management).append('\n');
+        yaml.append("management:\n  listen: 127.0.0.1:").append(management).append('\n')
+                .append("  control-socket: ").append(workDir.resolve(name + ".ctl").toAbsolutePath()).append('\n');
         Path config = workDir.resolve(name + ".yaml");
         Path logFile = workDir.resolve(name + ".log");
         List<String> cmd = new ArrayList<>(List.of("taskset", "-c", cpus));

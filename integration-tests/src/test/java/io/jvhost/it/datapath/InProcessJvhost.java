@@ -7,10 +7,12 @@ import io.jvhost.backend.config.ManagementConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.linux.SocketAccess;
+import io.jvhost.backend.management.ManagementServer;
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -60,10 +62,13 @@ final class InProcessJvhost implements AutoCloseable {
 
     private final Path dir;
     private final RunningDaemon daemon;
+    /** The config the daemon started with; {@link #rewriteConfig} changes what a reload reads. */
+    private volatile JvhostConfig config;
 
-    private InProcessJvhost(Path dir, RunningDaemon daemon) {
+    private InProcessJvhost(Path dir, RunningDaemon daemon, JvhostConfig config) {
         this.dir = dir;
         this.daemon = daemon;
+        this.config = config;
     }
 
     static InProcessJvhost start(Path dir, Port... ports) throws Exception {
@@ -78,16 +83,28 @@ final class InProcessJvhost implements AutoCloseable {
     /** Pinned workers on {@code cpus} (one CPU: every queue shares one worker). */
     static InProcessJvhost start(Path dir, List<Integer> cpus, WorkersConfig.Model model, Port... ports)
             throws Exception {
+        WorkersConfig workers = new WorkersConfig(cpus, model,
+                WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
+                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
+        // The control socket (and the state file of runtime ports beside it) in dir, never in the working directory.
+        JvhostConfig config = new JvhostConfig(workers, null, portConfigs(dir, ports),
+                new ManagementConfig("127.0.0.1", 0, controlSocketPath(dir), null));
+        return new InProcessJvhost(dir, Jvhost.start(config), config);
+    }
+
+    private static List<PortConfig> portConfigs(Path dir, Port... ports) {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
             configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
                     p.network()).withOffloads(p.offloads()).withMtu(p.mtu()).withAccess(p.access()));
         }
-        WorkersConfig workers = new WorkersConfig(cpus, model,
-                WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
-                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
-        JvhostConfig config = new JvhostConfig(workers, null, configs, new ManagementConfig("127.0.0.1", 0));
-        return new InProcessJvhost(dir, Jvhost.start(config));
+        return configs;
+    }
+
+    /** What the next {@code POST /api/reload} reads: the config with these ports instead. */
+    void rewriteConfig(Port... ports) {
+        JvhostConfig c = config;
+        config = new JvhostConfig(c.workers(), c.topology(), portConfigs(dir, ports), c.management());
     }
 
     private static Path socketPath(Path dir, String port) {
@@ -96,6 +113,32 @@ final class InProcessJvhost implements AutoCloseable {
 
     Path socket(String port) {
         return socketPath(dir, port);
+    }
+
+    private static Path controlSocketPath(Path dir) {
+        return dir.resolve("jvhost.ctl");
+    }
+
+    /** Where {@link #startControl} puts the control socket. */
+    Path controlSocket() {
+        return controlSocketPath(dir);
+    }
+
+    /** The state file of the ports added at runtime, beside the control socket. */
+    Path stateFile() {
+        return dir.resolve("jvhost.ctl.state");
+    }
+
+    /** The control socket at {@link #controlSocket()}, as {@code jvhost serve} starts it; the caller closes it. */
+    ManagementServer startControl(String group) throws IOException {
+        ManagementConfig management = new ManagementConfig("127.0.0.1", 0, controlSocket(), group);
+        return ManagementServer.startControl(management, daemon.view(), daemon.control(),
+                () -> daemon.control().reload("config.yaml", config));
+    }
+
+    /** The read-only TCP listener on a free port; the caller closes it. */
+    ManagementServer startListener() throws IOException {
+        return ManagementServer.start(new ManagementConfig("127.0.0.1", 0, controlSocket(), null), daemon.view());
     }
 
     ManagementView view() {

@@ -7,10 +7,12 @@ import io.jvhost.backend.config.ManagementConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.TopologyConfig;
 import io.jvhost.backend.config.WorkersConfig;
+import io.jvhost.backend.management.ManagementServer;
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -18,9 +20,11 @@ import java.util.List;
 final class JvhostDaemon implements AutoCloseable {
 
     private final RunningDaemon daemon;
+    private final JvhostConfig config;
 
-    private JvhostDaemon(RunningDaemon daemon) {
+    private JvhostDaemon(RunningDaemon daemon, JvhostConfig config) {
         this.daemon = daemon;
+        this.config = config;
     }
 
     static JvhostDaemon start(WorkersConfig.Model model, List<PortConfig> ports) throws Exception {
@@ -33,8 +37,27 @@ final class JvhostDaemon implements AutoCloseable {
         WorkersConfig workers = new WorkersConfig(List.of(0, 1), model, WorkersConfig.Placement.SOCKET_AFFINE,
                 WorkersConfig.Balance.LEAST_LOADED, 100);
         TopologyConfig topology = sockets == null ? null : new TopologyConfig(sockets);
-        return new JvhostDaemon(Jvhost.start(new JvhostConfig(workers, topology, ports,
-                new ManagementConfig("127.0.0.1", 0))));
+        // The control socket, and the state file of runtime ports beside it, next to the first port's
+        // socket (a test's directory) rather than in the working directory.
+        ManagementConfig management = new ManagementConfig("127.0.0.1", 0);
+        for (PortConfig p : ports) {
+            if (p.socket() != null) {
+                management = management.withControl(p.socket().resolveSibling("jvhost.ctl"), null);
+                break;
+            }
+        }
+        JvhostConfig config = new JvhostConfig(workers, topology, ports, management);
+        return new JvhostDaemon(Jvhost.start(config), config);
+    }
+
+    /** The control socket ({@code management.control-socket}), as {@code jvhost serve} starts it; the caller closes it. */
+    ManagementServer startControl() throws IOException {
+        return ManagementServer.startControl(config.management(), daemon.view(), daemon.control());
+    }
+
+    /** Where {@link #startControl} listens. */
+    Path controlSocket() {
+        return config.management().controlSocket();
     }
 
     /** Rebalance periods the daemon has run so far. */

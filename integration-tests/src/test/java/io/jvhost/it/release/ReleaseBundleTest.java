@@ -1,5 +1,6 @@
 package io.jvhost.it.release;
 
+import io.jvhost.backend.cli.ControlClient;
 import io.jvhost.it.frontend.VhostUserFrontend;
 import io.jvhost.it.harness.GuestImage;
 import io.jvhost.it.harness.ProcessReaper;
@@ -98,11 +99,20 @@ class ReleaseBundleTest {
                     HttpResponse.BodyHandlers.ofString());
             assertEquals(200, ports.statusCode());
             assertTrue(ports.body().contains("\"vm0\"") && ports.body().contains("\"vm1\""), ports.body());
+            Path control = work.resolve("run/jvhost.ctl");
+            assertEquals(0600, (Integer) Files.getAttribute(control, "unix:mode") & 0777, "control socket mode");
+            assertEquals(204, ControlClient.request(control, "DELETE", "/api/ports/vm1", null).status());
+            assertFalse(Files.exists(vm1), "vm1 deleted through the control socket");
+            ControlClient.Response reload = ControlClient.request(control, "POST", "/api/reload", null);
+            assertEquals(200, reload.status(), reload.body());
+            assertTrue(reload.body().contains("\"added\" : [ \"vm1\" ]"), "the embedded default re-read: " + reload.body());
+            assertTrue(Files.exists(vm1), "vm1 back after the reload");
 
             jvhost.toHandle().destroy(); // SIGTERM: the graceful stop
             assertTrue(jvhost.waitFor(30, TimeUnit.SECONDS), "jvhost still running after SIGTERM");
             assertEquals(0, jvhost.exitValue(), log());
             assertFalse(Files.exists(vm0), "server sockets removed on stop");
+            assertFalse(Files.exists(control), "control socket removed on stop");
         } finally {
             ProcessReaper.terminate(jvhost.toHandle(), ProcessReaper.DEFAULT_GRACE);
         }

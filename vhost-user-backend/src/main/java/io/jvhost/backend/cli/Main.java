@@ -6,6 +6,7 @@ import io.jvhost.backend.Jvhost;
 import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.management.ManagementServer;
+import io.jvhost.backend.management.PortControl;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger;
@@ -15,7 +16,9 @@ import java.nio.file.Path;
 import java.util.StringJoiner;
 
 /**
- * The {@code jvhost} command line: {@code jvhost serve [--config FILE]} and {@code jvhost --help}.
+ * The {@code jvhost} command line: {@code jvhost serve [--config FILE]}, the control commands
+ * ({@code jvhost [--control PATH] port add|del|list}, {@code status}, {@code reload}, see
+ * {@link ControlCommand}) and {@code jvhost --help}.
  *
  * <p>{@code serve} loads the config (the embedded default without {@code --config}), starts the daemon,
  * then the management endpoint over the daemon's view, logs one line saying what it serves, and waits
@@ -35,19 +38,35 @@ public final class Main {
 
     static final String USAGE = """
             Usage: jvhost serve [--config FILE]
+                   jvhost [--control PATH] port add NAME (--socket PATH [--mode server|client] [--queues N]
+                                                   | --tap IFNAME) [--network NET] [--mtu N]
+                   jvhost [--control PATH] port del NAME
+                   jvhost [--control PATH] port list
+                   jvhost [--control PATH] status
+                   jvhost [--control PATH] reload
                    jvhost --help
 
-            Runs the jvhost vhost-user-net backend in the foreground until SIGINT or SIGTERM.
+            Runs the jvhost vhost-user-net backend in the foreground until SIGINT or SIGTERM, or changes
+            a running one through its control socket.
 
             Commands:
               serve            serve the ports of the config file; without --config, the embedded
                                default: server-mode ports run/vm0.sock and run/vm1.sock (relative to
-                               the current directory) switched together, management on 127.0.0.1:9180
+                               the current directory) switched together, management on 127.0.0.1:9180,
+                               control socket run/jvhost.ctl
+              port add         add a port to the running daemon (checked as a config file's port)
+              port del         remove a port: its front-end is disconnected, its socket removed
+              port list        the running daemon's ports
+              status           its workers (CPU, socket, busy, queues) and queues (worker and vCPU CPUs)
+              reload           re-read its config file and apply the difference of the ports
             Options:
               --config FILE    the YAML config file (keys: workers, topology, ports, management)
+              --control PATH   the daemon's control socket; default $JVHOST_CONTROL, then run/jvhost.ctl
               -h, --help       show this help and exit
 
-            Exit status: 0 after a clean stop, 2 for a bad command line or config, 1 for any other failure.
+            Exit status: serve: 0 after a clean stop, 2 for a bad command line or config, 1 for any other
+            failure. port, status, reload: 0 ok, 2 for a bad command line or a request the daemon rejected (its message is
+            printed), 1 when the daemon cannot be reached.
             """;
 
     private static final Logger LOG = System.getLogger(Main.class.getName());
@@ -86,6 +105,16 @@ public final class Main {
      * @return the exit status
      */
     public static int run(String[] args, DaemonFactory factory, StopSignal stop, PrintStream out, PrintStream err) {
+        if (ControlCommand.isControl(args)) {
+            ControlCommand.Request request;
+            try {
+                request = ControlCommand.parse(args, System.getenv(ControlCommand.CONTROL_VARIABLE));
+            } catch (UsageException e) {
+                err.println("jvhost: " + e.getMessage() + " (try 'jvhost --help')");
+                return EXIT_USAGE;
+            }
+            return ControlCommand.run(request, out, err);
+        }
         Command command;
         try {
             command = Command.parse(args);
@@ -108,11 +137,12 @@ public final class Main {
             return failed(err, "cannot load the config", e);
         }
         String source = command.config() == null ? "the embedded default config" : command.config().toString();
-        return serve(config, source, factory, stop, err);
+        return serve(config, command.config(), source, factory, stop, err);
     }
 
-    private static int serve(JvhostConfig config, String source, DaemonFactory factory, StopSignal stop,
-                             PrintStream err) {
+    /** @param configFile the file {@code POST /api/reload} re-reads; null: the embedded default */
+    private static int serve(JvhostConfig config, Path configFile, String source, DaemonFactory factory,
+                             StopSignal stop, PrintStream err) {
         RunningDaemon daemon;
         try {
             daemon = factory.start(config);
@@ -130,7 +160,24 @@ public final class Main {
             closeDaemon(daemon, err);
             return status;
         }
-        LOG.log(Level.INFO, servingLine(config, source, management));
+        ManagementServer control = null;
+        if (daemon.control() != null) {
+            try {
+                PortControl ports = daemon.control();
+                String name = configFile == null ? ConfigLoader.DEFAULT_RESOURCE : configFile.toString();
+                control = ManagementServer.startControl(config.management(), daemon.view(), ports,
+                        () -> ports.reload(name, configFile == null
+                                ? ConfigLoader.embeddedDefault()
+                                : ConfigLoader.load(configFile)));
+            } catch (Exception e) {
+                int status = failed(err, "cannot start", e);
+                management.close();
+                closeDaemon(daemon, err);
+                return status;
+            }
+        }
+        LOG.log(Level.INFO, servingLine(config, source, management)
+                + (control == null ? "" : "; control socket " + config.management().controlSocket()));
         boolean interrupted = false;
         try {
             stop.await();
@@ -142,6 +189,9 @@ public final class Main {
         LOG.log(Level.INFO, "stopping");
         boolean clean = true;
         try {
+            if (control != null) {
+                control.close();
+            }
             management.close();
         } catch (RuntimeException e) {
             clean = false;

@@ -1,6 +1,7 @@
 package io.jvhost.backend.cli;
 
 import io.jvhost.backend.management.ManagementView;
+import io.jvhost.backend.management.PortControl;
 
 /**
  * A started daemon. {@link Main} calls {@link #view()} once after start and {@link #close()} once, on
@@ -11,6 +12,14 @@ public interface RunningDaemon extends AutoCloseable {
 
     /** What the management endpoint shows; called on the management thread, see {@link ManagementView}. */
     ManagementView view();
+
+    /**
+     * The changes the control socket makes, called on its thread (see {@link PortControl}); null when
+     * this daemon takes none, and then {@link Main} opens no control socket.
+     */
+    default PortControl control() {
+        return null;
+    }
 
     /**
      * Stops gracefully: stop the workers, answer in-flight protocol requests, remove the server sockets

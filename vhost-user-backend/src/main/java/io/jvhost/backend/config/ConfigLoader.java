@@ -7,6 +7,9 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.jvhost.backend.config.PortConfig.Mode;
 import io.jvhost.backend.config.WorkersConfig.Balance;
@@ -54,7 +57,7 @@ public final class ConfigLoader {
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
             "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids");
-    static final List<String> MANAGEMENT_KEYS = List.of("listen");
+    static final List<String> MANAGEMENT_KEYS = List.of("listen", "control-socket", "control-group");
 
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
     /** A poll window beyond a millisecond only burns CPU: kicks cost microseconds. */
@@ -80,6 +83,10 @@ public final class ConfigLoader {
     private static final long MAX_UID = 0xFFFF_FFFEL;
 
     private static final YAMLMapper YAML = YAMLMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    private static final JsonMapper JSON = JsonMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .build();
 
@@ -173,14 +180,15 @@ public final class ConfigLoader {
             }
             return tree == null ? YAML.createObjectNode() : tree;
         } catch (JsonProcessingException e) {
-            throw syntaxError(source, e);
+            throw syntaxError(source, e, "YAML");
         } catch (IOException e) {
             // Reading from a String: only a parse problem can get here.
             throw new ConfigException(source + ": invalid YAML: " + e.getMessage(), e);
         }
     }
 
-    private static ConfigException syntaxError(String source, JsonProcessingException e) {
+    /** @param format "YAML" or "JSON", as the message names it */
+    private static ConfigException syntaxError(String source, JsonProcessingException e, String format) {
         if (e.getCause() instanceof MarkedYAMLException yaml && yaml.getProblemMark() != null) {
             Mark problem = yaml.getProblemMark();
             StringBuilder message = new StringBuilder()
@@ -201,11 +209,166 @@ public final class ConfigLoader {
         if (original != null && original.startsWith("Duplicate field ")) {
             original = "duplicate key " + original.substring("Duplicate field ".length());
         } else {
-            original = "invalid YAML: " + original;
+            original = "invalid " + format + ": " + original;
         }
         JsonLocation at = e.getLocation();
         String where = at == null ? "" : ":" + at.getLineNr();
         return new ConfigException(source + where + ": " + original, e);
+    }
+
+    /**
+     * Parses and validates one port object sent to the running daemon ({@code POST /api/ports}): the
+     * keys of a config port, checked by the same rules with the same messages, with {@code source} in
+     * place of the file name and no {@code ports[i]} prefix ({@code POST /api/ports: mode: expected
+     * 'server' or 'client', got 'listen'}). Its name, socket path and TAP device must differ from those
+     * of {@code running}, else the exception {@link ConfigException#isDuplicate() is a duplicate}.
+     */
+    public static PortConfig parsePort(String source, String json, List<PortConfig> running) throws ConfigException {
+        ConfigNode node = ConfigNode.root(source, readJson(source, json));
+        PortConfig port = Validation.port(node);
+        new PortKeys(running).add(port, node);
+        return port;
+    }
+
+    /**
+     * Reads the state file of ports added at runtime ({@code {"ports": [port objects]}}, see
+     * {@link #stateText}): each port is checked as a config port, and against {@code configPorts} and
+     * the ones before it for a taken name, socket or TAP device. A missing file is no port.
+     *
+     * @throws ConfigException the file cannot be read or holds something other than valid ports; the
+     *                         message names the file (the start stops: a state file is never dropped)
+     */
+    public static List<PortConfig> loadState(Path file, List<PortConfig> configPorts) throws ConfigException {
+        String source = file.toString();
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            return List.of();
+        } catch (IOException e) {
+            throw new ConfigException(source + ": cannot read the state file of runtime ports: " + e.getMessage(), e);
+        }
+        ConfigNode root = ConfigNode.root(source, readJson(source, text));
+        root.requireMapping(List.of("ports"));
+        PortKeys seen = new PortKeys(configPorts);
+        List<PortConfig> ports = new ArrayList<>();
+        for (ConfigNode element : root.child("ports").elements("a list of ports")) {
+            PortConfig port = Validation.port(element);
+            seen.add(port, element);
+            ports.add(port);
+        }
+        return ports;
+    }
+
+    /** The state file's text for {@code ports}: each one as the port object {@link #loadState} reads back. */
+    public static String stateText(List<PortConfig> ports) {
+        ObjectNode root = JSON.createObjectNode();
+        ArrayNode list = root.putArray("ports");
+        for (PortConfig port : ports) {
+            ObjectNode o = list.addObject().put("name", port.name());
+            if (port.isTap()) {
+                o.put("tap", port.tap());
+            } else {
+                o.put("socket", port.socket().toString()).put("mode", port.mode().configName());
+            }
+            o.put("queues", port.queues()).put("network", port.network());
+            if (port.vcpus() != null) {
+                ArrayNode vcpus = o.putArray("vcpus");
+                port.vcpus().forEach(vcpus::add);
+            }
+            o.put("offloads", port.offloads()).put("mtu", port.mtu());
+            SocketAccess access = port.access();
+            if (access.modeText() != null) {
+                o.put("socket-mode", access.modeText());
+            }
+            if (access.group() != null) {
+                o.put("socket-group", access.group());
+            }
+            if (access.allowedUids() != null) {
+                ArrayNode uids = o.putArray("allowed-uids");
+                access.allowedUids().forEach(uids::add);
+            }
+        }
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a tree of strings and numbers cannot fail to print", e);
+        }
+    }
+
+    private static JsonNode readJson(String source, String json) throws ConfigException {
+        try (JsonParser parser = JSON.createParser(json)) {
+            JsonNode tree = JSON.readTree(parser);
+            if (parser.nextToken() != null) {
+                throw new ConfigException(source + ": expected one JSON object, found more after it");
+            }
+            return tree == null ? JSON.missingNode() : tree;
+        } catch (JsonProcessingException e) {
+            throw syntaxError(source, e, "JSON");
+        } catch (IOException e) {
+            throw new ConfigException(source + ": invalid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Checks that the ports of a config re-read from {@code source} ({@code POST /api/reload}) take no
+     * name, socket path or TAP device of {@code running} (the ports added at runtime), with the
+     * message a config file with both would get ({@code ports[2].name: duplicate port name 'c' (also
+     * port c)}); the exception {@link ConfigException#isDuplicate() is a duplicate}.
+     */
+    public static void requireDistinct(String source, List<PortConfig> ports, List<PortConfig> running)
+            throws ConfigException {
+        PortKeys seen = new PortKeys(running);
+        ConfigNode list = ConfigNode.root(source, JSON.createObjectNode()).child("ports");
+        for (int i = 0; i < ports.size(); i++) {
+            ConfigNode element = list.element(i);
+            seen.add(ports.get(i), element.child("name"), element.child("socket"), element.child("tap"));
+        }
+    }
+
+    /** The names, socket paths and TAP devices taken so far, each with where it was taken. */
+    private static final class PortKeys {
+
+        private final Map<String, String> names = new HashMap<>();
+        private final Map<Path, String> sockets = new HashMap<>();
+        private final Map<String, String> taps = new HashMap<>();
+
+        /** With the keys of {@code running}, ports of the daemon ({@code also port vm0}). */
+        PortKeys(List<PortConfig> running) {
+            for (PortConfig port : running) {
+                String where = "port " + port.name();
+                names.putIfAbsent(port.name(), where);
+                if (port.socket() != null) {
+                    sockets.putIfAbsent(port.socket().toAbsolutePath().normalize(), where);
+                } else {
+                    taps.putIfAbsent(port.tap(), where);
+                }
+            }
+        }
+
+        /** A port read from {@code element}; a key already taken is an error at that key. */
+        void add(PortConfig port, ConfigNode element) throws ConfigException {
+            add(port, element.child("name"), element.child("socket"), element.child("tap"));
+        }
+
+        private void add(PortConfig port, ConfigNode name, ConfigNode socket, ConfigNode tap) throws ConfigException {
+            unique(names, port.name(), name, port.name(), "port name");
+            if (port.socket() != null) {
+                unique(sockets, port.socket().toAbsolutePath().normalize(), socket, port.socket().toString(),
+                        "socket path");
+            } else {
+                unique(taps, port.tap(), tap, port.tap(), "TAP device");
+            }
+        }
+
+        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String text, String what)
+                throws ConfigException {
+            String previous = seen.putIfAbsent(key, node.path());
+            if (previous != null) {
+                throw ConfigException.duplicate(node.error("duplicate " + what + " '" + text
+                        + "' (also " + previous + ")").getMessage());
+            }
+        }
     }
 
     /** One validation run; checks in file order so the first problem is the one reported. */
@@ -349,32 +512,16 @@ public final class ConfigLoader {
                 throw node.error("expected at least one port");
             }
             List<PortConfig> ports = new ArrayList<>();
-            Map<String, String> names = new HashMap<>();
-            Map<Path, String> sockets = new HashMap<>();
-            Map<String, String> taps = new HashMap<>();
+            PortKeys seen = new PortKeys(List.of());
             for (ConfigNode element : elements) {
                 PortConfig port = port(element);
-                unique(names, port.name(), element.child("name"), "port name");
-                if (port.socket() != null) {
-                    unique(sockets, port.socket().toAbsolutePath().normalize(), element.child("socket"),
-                            "socket path");
-                } else {
-                    unique(taps, port.tap(), element.child("tap"), "TAP device");
-                }
+                seen.add(port, element);
                 ports.add(port);
             }
             return ports;
         }
 
-        private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String what)
-                throws ConfigException {
-            String previous = seen.putIfAbsent(key, node.path());
-            if (previous != null) {
-                throw node.error("duplicate " + what + " '" + node.json().textValue() + "' (also " + previous + ")");
-            }
-        }
-
-        private static PortConfig port(ConfigNode node) throws ConfigException {
+        static PortConfig port(ConfigNode node) throws ConfigException {
             node.requireMapping(PORT_KEYS);
             ConfigNode nameNode = node.child("name");
             if (nameNode.isMissing()) {
@@ -470,13 +617,7 @@ public final class ConfigLoader {
                 }
                 fileMode = Integer.parseInt(text, 8);
             }
-            String group = null;
-            if (!groupNode.isMissing()) {
-                group = groupNode.text(GROUP_RULE);
-                if (!GROUP.matcher(group).matches()) {
-                    throw groupNode.error("expected " + GROUP_RULE + ", got '" + group + "'");
-                }
-            }
+            String group = groupNode.isMissing() ? null : group(groupNode);
             List<Long> uids = null;
             if (!uidsNode.isMissing()) {
                 uids = new ArrayList<>();
@@ -488,6 +629,14 @@ public final class ConfigLoader {
                 }
             }
             return new SocketAccess(fileMode, group, uids);
+        }
+
+        private static String group(ConfigNode node) throws ConfigException {
+            String group = node.text(GROUP_RULE);
+            if (!GROUP.matcher(group).matches()) {
+                throw node.error("expected " + GROUP_RULE + ", got '" + group + "'");
+            }
+            return group;
         }
 
         private static Path socketPath(ConfigNode node) throws ConfigException {
@@ -530,7 +679,19 @@ public final class ConfigLoader {
                 return defaults;
             }
             node.requireMapping(MANAGEMENT_KEYS);
-            ConfigNode listenNode = node.child("listen");
+            ManagementConfig listen = listen(node.child("listen"), defaults);
+            Path controlSocket = ManagementConfig.DEFAULT_CONTROL_SOCKET;
+            if (!node.child("control-socket").isMissing()) {
+                controlSocket = socketPath(node.child("control-socket"));
+            }
+            String controlGroup = null;
+            if (!node.child("control-group").isMissing()) {
+                controlGroup = group(node.child("control-group"));
+            }
+            return listen.withControl(controlSocket, controlGroup);
+        }
+
+        private static ManagementConfig listen(ConfigNode listenNode, ManagementConfig defaults) throws ConfigException {
             if (listenNode.isMissing()) {
                 return defaults;
             }

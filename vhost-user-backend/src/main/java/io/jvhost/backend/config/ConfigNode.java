@@ -72,6 +72,12 @@ final class ConfigNode {
         }
     }
 
+    /** Element {@code i} of this list (missing when this is no list or a shorter one). */
+    ConfigNode element(int i) {
+        JsonNode value = json.isArray() ? json.get(i) : null;
+        return new ConfigNode(source, path + "[" + i + "]", value == null ? MissingNode.getInstance() : value);
+    }
+
     /** The elements of a list, each with its {@code [i]} path. */
     List<ConfigNode> elements(String expected) throws ConfigException {
         if (!json.isArray()) {
@@ -79,7 +85,7 @@ final class ConfigNode {
         }
         List<ConfigNode> elements = new ArrayList<>(json.size());
         for (int i = 0; i < json.size(); i++) {
-            elements.add(new ConfigNode(source, path + "[" + i + "]", json.get(i)));
+            elements.add(element(i));
         }
         return elements;
     }

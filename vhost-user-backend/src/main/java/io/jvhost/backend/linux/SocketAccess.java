@@ -47,7 +47,7 @@ public record SocketAccess(int mode, String group, List<Long> allowedUids) {
      * Sets the file's group, then its mode. Called after bind(2) and before listen(2): nobody can
      * connect in between, so no peer ever sees the socket with the umask's mode.
      */
-    void applyTo(Path socketFile) throws IOException {
+    public void applyTo(Path socketFile) throws IOException {
         if (group != null) {
             GroupPrincipal principal;
             try {

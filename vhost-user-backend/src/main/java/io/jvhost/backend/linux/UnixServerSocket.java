@@ -72,7 +72,11 @@ public final class UnixServerSocket implements AutoCloseable {
         }
     }
 
-    private static void removeStaleSocket(Path path) throws IOException {
+    /**
+     * Makes room for a socket at {@code path}: a leftover socket file nobody listens on (ECONNREFUSED)
+     * is removed; any other existing file, or a socket with a live listener, is an error.
+     */
+    public static void removeStaleSocket(Path path) throws IOException {
         int mode;
         try {
             mode = (Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);

@@ -23,53 +23,70 @@ final class ManagementJson {
     }
 
     static byte[] ports(List<PortStatus> ports) {
-        return write(json -> {
+        return writeArray(json -> {
             for (PortStatus port : ports) {
-                json.writeStartObject();
-                json.writeStringField("name", port.name());
-                json.writeStringField("kind", port.kind());
-                json.writeStringField("socket", port.socket());
-                json.writeStringField("mode", port.mode());
-                json.writeStringField("network", port.network());
-                json.writeBooleanField("connected", port.connected());
-                json.writeFieldName("features");
-                writeUnsigned(json, port.features());
-                json.writeStringField("features_hex", "0x" + Long.toHexString(port.features()));
-                json.writeArrayFieldStart("feature_names");
-                for (String name : VirtioNetFeatures.names(port.features())) {
-                    json.writeString(name);
-                }
-                json.writeEndArray();
-                json.writeNumberField("mtu", port.mtu());
-                json.writeArrayFieldStart("offloads");
-                for (String name : port.offloads()) {
-                    json.writeString(name);
-                }
-                json.writeEndArray();
-                json.writeNumberField("queues", port.queues());
-                json.writeNumberField("rx_packets", port.rxPackets());
-                json.writeNumberField("rx_bytes", port.rxBytes());
-                json.writeNumberField("tx_packets", port.txPackets());
-                json.writeNumberField("tx_bytes", port.txBytes());
-                json.writeNumberField("drops", port.drops());
-                json.writeNumberField("errors", port.errors());
-                json.writeNumberField("cpu_seconds", port.cpuSeconds());
-                json.writeEndObject();
+                writePort(json, port);
             }
         });
     }
 
-    static byte[] workers(List<WorkerStatus> workers) {
+    /** One port: the object {@code /api/ports} lists, alone (the answer to {@code POST /api/ports}). */
+    static byte[] port(PortStatus port) {
+        return write(json -> writePort(json, port));
+    }
+
+    /** The answer to {@code POST /api/reload}: {@code added}, {@code removed}, {@code changed}, {@code not_applied}. */
+    static byte[] reload(ReloadResult result) {
         return write(json -> {
+            json.writeStartObject();
+            writeStrings(json, "added", result.added());
+            writeStrings(json, "removed", result.removed());
+            writeStrings(json, "changed", result.changed());
+            writeStrings(json, "not_applied", result.notApplied());
+            json.writeEndObject();
+        });
+    }
+
+    private static void writeStrings(JsonGenerator json, String name, List<String> values) throws IOException {
+        json.writeArrayFieldStart(name);
+        for (String value : values) {
+            json.writeString(value);
+        }
+        json.writeEndArray();
+    }
+
+    private static void writePort(JsonGenerator json, PortStatus port) throws IOException {
+        json.writeStartObject();
+        json.writeStringField("name", port.name());
+        json.writeStringField("kind", port.kind());
+        json.writeStringField("socket", port.socket());
+        json.writeStringField("mode", port.mode());
+        json.writeStringField("network", port.network());
+        json.writeBooleanField("connected", port.connected());
+        json.writeFieldName("features");
+        writeUnsigned(json, port.features());
+        json.writeStringField("features_hex", "0x" + Long.toHexString(port.features()));
+        writeStrings(json, "feature_names", VirtioNetFeatures.names(port.features()));
+        json.writeNumberField("mtu", port.mtu());
+        writeStrings(json, "offloads", port.offloads());
+        json.writeNumberField("queues", port.queues());
+        json.writeNumberField("rx_packets", port.rxPackets());
+        json.writeNumberField("rx_bytes", port.rxBytes());
+        json.writeNumberField("tx_packets", port.txPackets());
+        json.writeNumberField("tx_bytes", port.txBytes());
+        json.writeNumberField("drops", port.drops());
+        json.writeNumberField("errors", port.errors());
+        json.writeNumberField("cpu_seconds", port.cpuSeconds());
+        json.writeEndObject();
+    }
+
+    static byte[] workers(List<WorkerStatus> workers) {
+        return writeArray(json -> {
             for (WorkerStatus worker : workers) {
                 json.writeStartObject();
                 json.writeNumberField("cpu", worker.cpu());
                 writeNullableInt(json, "socket", worker.socket());
-                json.writeArrayFieldStart("queues");
-                for (String queue : worker.queues()) {
-                    json.writeString(queue);
-                }
-                json.writeEndArray();
+                writeStrings(json, "queues", worker.queues());
                 json.writeNumberField("busy", Double.isFinite(worker.busy()) ? worker.busy() : 0.0);
                 json.writeNumberField("wakeups", worker.wakeups());
                 json.writeNumberField("migrations_in", worker.migrationsIn());
@@ -80,7 +97,7 @@ final class ManagementJson {
     }
 
     static byte[] queues(List<QueueStatus> queues) {
-        return write(json -> {
+        return writeArray(json -> {
             for (QueueStatus queue : queues) {
                 json.writeStartObject();
                 json.writeStringField("port", queue.port());
@@ -123,13 +140,19 @@ final class ManagementJson {
         void write(JsonGenerator json) throws IOException;
     }
 
+    private static byte[] writeArray(Items items) {
+        return write(json -> {
+            json.writeStartArray();
+            items.write(json);
+            json.writeEndArray();
+        });
+    }
+
     private static byte[] write(Items items) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(4096);
         try (JsonGenerator json = MAPPER.createGenerator(out)) {
             json.useDefaultPrettyPrinter();
-            json.writeStartArray();
             items.write(json);
-            json.writeEndArray();
             json.writeRaw('\n');
         } catch (IOException e) {
             // A ByteArrayOutputStream does not fail.

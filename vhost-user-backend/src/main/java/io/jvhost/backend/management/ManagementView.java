@@ -6,8 +6,9 @@ import java.util.Map;
 /**
  * What the management endpoint shows, implemented by the daemon.
  *
- * <p>Threading: every method is called on the {@code jvhost-management} thread, once per HTTP request,
- * concurrently with the workers. Implementations read counters without stopping anything; a snapshot
+ * <p>Threading: every method is called on the {@code jvhost-management} thread or the
+ * {@code jvhost-control} thread (the control socket), once per HTTP request, concurrently with each
+ * other, with the workers and with ports being added and removed. Implementations read counters without stopping anything; a snapshot
  * need not be atomic across counters, but each value must be safely published (volatile or
  * opaque reads of fields written by their owner thread). Methods should not block.
  */

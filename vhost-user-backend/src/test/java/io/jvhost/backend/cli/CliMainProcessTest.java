@@ -39,8 +39,8 @@ class CliMainProcessTest {
             port = socket.getLocalPort();
         }
         Path config = dir.resolve("jvhost.yaml");
-        Files.writeString(config, "ports: [{name: vm0, socket: %s}]\nmanagement: {listen: 127.0.0.1:%d}\n"
-                .formatted(dir.resolve("vm0.sock"), port));
+        Files.writeString(config, "ports: [{name: vm0, socket: %s}]\nmanagement: {listen: 127.0.0.1:%d, control-socket: %s}\n"
+                .formatted(dir.resolve("vm0.sock"), port, dir.resolve("jvhost.ctl")));
         Process process = new ProcessBuilder(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED",

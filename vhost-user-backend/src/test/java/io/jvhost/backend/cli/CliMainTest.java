@@ -103,7 +103,8 @@ class CliMainTest {
             assertEquals(Main.EXIT_OK, run(args));
             assertEquals(Main.USAGE, out.toString(StandardCharsets.UTF_8));
         }
-        assertTrue(Main.USAGE.startsWith("Usage: jvhost serve [--config FILE]\n       jvhost --help\n"));
+        assertTrue(Main.USAGE.startsWith("Usage: jvhost serve [--config FILE]\n"));
+        assertTrue(Main.USAGE.contains("\n       jvhost [--control PATH] reload\n       jvhost --help\n"));
         assertEquals("", err());
     }
 

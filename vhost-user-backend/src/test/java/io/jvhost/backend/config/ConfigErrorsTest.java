@@ -31,7 +31,7 @@ class ConfigErrorsTest {
                                 + " (known keys: name, socket, tap, mode, queues, network, vcpus, offloads, mtu,"
                                 + " socket-mode, socket-group, allowed-uids)"),
                 Arguments.of(PORT + "management: {listen: 1.2.3.4:1, port: 3}\n",
-                        "config.yaml: management.port: unknown key (known keys: listen)"),
+                        "config.yaml: management.port: unknown key (known keys: listen, control-socket, control-group)"),
                 Arguments.of("", "config.yaml: ports: missing required key"),
                 Arguments.of("ports:\n", "config.yaml: ports: expected a list of ports, got nothing"),
                 Arguments.of("ports: []\n", "config.yaml: ports: expected at least one port"),
@@ -176,6 +176,20 @@ class ConfigErrorsTest {
                 Arguments.of(PORT + "management: {listen: '[::1:9180'}\n",
                         "config.yaml: management.listen: expected host:port like '127.0.0.1:9180' or '[::1]:9180',"
                                 + " got '[::1:9180'"),
+                Arguments.of(PORT + "management: {control-socket: ''}\n",
+                        "config.yaml: management.control-socket: expected a socket path, got ''"),
+                Arguments.of(PORT + "management: {control-socket: 7}\n",
+                        "config.yaml: management.control-socket: expected a socket path, got 7"),
+                Arguments.of(PORT + "management: {control-socket: run/}\n",
+                        "config.yaml: management.control-socket: expected a socket path, got the directory 'run/'"),
+                Arguments.of(PORT + "management: {control-socket: " + "d/".repeat(54) + "s}\n",
+                        "config.yaml: management.control-socket: the path is 109 bytes long, a unix socket path has"
+                                + " at most 107"),
+                Arguments.of(PORT + "management: {control-group: 'bad group'}\n",
+                        "config.yaml: management.control-group: expected a group name or a numeric gid,"
+                                + " got 'bad group'"),
+                Arguments.of(PORT + "management: {control-group: [kvm]}\n",
+                        "config.yaml: management.control-group: expected a group name or a numeric gid, got a list"),
                 // YAML itself: line and column.
                 Arguments.of("ports:\n  - name: vm0\n   socket: a.sock\n",
                         "config.yaml:3:4: invalid YAML: expected <block end>, but found '<block mapping start>'"

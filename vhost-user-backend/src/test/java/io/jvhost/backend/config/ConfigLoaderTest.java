@@ -2,6 +2,7 @@ package io.jvhost.backend.config;
 
 import io.jvhost.affinity.topology.CpuList;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -152,6 +153,66 @@ class ConfigLoaderTest {
         assertEquals("[::1]:0", new ManagementConfig("::1", 0).listen());
         assertEquals(new ManagementConfig("localhost", 80),
                 parse("ports: [{name: a, socket: a.sock}]\nmanagement: {listen: localhost:80}").management());
+    }
+
+    @Test
+    void shouldParseTheControlSocketAndGroup() throws Exception {
+        assertEquals(new ManagementConfig("127.0.0.1", 9180, Path.of("/run/jvhost/ctl"), "kvm"),
+                parse("ports: [{name: a, socket: a.sock}]\n"
+                        + "management: {control-socket: /run/jvhost/ctl, control-group: kvm}").management());
+        assertEquals(new ManagementConfig("127.0.0.1", 9180, Path.of("run/jvhost.ctl"), "64055"),
+                parse("ports: [{name: a, socket: a.sock}]\nmanagement: {control-group: '64055'}").management());
+        assertEquals(Path.of("run/jvhost.ctl"), ConfigLoader.embeddedDefault(ONLINE).management().controlSocket());
+    }
+
+    @Test
+    void shouldParseARuntimePortObjectAsAConfigPort() throws Exception {
+        PortConfig running = PortConfig.vhostUser("a", Path.of("run/a.sock"), Mode.SERVER, 1, "default");
+        assertEquals(new PortConfig("b", Path.of("run/b.sock"), Mode.CLIENT, 2, "blue", null, null, false, 9000),
+                ConfigLoader.parsePort("POST /api/ports", """
+                        {"name": "b", "socket": "run/b.sock", "mode": "client", "queues": 2, "network": "blue",
+                         "offloads": false, "mtu": 9000}""", List.of(running)));
+
+        ConfigException invalid = assertThrows(ConfigException.class, () -> ConfigLoader.parsePort("POST /api/ports",
+                "{\"name\": \"b\", \"tap\": \"jv0\", \"mode\": \"server\"}", List.of(running)));
+        assertEquals("POST /api/ports: mode: only valid for a vhost-user port (one with 'socket')", invalid.getMessage());
+        assertFalse(invalid.isDuplicate());
+
+        ConfigException duplicate = assertThrows(ConfigException.class, () -> ConfigLoader.parsePort("POST /api/ports",
+                "{\"name\": \"b\", \"socket\": \"run/../run/a.sock\"}", List.of(running)));
+        assertEquals("POST /api/ports: socket: duplicate socket path 'run/../run/a.sock' (also port a)",
+                duplicate.getMessage());
+        assertTrue(duplicate.isDuplicate());
+
+        ConfigException twice = assertThrows(ConfigException.class, () -> ConfigLoader.parsePort("POST /api/ports",
+                "{\"name\": \"b\", \"name\": \"c\", \"tap\": \"jv0\"}", List.of()));
+        assertEquals("POST /api/ports:1: duplicate key 'name'", twice.getMessage());
+        assertEquals("POST /api/ports: expected a mapping, got nothing",
+                assertThrows(ConfigException.class, () -> ConfigLoader.parsePort("POST /api/ports", "", List.of()))
+                        .getMessage());
+        assertEquals("POST /api/ports: expected one JSON object, found more after it",
+                assertThrows(ConfigException.class, () -> ConfigLoader.parsePort("POST /api/ports",
+                        "{\"name\": \"b\", \"tap\": \"jv0\"} {}", List.of())).getMessage());
+    }
+
+    @Test
+    void shouldReadBackTheStateFileItWrites(@TempDir Path dir) throws Exception {
+        List<PortConfig> ports = List.of(
+                new PortConfig("vm1", Path.of("/var/run/jvhost/vm1.sock"), Mode.SERVER, 2, "blue", null, List.of(1, 0),
+                        false, 9000, new SocketAccess(0660, "kvm", List.of(0L, 64055L))),
+                new PortConfig("vm2", Path.of("run/vm2.sock"), Mode.CLIENT, 1, "default", null, null, true, 1500),
+                PortConfig.tap("up", "jv0", 1, "default"));
+        Path file = dir.resolve("jvhost.ctl.state");
+        Files.writeString(file, ConfigLoader.stateText(ports));
+
+        assertEquals(ports, ConfigLoader.loadState(file, List.of()));
+        assertEquals(List.of(), ConfigLoader.loadState(dir.resolve("missing.state"), List.of()));
+        ConfigException taken = assertThrows(ConfigException.class, () -> ConfigLoader.loadState(file,
+                List.of(PortConfig.tap("uplink", "jv0", 1, "default"))));
+        assertEquals(file + ": ports[2].tap: duplicate TAP device 'jv0' (also port uplink)", taken.getMessage());
+        Files.writeString(file, "{\"ports\": [{\"name\": \"x\", \"socket\": \"x.sock\", \"mode\": \"listen\"}]}");
+        assertEquals(file + ": ports[0].mode: expected 'server' or 'client', got 'listen'",
+                assertThrows(ConfigException.class, () -> ConfigLoader.loadState(file, List.of())).getMessage());
     }
 
     @Test

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
@@ -54,7 +55,7 @@ class ManagementServerTest {
     @Test
     void shouldBindAnEphemeralPortWhenAskedForPortZero() {
         assertNotEquals(0, server.port());
-        assertEquals("127.0.0.1", server.address().getAddress().getHostAddress());
+        assertEquals("127.0.0.1", ((InetSocketAddress) server.address()).getAddress().getHostAddress());
     }
 
     @Test
