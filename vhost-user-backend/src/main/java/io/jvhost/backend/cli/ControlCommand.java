@@ -12,6 +12,7 @@ import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * The commands that talk to a running daemon over its control socket: {@code port add}, {@code port
@@ -179,7 +180,8 @@ final class ControlCommand {
             } else if (request.path().equals(WORKERS)) {
                 JsonNode workers = JSON.readTree(response.body());
                 JsonNode queues = JSON.readTree(send(request, "/api/queues").body());
-                out.print(status(workers, queues));
+                JsonNode ports = JSON.readTree(send(request, "/api/ports").body());
+                out.print(status(workers, queues, ports));
             } else {
                 out.print(table(JSON.readTree(response.body())));
             }
@@ -238,16 +240,17 @@ final class ControlCommand {
 
     /**
      * {@code status}: the workers (CPU, socket, busy %, queues), then every queue with its port,
-     * direction, worker CPU and the CPU of the vCPU that kicks it; {@code -} for unknown.
+     * direction, worker CPU and the CPU of the vCPU that kicks it ({@code -} for unknown), then the
+     * worker CPU time each port was charged.
      */
-    static String status(JsonNode workers, JsonNode queues) {
+    static String status(JsonNode workers, JsonNode queues, JsonNode ports) {
         List<String[]> workerRows = new ArrayList<>();
         workerRows.add(new String[] {"CPU", "SOCKET", "BUSY", "QUEUES"});
         for (JsonNode w : workers) {
             List<String> names = new ArrayList<>();
             w.path("queues").forEach(q -> names.add(q.asText()));
             workerRows.add(new String[] {w.path("cpu").asText(), orDash(w.path("socket")),
-                    String.format("%.1f%%", 100 * w.path("busy").asDouble()),
+                    String.format(Locale.ROOT, "%.1f%%", 100 * w.path("busy").asDouble()),
                     names.isEmpty() ? "-" : String.join(" ", names)});
         }
         List<String[]> queueRows = new ArrayList<>();
@@ -257,7 +260,14 @@ final class ControlCommand {
                     orDash(q.path("worker_cpu")), orDash(q.path("vcpu_cpu")), q.path("packets").asText(),
                     q.path("drops").asText()});
         }
-        return "workers:\n" + aligned(workerRows) + "\nqueues:\n" + aligned(queueRows);
+        List<String[]> portRows = new ArrayList<>();
+        portRows.add(new String[] {"PORT", "CPU_SECONDS", "RX_PACKETS", "TX_PACKETS"});
+        for (JsonNode p : ports) {
+            portRows.add(new String[] {p.path("name").asText(), String.format(Locale.ROOT, "%.3f", p.path("cpu_seconds").asDouble()),
+                    p.path("rx_packets").asText(), p.path("tx_packets").asText()});
+        }
+        return "workers:\n" + aligned(workerRows) + "\nqueues:\n" + aligned(queueRows) + "\nports:\n"
+                + aligned(portRows);
     }
 
     /** {@code reload}: what changed, one line each, and what needs a restart. */

@@ -59,7 +59,8 @@ class ControlCommandTest {
                  {"cpu": 1, "socket": null, "queues": [], "busy": 0}]"""), json.readTree("""
                 [{"port": "vm0", "index": 0, "direction": "rx", "worker_cpu": 0, "vcpu_cpu": 3, "packets": 10, "drops": 0},
                  {"port": "vm0", "index": 1, "direction": "tx", "worker_cpu": null, "vcpu_cpu": null, "packets": 7,
-                  "drops": 1}]"""));
+                  "drops": 1}]"""), json.readTree("""
+                [{"name": "vm0", "cpu_seconds": 0.0125, "rx_packets": 7, "tx_packets": 10}]"""));
         assertEquals("""
                 workers:
                 CPU  SOCKET  BUSY   QUEUES
@@ -70,6 +71,10 @@ class ControlCommandTest {
                 PORT  QUEUE  DIRECTION  WORKER_CPU  VCPU_CPU  PACKETS  DROPS
                 vm0   0      rx         0           3         10       0
                 vm0   1      tx         -           -         7        1
+
+                ports:
+                PORT  CPU_SECONDS  RX_PACKETS  TX_PACKETS
+                vm0   0.013        7           10
                 """, status);
         assertTrue(ControlCommand.isControl(new String[] {"status"}));
         assertEquals("unexpected argument 'now'", assertThrows(Main.UsageException.class,
