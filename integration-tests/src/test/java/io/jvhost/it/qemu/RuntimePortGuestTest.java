@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Issue 11's acceptance with real guests (QEMU, TCG): while guest B pings guest A, port c is added
  * with {@code jvhost port add}, a third guest on c pings A, c is deleted with {@code jvhost port del},
- * and B loses no ping; {@code port list} no longer shows c.
+ * and B loses no ping; {@code port list} no longer shows c. A port d added at runtime is back after the
+ * daemon restarts, and a guest on it pings A.
  */
 class RuntimePortGuestTest {
 
@@ -42,6 +43,7 @@ class RuntimePortGuestTest {
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
         Path c = dir.resolve("c.sock");
+        Path d = dir.resolve("d.sock");
         try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
                      List.of(JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b", b, 1)));
              var control = jvhost.startControl();
@@ -75,6 +77,27 @@ class RuntimePortGuestTest {
 
             assertEquals(new PingResult(B_PINGS, B_PINGS), guestB.awaitPingResult(Duration.ofSeconds(B_PINGS / 5 + 180)));
             assertTrue(jvhost.view().ports().stream().noneMatch(p -> p.name().equals("c")));
+            assertEquals(Main.EXIT_OK, cli(jvhost, "port", "add", "d", "--socket", d.toString()).status);
+        }
+
+        // The daemon restarts with the same config: d, added at runtime, is back (the state file beside
+        // the control socket), and a guest on it pings A, whose QEMU reconnected to the new daemon.
+        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
+                     List.of(JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b", b, 1)));
+             var control = jvhost.startControl();
+             QemuGuest guestA = QemuGuest.builder("a2", dir).image(image)
+                     .role(GuestRole.SERVER).ip("192.0.2.1/24")
+                     .nic(VhostUserNic.client(a).withReconnect(1).withMac("52:54:00:00:00:01"))
+                     .start();
+             QemuGuest guestD = QemuGuest.builder("d", dir).image(image)
+                     .role(GuestRole.PING).ip("192.0.2.4/24").peer("192.0.2.1").pingCount(10).pingInterval("0.2")
+                     .nic(VhostUserNic.client(d).withReconnect(1).withMac("52:54:00:00:00:04"))
+                     .start()) {
+            Cli list = cli(jvhost, "port", "list");
+            assertTrue(list.out.lines().anyMatch(l -> l.startsWith("d ")), "d restored after the restart: " + list.out);
+            guestA.awaitReady(BOOT_AND_PING);
+            assertEquals(new PingResult(10, 10), guestD.awaitPingResult(BOOT_AND_PING));
+            assertEquals(Main.EXIT_OK, cli(jvhost, "port", "del", "d").status);
         }
     }
 
