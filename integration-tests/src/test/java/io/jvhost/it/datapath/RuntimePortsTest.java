@@ -7,8 +7,8 @@ import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.it.datapath.InProcessJvhost.Port;
 import io.jvhost.it.frontend.VhostUserFrontend;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URI;
@@ -44,13 +44,9 @@ class RuntimePortsTest {
     @TempDir
     Path dir;
 
-    private final Resources resources = new Resources();
+    @RegisterExtension
+    final Resources resources = new Resources();
     private int seq;
-
-    @AfterEach
-    void closeAll() throws Exception {
-        resources.close();
-    }
 
     private InProcessJvhost startWithControl(String group, Port... ports) throws Exception {
         InProcessJvhost jvhost = resources.track(InProcessJvhost.start(dir, ports));

@@ -44,13 +44,9 @@ class RuntimePortGuestTest {
         Path b = dir.resolve("b.sock");
         Path c = dir.resolve("c.sock");
         Path d = dir.resolve("d.sock");
-        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
-                     List.of(JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b", b, 1)));
+        try (JvhostDaemon jvhost = daemon(a, b);
              var control = jvhost.startControl();
-             QemuGuest guestA = QemuGuest.builder("a", dir).image(image)
-                     .role(GuestRole.SERVER).ip("192.0.2.1/24")
-                     .nic(VhostUserNic.client(a).withReconnect(1).withMac("52:54:00:00:00:01"))
-                     .start();
+             QemuGuest guestA = guestA("a", dir, image, a);
              QemuGuest guestB = QemuGuest.builder("b", dir).image(image)
                      .role(GuestRole.PING).ip("192.0.2.2/24").peer("192.0.2.1")
                      .pingCount(B_PINGS).pingInterval("0.2")
@@ -82,13 +78,9 @@ class RuntimePortGuestTest {
 
         // The daemon restarts with the same config: d, added at runtime, is back (the state file beside
         // the control socket), and a guest on it pings A, whose QEMU reconnected to the new daemon.
-        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
-                     List.of(JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b", b, 1)));
+        try (JvhostDaemon jvhost = daemon(a, b);
              var control = jvhost.startControl();
-             QemuGuest guestA = QemuGuest.builder("a2", dir).image(image)
-                     .role(GuestRole.SERVER).ip("192.0.2.1/24")
-                     .nic(VhostUserNic.client(a).withReconnect(1).withMac("52:54:00:00:00:01"))
-                     .start();
+             QemuGuest guestA = guestA("a2", dir, image, a);
              QemuGuest guestD = QemuGuest.builder("d", dir).image(image)
                      .role(GuestRole.PING).ip("192.0.2.4/24").peer("192.0.2.1").pingCount(10).pingInterval("0.2")
                      .nic(VhostUserNic.client(d).withReconnect(1).withMac("52:54:00:00:00:04"))
@@ -99,6 +91,18 @@ class RuntimePortGuestTest {
             assertEquals(new PingResult(10, 10), guestD.awaitPingResult(BOOT_AND_PING));
             assertEquals(Main.EXIT_OK, cli(jvhost, "port", "del", "d").status);
         }
+    }
+
+    /** The daemon of this test: ports a and b from its config (runtime ports come from the state file). */
+    private static JvhostDaemon daemon(Path a, Path b) throws Exception {
+        return JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
+                List.of(JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b", b, 1)));
+    }
+
+    /** Guest A, which everyone pings. */
+    private static QemuGuest guestA(String name, Path dir, GuestImage image, Path socket) throws Exception {
+        return QemuGuest.builder(name, dir).image(image).role(GuestRole.SERVER).ip("192.0.2.1/24")
+                .nic(VhostUserNic.client(socket).withReconnect(1).withMac("52:54:00:00:00:01")).start();
     }
 
     private record Cli(int status, String out) {
