@@ -71,12 +71,10 @@ class GuestOffloadTest {
         return r;
     }
 
-    private static QueueStatus queue(JvhostDaemon jvhost, String port, int index) {
-        return jvhost.queue(port, index);
-    }
-
-    private static PortStatus port(JvhostDaemon jvhost, String name) {
-        return jvhost.port(name);
+    /** jvhost with the two guest ports most tests use, vm0 and vm1, in one network. */
+    private static JvhostDaemon pair(Path vm0, Path vm1) throws Exception {
+        return JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
+                List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
     }
 
     @Test
@@ -85,8 +83,7 @@ class GuestOffloadTest {
         Path vm0 = dir.resolve("vm0.sock");
         Path vm1 = dir.resolve("vm1.sock");
         GuestImage image = GuestImage.get();
-        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
-                List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
+        try (JvhostDaemon jvhost = pair(vm0, vm1);
              QemuGuest server = QemuGuest.builder("server", dir).image(image).role(GuestRole.BENCH_SERVER)
                      .ip("192.0.2.1/24").nic(nic(vm0, 1)).start();
              QemuGuest client = QemuGuest.builder("client", dir).image(image).role(GuestRole.BENCH)
@@ -94,7 +91,7 @@ class GuestOffloadTest {
                      .kernelArg("jv.bench", STREAM + "," + REVERSE).nic(nic(vm1, 2)).start()) {
             IperfResult forward = benchResult(client, STREAM, BOOT);
             for (String name : List.of("vm0", "vm1")) { // read while both guests run
-                PortStatus p = port(jvhost, name);
+                PortStatus p = jvhost.port(name);
                 for (int bit : new int[]{VirtioNetFeatures.CSUM, VirtioNetFeatures.GUEST_CSUM,
                         VirtioNetFeatures.HOST_TSO4, VirtioNetFeatures.GUEST_TSO4, VirtioNetFeatures.HOST_TSO6,
                         VirtioNetFeatures.GUEST_TSO6}) {
@@ -106,7 +103,7 @@ class GuestOffloadTest {
             assertEquals(0, client.awaitDone(Duration.ofSeconds(30)));
             // Both directions carried TSO frames through as they were, with nothing done in software.
             for (String name : List.of("vm0", "vm1")) {
-                QueueStatus rx = queue(jvhost, name, 0);
+                QueueStatus rx = jvhost.queue(name, 0);
                 assertTrue(rx.offloads().passedThrough() > 0, rx.toString());
                 assertEquals(0, rx.offloads().segmented(), rx.toString());
             }
@@ -126,19 +123,18 @@ class GuestOffloadTest {
         Path vm0 = dir.resolve("vm0.sock");
         Path vm1 = dir.resolve("vm1.sock");
         GuestImage image = GuestImage.get();
-        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
-                List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
+        try (JvhostDaemon jvhost = pair(vm0, vm1);
              QemuGuest server = QemuGuest.builder("server", dir).image(image).role(GuestRole.BENCH_SERVER)
                      .ip("192.0.2.1/24").nic(nic(vm0, 1).withDeviceOption("mrg_rxbuf=off")).start();
              QemuGuest client = QemuGuest.builder("client", dir).image(image).role(GuestRole.BENCH)
                      .ip("192.0.2.2/24").peer("192.0.2.1").iperfSeconds(5).kernelArg("jv.bench", STREAM)
                      .nic(nic(vm1, 2)).start()) {
             server.awaitReady(BOOT);
-            PortStatus p = port(jvhost, "vm0");
+            PortStatus p = jvhost.port("vm0");
             assertEquals(0, p.features() & VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF), p.toString());
             assertTrue(VirtioNetFeatures.has(p.features(), VirtioNetFeatures.GUEST_TSO4), p.toString());
             IperfResult forward = benchResult(client, STREAM, BOOT);
-            QueueStatus rx = queue(jvhost, "vm0", 0);
+            QueueStatus rx = jvhost.queue("vm0", 0);
             assertTrue(rx.offloads().passedThrough() > 0, "TSO frames into big chains: " + rx);
             assertEquals(0, rx.offloads().segmented(), rx.toString());
             assertEquals(0, rx.drops(), "every frame fit its chain: " + rx);
@@ -153,8 +149,7 @@ class GuestOffloadTest {
         Path vm0 = dir.resolve("vm0.sock");
         Path vm1 = dir.resolve("vm1.sock");
         GuestImage image = GuestImage.get();
-        try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
-                List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
+        try (JvhostDaemon jvhost = pair(vm0, vm1);
              QemuGuest receiver = QemuGuest.builder("recv", dir).image(image).role(GuestRole.RECV_FILE)
                      .ip("192.0.2.1/24").nic(nic(vm0, 1).withDeviceOption(NO_GUEST_OFFLOADS)).start();
              QemuGuest sender = QemuGuest.builder("send", dir).image(image).role(GuestRole.SEND_FILE)
@@ -163,16 +158,16 @@ class GuestOffloadTest {
             assertEquals(16L << 20, sent.bytes());
             receiver.awaitReady(BOOT);
             // Read while both guests run (a guest that powered off has no features).
-            PortStatus r = port(jvhost, "vm0");
+            PortStatus r = jvhost.port("vm0");
             assertEquals(0, r.features() & VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_CSUM), r.toString());
             assertEquals(List.of(), r.offloads());
-            assertTrue(VirtioNetFeatures.has(port(jvhost, "vm1").features(), VirtioNetFeatures.HOST_TSO4));
+            assertTrue(VirtioNetFeatures.has(jvhost.port("vm1").features(), VirtioNetFeatures.HOST_TSO4));
             assertEquals(sent, receiver.awaitFileSha256(Duration.ofSeconds(240)));
             assertEquals(new CsumErrors(0, 0), receiver.awaitSnmpCsumErrors(Duration.ofSeconds(10)));
             assertEquals(0, receiver.awaitDone(Duration.ofSeconds(30)));
             assertEquals(0, sender.awaitDone(Duration.ofSeconds(60)));
 
-            QueueStatus rx = queue(jvhost, "vm0", 0);
+            QueueStatus rx = jvhost.queue("vm0", 0);
             assertTrue(rx.offloads().segmented() > 0, "TSO frames segmented in software: " + rx);
             assertTrue(rx.offloads().checksums() > rx.offloads().segmented(), "a checksum per segment: " + rx);
             assertEquals(0, rx.offloads().passedThrough(), rx.toString());
@@ -208,7 +203,7 @@ class GuestOffloadTest {
                  QemuGuest sender = QemuGuest.builder("send", dir).image(image).role(GuestRole.SEND_FILE)
                          .ip("192.0.2.2/24").peer("192.0.2.10").fileSizeMiB(16).nic(nic(vm1, 2)).start()) {
                 IperfResult toHost = benchResult(bench, STREAM, BOOT);
-                PortStatus uplink = port(jvhost, "uplink"); // while the guests run
+                PortStatus uplink = jvhost.port("uplink"); // while the guests run
                 assertTrue(uplink.offloads().containsAll(List.of("CSUM", "TSO4", "TSO6")),
                         "TUNSETOFFLOAD follows the guests: " + uplink);
                 IperfResult fromHost = benchResult(bench, REVERSE, Duration.ofSeconds(60));
@@ -217,11 +212,11 @@ class GuestOffloadTest {
                 assertEquals(sent, new FileDigest(sha256(received), Files.size(received)));
                 assertEquals(0, bench.awaitDone(Duration.ofSeconds(30)));
 
-                QueueStatus toHostQueue = queue(jvhost, "uplink", 0);
+                QueueStatus toHostQueue = jvhost.queue("uplink", 0);
                 assertTrue(toHostQueue.offloads().passedThrough() > 0, "guest TSO frames to the kernel: " + toHostQueue);
-                QueueStatus guestRx = queue(jvhost, "vm0", 0);
+                QueueStatus guestRx = jvhost.queue("vm0", 0);
                 assertTrue(guestRx.offloads().passedThrough() > 0, "the kernel's TSO frames to the guest: " + guestRx);
-                assertEquals(0, queue(jvhost, "uplink", 1).offloads().badHeaders());
+                assertEquals(0, jvhost.queue("uplink", 1).offloads().badHeaders());
                 System.out.printf("guest to host %.0f Mbit/s, host to guest %.0f Mbit/s; uplink %s%n",
                         toHost.receivedBitsPerSecond() / 1e6, fromHost.receivedBitsPerSecond() / 1e6, uplink);
             } finally {
@@ -249,7 +244,7 @@ class GuestOffloadTest {
             pinger.awaitReady(BOOT);
             peer.awaitReady(BOOT);
             for (String name : List.of("vm0", "vm1")) {
-                PortStatus p = port(jvhost, name);
+                PortStatus p = jvhost.port(name);
                 assertTrue(VirtioNetFeatures.has(p.features(), VirtioNetFeatures.MTU), "MTU acked: " + p);
                 assertEquals(9000, p.mtu());
             }
@@ -260,7 +255,7 @@ class GuestOffloadTest {
             assertEquals(0, tooLarge.received(), "9001 bytes with DF: refused");
             assertTrue(tooLarge.exitStatus() != 0, tooLarge.toString());
             assertEquals(0, pinger.awaitDone(Duration.ofSeconds(30)));
-            assertEquals(0, queue(jvhost, "vm0", 0).drops());
+            assertEquals(0, jvhost.queue("vm0", 0).drops());
         }
     }
 

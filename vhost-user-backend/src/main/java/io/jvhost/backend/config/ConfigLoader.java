@@ -16,6 +16,7 @@ import io.jvhost.backend.config.WorkersConfig.Balance;
 import io.jvhost.backend.config.WorkersConfig.Model;
 import io.jvhost.backend.config.WorkersConfig.Placement;
 import io.jvhost.backend.linux.SocketAccess;
+import io.jvhost.backend.linux.UnixServerSocket;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -63,7 +64,7 @@ public final class ConfigLoader {
     /** A poll window beyond a millisecond only burns CPU: kicks cost microseconds. */
     static final int MAX_BUSY_POLL_US = 1000;
     /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
-    static final int MAX_SOCKET_PATH_BYTES = 107;
+    static final int MAX_SOCKET_PATH_BYTES = UnixServerSocket.MAX_PATH_BYTES;
     /** IFNAMSIZ is 16 including the terminating NUL (netdevice(7)). */
     static final int MAX_TAP_NAME_BYTES = 15;
     static final int MAX_FILE_BYTES = 1 << 20;

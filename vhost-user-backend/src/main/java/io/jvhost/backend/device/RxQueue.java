@@ -143,13 +143,20 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             write(frame, context);
         } catch (RuntimeException | InternalError e) {
             // Guest-controlled data the writer did not expect, or a SIGBUS (InternalError) on a memfd the
-            // front-end shrank: this queue stops; the sender's queue, which runs this, goes on. Unless
-            // the SIGBUS hit the sender's memory (the frame being copied): the sender's queue stops.
-            if (e instanceof InternalError && intact(ring.memory())) {
-                throw e;
-            }
+            // front-end shrank: this queue stops; the sender's queue, which runs this, goes on.
+            rethrowIfSendersFault(e);
             counters.addDrops(1);
             fault(e);
+        }
+    }
+
+    /**
+     * A SIGBUS while this guest's memory is intact hit the sender's memory (the frame being copied): it
+     * goes on to the sender's queue, which stops; anything else is this ring's to stop on.
+     */
+    private void rethrowIfSendersFault(Throwable e) {
+        if (e instanceof InternalError fault && intact(ring.memory())) {
+            throw fault;
         }
     }
 
@@ -236,9 +243,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             try {
                 notify = ring.publishUsed();
             } catch (RuntimeException | InternalError e) {
-                if (e instanceof InternalError && intact(ring.memory())) {
-                    throw e; // a late SIGBUS from the sender's memory (see NetQueue#faulted)
-                }
+                rethrowIfSendersFault(e); // a late SIGBUS may be the sender's (see NetQueue#faulted)
                 fault(e);
                 return;
             }

@@ -20,6 +20,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class UnixServerSocket implements AutoCloseable {
 
+    /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
+    public static final int MAX_PATH_BYTES = 107;
+
     private static final int S_IFMT = Libc.S_IFMT;
     private static final int S_IFSOCK = Libc.S_IFSOCK;
 
@@ -129,6 +132,14 @@ public final class UnixServerSocket implements AutoCloseable {
             return;
         }
         Fds.closeQuietly(fd);
+        deleteIfSameFile(path, fileKey);
+    }
+
+    /**
+     * Deletes {@code path} if it is still the file whose {@code fileKey} was recorded when it was made:
+     * one someone put there since stays.
+     */
+    public static void deleteIfSameFile(Path path, Object fileKey) {
         try {
             Object current = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
             if (Objects.equals(current, fileKey)) {

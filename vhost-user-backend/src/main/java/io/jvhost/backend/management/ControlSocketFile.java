@@ -26,9 +26,6 @@ import java.util.Objects;
  */
 final class ControlSocketFile {
 
-    /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
-    private static final int MAX_SOCKET_PATH_BYTES = 107;
-
     private final Path target;
     private final Path privateDir;
     private final Path bindPath;
@@ -63,10 +60,10 @@ final class ControlSocketFile {
         }
         Path bindPath = dir.resolve("s");
         int bytes = bindPath.toString().getBytes(StandardCharsets.UTF_8).length;
-        if (bytes > MAX_SOCKET_PATH_BYTES) {
+        if (bytes > UnixServerSocket.MAX_PATH_BYTES) {
             Files.deleteIfExists(dir);
             throw new IOException(what + ": the path of its private directory " + bindPath + " is " + bytes
-                    + " bytes long, a unix socket path has at most " + MAX_SOCKET_PATH_BYTES
+                    + " bytes long, a unix socket path has at most " + UnixServerSocket.MAX_PATH_BYTES
                     + " (use a shorter management.control-socket)");
         }
         return new ControlSocketFile(target, dir, bindPath);
@@ -98,16 +95,8 @@ final class ControlSocketFile {
     /** Removes the socket file, if the target still is the socket published (else it is someone else's). */
     void remove() {
         abandon();
-        if (fileKey == null) {
-            return;
-        }
-        try {
-            Object current = Files.readAttributes(target, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
-            if (Objects.equals(current, fileKey)) {
-                Files.deleteIfExists(target);
-            }
-        } catch (IOException e) {
-            // already gone: nothing of ours to remove
+        if (fileKey != null) {
+            UnixServerSocket.deleteIfSameFile(target, fileKey);
         }
     }
 }
