@@ -243,6 +243,10 @@ class GuestOffloadTest {
                      .nic(nic(vm1, 2).withDeviceOption("host_mtu=9000")).start()) {
             pinger.awaitReady(BOOT);
             peer.awaitReady(BOOT);
+            // Counted from here: the pinger's first multicast (IPv6 DAD, router solicitation) may reach
+            // the peer's RX ring after its driver started the device but before it brought the link up
+            // and posted buffers; that drop is real but is not the jumbo path's.
+            long dropsBefore = jvhost.queue("vm0", 0).drops();
             for (String name : List.of("vm0", "vm1")) {
                 PortStatus p = jvhost.port(name);
                 assertTrue(VirtioNetFeatures.has(p.features(), VirtioNetFeatures.MTU), "MTU acked: " + p);
@@ -255,7 +259,7 @@ class GuestOffloadTest {
             assertEquals(0, tooLarge.received(), "9001 bytes with DF: refused");
             assertTrue(tooLarge.exitStatus() != 0, tooLarge.toString());
             assertEquals(0, pinger.awaitDone(Duration.ofSeconds(30)));
-            assertEquals(0, jvhost.queue("vm0", 0).drops());
+            assertEquals(dropsBefore, jvhost.queue("vm0", 0).drops(), "jumbo frames to the peer dropped");
         }
     }
 
