@@ -399,7 +399,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             for (PortConfig pc : allPorts) {
                 Worker w = new Worker("jvhost-device-" + pc.name(), -1);
                 threads.add(w);
-                DataWorker dw = new DataWorker(w, busyPollNanos());
+                DataWorker dw = new DataWorker(w, busyPollNanos(), backpressureNanos());
                 dataWorkers.add(dw);
                 perPort.put(pc.name(), dw);
             }
@@ -409,7 +409,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         int[] cpus = config.workers().cpus().stream().mapToInt(Integer::intValue).toArray();
         pool = WorkerPool.pinned(cpus);
         for (Worker w : pool.workers()) {
-            dataWorkers.add(new DataWorker(w, busyPollNanos()));
+            dataWorkers.add(new DataWorker(w, busyPollNanos(), backpressureNanos()));
         }
         initBusySamples();
         WorkersConfig w = config.workers();
@@ -418,6 +418,10 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         return new QueueBalancer(topology, dataWorkers.toArray(new DataWorker[0]), placement,
                 REBALANCE_SETTINGS, TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
                 new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT), () -> this::refreshVcpus);
+    }
+
+    private long backpressureNanos() {
+        return TimeUnit.MICROSECONDS.toNanos(config.workers().backpressureTimeoutUs());
     }
 
     private long busyPollNanos() {
@@ -563,14 +567,14 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
                 DataWorker w = t.owner();
                 Integer cpu = w == null ? null : w.cpu();
                 out.add(new QueueStatus(t.name(), 0, "rx", cpu, null, t.toHostPackets(), t.toHostBytes(),
-                        t.toHostDrops(), t.migrations(), null, t.toHostOffloads()));
+                        t.toHostDrops(), 0, t.migrations(), null, t.toHostOffloads()));
                 out.add(new QueueStatus(t.name(), 1, "tx", cpu, null, t.fromHostPackets(), t.fromHostBytes(),
-                        t.fromHostDrops(), t.migrations(), null, t.fromHostOffloads()));
+                        t.fromHostDrops(), 0, t.migrations(), null, t.fromHostOffloads()));
                 continue;
             }
             for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
                 out.add(new QueueStatus(q.port(), q.index(), q.direction(), q.workerCpu(), q.vcpuCpu(), q.packets(),
-                        q.bytes(), q.drops(), q.migrations(), q.error(), q.offloads()));
+                        q.bytes(), q.drops(), q.waits(), q.migrations(), q.error(), q.offloads()));
             }
         }
         return out;

@@ -4,6 +4,7 @@ import io.netty.channel.IoHandle;
 import io.netty.channel.IoHandler;
 import io.netty.channel.IoHandlerContext;
 import io.netty.channel.IoRegistration;
+import io.netty.util.concurrent.Ticker;
 
 import java.util.Arrays;
 
@@ -17,6 +18,10 @@ import java.util.Arrays;
  * kicks and sockets. Netty's own task queue
  * would not do for this: it runs tasks until it is empty or for up to a second (its task quantum), so
  * a task that re-queues itself would hold back every kick of the worker that long.
+ *
+ * <p>A poller may also ask to run once at a given time ({@link #addTimed}): a queue that waits for
+ * another guest to post buffers, with a bound on the wait. While no poller is listed the loop then
+ * sleeps in {@code epoll_wait} until the earliest such time at most, so a waiting queue costs nothing.
  *
  * <p>Threads: everything on the worker thread (the {@link IoHandler} contract).
  */
@@ -59,8 +64,51 @@ final class PollingIoHandler implements IoHandler {
      */
     static final long EPOLL_INTERVAL_NANOS = 20_000;
 
+    /**
+     * The loop's context with the sleep cut short at the earliest timed poller. Netty's epoll handler
+     * sleeps for {@link #delayNanos} and uses {@link #deadlineNanos} (its scheduler's time base) to see
+     * whether its timer must be re-armed.
+     */
+    private static final class Bounded implements IoHandlerContext {
+        /** Netty's scheduler counts from here ({@link Ticker#systemTicker()}). */
+        private static final long NETTY_ORIGIN = Ticker.systemTicker().initialNanoTime();
+        IoHandlerContext loop;
+        long wakeNanos;
+
+        @Override
+        public boolean canBlock() {
+            return loop.canBlock();
+        }
+
+        @Override
+        public long delayNanos(long currentTimeNanos) {
+            return Math.min(loop.delayNanos(currentTimeNanos), Math.max(0, wakeNanos - currentTimeNanos));
+        }
+
+        @Override
+        public long deadlineNanos() {
+            long own = wakeNanos - NETTY_ORIGIN;
+            long scheduled = loop.deadlineNanos();
+            return scheduled == -1 ? own : Math.min(scheduled, own);
+        }
+
+        @Override
+        public void reportActiveIoTime(long activeNanos) {
+            loop.reportActiveIoTime(activeNanos);
+        }
+
+        @Override
+        public boolean shouldReportActiveIoTime() {
+            return loop.shouldReportActiveIoTime();
+        }
+    }
+
     private final IoHandler epoll;
     private final NonBlocking nonBlocking = new NonBlocking();
+    private final Bounded bounded = new Bounded();
+    private Worker.Poller[] timed = new Worker.Poller[4];
+    private long[] wakeTimes = new long[4];
+    private int timedCount;
     private Worker.Poller[] pollers = new Worker.Poller[8];
     private int pollerCount;
     private Worker.Poller running;
@@ -99,13 +147,37 @@ final class PollingIoHandler implements IoHandler {
         return pollerCount;
     }
 
+    /**
+     * Runs {@code poller} once on the first loop turn at or after {@code wakeNanos}
+     * ({@link System#nanoTime()}), and keeps it in the poll list if it answers true. A poller already
+     * waiting gets the new time. Worker thread.
+     */
+    void addTimed(Worker.Poller poller, long wakeNanos) {
+        for (int i = 0; i < timedCount; i++) {
+            if (timed[i] == poller) {
+                wakeTimes[i] = wakeNanos;
+                return;
+            }
+        }
+        if (timedCount == timed.length) { // once per new high-water mark of waiting queues
+            timed = Arrays.copyOf(timed, timedCount * 2);
+            wakeTimes = Arrays.copyOf(wakeTimes, timedCount * 2);
+        }
+        timed[timedCount] = poller;
+        wakeTimes[timedCount++] = wakeNanos;
+    }
+
+    int timedCount() {
+        return timedCount;
+    }
+
     @Override
     public int run(IoHandlerContext context) {
         if (pollerCount == 0) {
-            int handled = runEpoll(context);
+            int handled = runEpoll(timedCount == 0 ? context : bounded(context));
             turnNanos = System.nanoTime();
             lastEpollNanos = turnNanos;
-            return handled;
+            return handled + runDue(turnNanos);
         }
         final long now = System.nanoTime();
         turnNanos = now;
@@ -115,7 +187,40 @@ final class PollingIoHandler implements IoHandler {
             handled = runEpoll(nonBlocking);
             lastEpollNanos = now;
         }
-        return handled + runPollers();
+        return handled + runDue(now) + runPollers();
+    }
+
+    private IoHandlerContext bounded(IoHandlerContext context) {
+        long earliest = wakeTimes[0];
+        for (int i = 1; i < timedCount; i++) {
+            if (wakeTimes[i] - earliest < 0) {
+                earliest = wakeTimes[i];
+            }
+        }
+        bounded.loop = context;
+        bounded.wakeNanos = earliest;
+        return bounded;
+    }
+
+    /** Runs the timed pollers whose time has come, each once; those that answer true join the poll list. */
+    private int runDue(long now) {
+        int ran = 0;
+        for (int i = 0; i < timedCount; ) {
+            if (now - wakeTimes[i] < 0) {
+                i++;
+                continue;
+            }
+            Worker.Poller poller = timed[i];
+            int last = --timedCount; // removed before it runs: it may ask for a new time
+            timed[i] = timed[last];
+            wakeTimes[i] = wakeTimes[last];
+            timed[last] = null;
+            ran++;
+            if (runOne(poller)) {
+                add(poller);
+            }
+        }
+        return ran;
     }
 
     /**
@@ -154,17 +259,7 @@ final class PollingIoHandler implements IoHandler {
         for (int i = 0; i < n; i++) {
             Worker.Poller poller = pollers[i];
             pollers[i] = null;
-            running = poller;
-            boolean again;
-            try {
-                again = poller.poll();
-            } catch (RuntimeException | InternalError e) {
-                again = false; // a poller that throws is a bug (or a late SIGBUS); it must not take the worker down
-                report(e);
-            } finally {
-                running = null;
-            }
-            if (again) {
+            if (runOne(poller)) {
                 pollers[kept++] = poller;
             }
         }
@@ -174,6 +269,18 @@ final class PollingIoHandler implements IoHandler {
         Arrays.fill(pollers, kept, pollerCount, null);
         pollerCount = kept;
         return n;
+    }
+
+    private boolean runOne(Worker.Poller poller) {
+        running = poller;
+        try {
+            return poller.poll();
+        } catch (RuntimeException | InternalError e) {
+            report(e); // a poller that throws is a bug (or a late SIGBUS); it must not take the worker down
+            return false;
+        } finally {
+            running = null;
+        }
     }
 
     @Override
@@ -190,6 +297,8 @@ final class PollingIoHandler implements IoHandler {
     public void destroy() {
         pollerCount = 0;
         Arrays.fill(pollers, null);
+        timedCount = 0;
+        Arrays.fill(timed, null);
         epoll.destroy();
     }
 

@@ -161,11 +161,26 @@ public final class Worker implements AutoCloseable {
     }
 
     /**
+     * Runs {@code poller} once on the first loop turn at or after {@code wakeNanos}
+     * ({@link System#nanoTime()}); it stays in the poll list if it answers true. Until then the worker
+     * may sleep: a queue waiting for something with a bound on the wait costs no spinning. Asking again
+     * before that time moves it. Worker thread only.
+     */
+    public void pollAt(Poller poller, long wakeNanos) {
+        handler.addTimed(poller, wakeNanos);
+    }
+
+    /**
      * When the current loop turn started, in {@link System#nanoTime()} units: pollers use it instead of
      * reading the clock each. Worker thread only.
      */
     public long turnNanos() {
         return handler.turnNanos();
+    }
+
+    /** Pollers waiting for their time ({@link #pollAt}). Worker thread only. */
+    public int timedCount() {
+        return handler.timedCount();
     }
 
     /** Pollers in the list now. Worker thread only. */

@@ -92,6 +92,58 @@ class WorkerTest {
     }
 
     @Test
+    void shouldWakeFromItsSleepToRunATimedPollerOnceNoEarlierThanAsked() throws Exception {
+        try (Worker worker = new Worker("jvhost-worker-cpu0", 0)) {
+            AtomicInteger runs = new AtomicInteger();
+            AtomicReference<Long> ranAt = new AtomicReference<>();
+            CountDownLatch ran = new CountDownLatch(1);
+            long wake = worker.call(() -> {
+                long at = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(30);
+                worker.pollAt(() -> {
+                    runs.incrementAndGet();
+                    ranAt.set(System.nanoTime());
+                    ran.countDown();
+                    return false;
+                }, at);
+                return at;
+            });
+            // Nothing else happens on this worker: only the bounded sleep can run the poller.
+            assertTrue(ran.await(5, TimeUnit.SECONDS), "the sleeping worker must wake for the timed poller");
+            assertTrue(ranAt.get() - wake >= 0, "ran " + (wake - ranAt.get()) + " ns early");
+            Thread.sleep(50);
+            assertEquals(1, runs.get());
+            assertEquals(0, worker.call(worker::timedCount));
+        }
+    }
+
+    @Test
+    void shouldMoveATimedPollerAskedAgainAndKeepItPollingWhileItAnswersTrue() throws Exception {
+        try (Worker worker = new Worker("jvhost-worker-cpu1", 1)) {
+            AtomicInteger runs = new AtomicInteger();
+            CountDownLatch done = new CountDownLatch(1);
+            Worker.Poller poller = () -> {
+                if (runs.incrementAndGet() < 5) {
+                    return true;
+                }
+                done.countDown();
+                return false;
+            };
+            long asked = worker.call(() -> {
+                long far = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                worker.pollAt(poller, far);
+                long near = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
+                worker.pollAt(poller, near); // replaces the far time: one entry
+                return near;
+            });
+            assertTrue(done.await(5, TimeUnit.SECONDS), "the earlier time must win");
+            assertTrue(System.nanoTime() - asked >= 0);
+            assertEquals(5, runs.get(), "once at its time, then in the poll list until false");
+            assertEquals(0, worker.call(worker::timedCount));
+            assertEquals(0, worker.call(worker::pollerCount));
+        }
+    }
+
+    @Test
     void shouldServeKicksAndTasksWhileAPollerSpins() throws Exception {
         FileDescriptor eventFd = Native.newEventFd();
         try (Worker worker = new Worker("jvhost-worker-cpu1", 1)) {

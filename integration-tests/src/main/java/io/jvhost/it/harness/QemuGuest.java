@@ -42,6 +42,7 @@ public final class QemuGuest implements AutoCloseable {
     public static final Pattern DONE = Pattern.compile("^JV-DONE rc=(\\d+)$");
     public static final Pattern IPERF_BEGIN = Pattern.compile("^JV-IPERF-BEGIN$");
     public static final Pattern IPERF_END = Pattern.compile("^JV-IPERF-END$");
+    public static final Pattern TCPEXT = Pattern.compile("^JV-TCPEXT ?(.*)$");
     public static final Pattern NET = Pattern.compile("^JV-NET eth0 mac=(\\S+) rxq=(\\d+) txq=(\\d+)$");
     private static final Pattern VCPU_COMM = Pattern.compile("^CPU (\\d+)/(TCG|KVM)$");
     private static final String ALL_CPUS_COMM = "ALL CPUs/TCG";
@@ -171,6 +172,23 @@ public final class QemuGuest implements AutoCloseable {
     public CsumErrors awaitSnmpCsumErrors(Duration timeout) {
         SerialLog.LineMatch m = awaitLine(CsumErrors.MARKER, timeout);
         return new CsumErrors(Long.parseLong(m.group(1)), Long.parseLong(m.group(2)));
+    }
+
+    /**
+     * The {@code JV-TCPEXT} marker the client role prints after iperf3: TcpExt counters of
+     * {@code /proc/net/netstat} that tell a retransmit's cause ({@code TCPDSACKRecv}: the receiver had
+     * the segment already; {@code TCPLossProbes}, {@code TCPTimeouts}, ...).
+     */
+    public Map<String, Long> awaitTcpExt(Duration timeout) {
+        SerialLog.LineMatch m = awaitLine(TCPEXT, timeout);
+        Map<String, Long> counters = new LinkedHashMap<>();
+        for (String pair : m.group(1).trim().split("\\s+")) {
+            int eq = pair.indexOf('=');
+            if (eq > 0) {
+                counters.put(pair.substring(0, eq), Long.parseLong(pair.substring(eq + 1)));
+            }
+        }
+        return counters;
     }
 
     /** The iperf3 JSON between {@code JV-IPERF-BEGIN} and {@code JV-IPERF-END}, parsed. */

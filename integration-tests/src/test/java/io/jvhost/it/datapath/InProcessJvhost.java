@@ -83,9 +83,18 @@ final class InProcessJvhost implements AutoCloseable {
     /** Pinned workers on {@code cpus} (one CPU: every queue shares one worker). */
     static InProcessJvhost start(Path dir, List<Integer> cpus, WorkersConfig.Model model, Port... ports)
             throws Exception {
-        WorkersConfig workers = new WorkersConfig(cpus, model,
+        return start(dir, new WorkersConfig(cpus, model, WorkersConfig.Placement.ROUND_ROBIN,
+                WorkersConfig.Balance.LEAST_LOADED, WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS), ports);
+    }
+
+    /** Per-CPU workers with {@code workers.backpressure-timeout-us} set to {@code backpressureUs}. */
+    static InProcessJvhost startWithBackpressure(Path dir, long backpressureUs, Port... ports) throws Exception {
+        return start(dir, new WorkersConfig(WORKER_CPUS, WorkersConfig.Model.PER_CPU,
                 WorkersConfig.Placement.ROUND_ROBIN, WorkersConfig.Balance.LEAST_LOADED,
-                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS);
+                WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS, WorkersConfig.DEFAULT_BUSY_POLL_US, backpressureUs), ports);
+    }
+
+    private static InProcessJvhost start(Path dir, WorkersConfig workers, Port... ports) throws Exception {
         // The control socket (and the state file of runtime ports beside it) in dir, never in the working directory.
         JvhostConfig config = new JvhostConfig(workers, null, portConfigs(dir, ports),
                 new ManagementConfig("127.0.0.1", 0, controlSocketPath(dir), null));

@@ -663,6 +663,20 @@ public final class VhostUserFrontend implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Posts {@code count} more receive buffers of the configured size and kicks if the device asked
+     * for it, as a driver refilling its ring does.
+     */
+    public void postRxBuffers(int count) throws LinuxException {
+        for (int i = 0; i < count; i++) {
+            rx.addRx(options.rxBufferSize());
+        }
+        rx.publishAvail();
+        if (rx.needsKick(eventIdx)) {
+            kick(RX_QUEUE);
+        }
+    }
+
     /** Takes the used RX chains, reassembles frames, re-posts as many buffers. True when any was used. */
     private boolean collectRx() throws LinuxException {
         List<DriverVirtqueue.Used> used = rx.pollUsed();

@@ -54,7 +54,8 @@ public final class ConfigLoader {
 
     static final List<String> ROOT_KEYS = List.of("workers", "topology", "ports", "management");
     static final List<String> WORKERS_KEYS =
-            List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms", "busy-poll-us");
+            List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms", "busy-poll-us",
+                    "backpressure-timeout-us");
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
             "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids");
@@ -63,6 +64,8 @@ public final class ConfigLoader {
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
     /** A poll window beyond a millisecond only burns CPU: kicks cost microseconds. */
     static final int MAX_BUSY_POLL_US = 1000;
+    /** A guest's transmit watchdog resets its device after 5 s without progress: stay well below. */
+    static final int MAX_BACKPRESSURE_TIMEOUT_US = 1_000_000;
     /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
     static final int MAX_SOCKET_PATH_BYTES = UnixServerSocket.MAX_PATH_BYTES;
     /** IFNAMSIZ is 16 including the terminating NUL (netdevice(7)). */
@@ -412,6 +415,7 @@ public final class ConfigLoader {
             Balance balance = Balance.LEAST_LOADED;
             long interval = WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS;
             long busyPoll = WorkersConfig.DEFAULT_BUSY_POLL_US;
+            long backpressure = WorkersConfig.DEFAULT_BACKPRESSURE_TIMEOUT_US;
             List<Integer> cpus = onlineCpus;
             if (!node.isMissingOrNull()) {
                 node.requireMapping(WORKERS_KEYS);
@@ -440,11 +444,14 @@ public final class ConfigLoader {
                 if (!node.child("busy-poll-us").isMissing()) {
                     busyPoll = node.child("busy-poll-us").integer(0, MAX_BUSY_POLL_US);
                 }
+                if (!node.child("backpressure-timeout-us").isMissing()) {
+                    backpressure = node.child("backpressure-timeout-us").integer(0, MAX_BACKPRESSURE_TIMEOUT_US);
+                }
             }
             if (cpus.isEmpty()) {
                 throw node.child("cpus").error("no CPU is online");
             }
-            return new WorkersConfig(cpus, model, placement, balance, interval, busyPoll);
+            return new WorkersConfig(cpus, model, placement, balance, interval, busyPoll, backpressure);
         }
 
         private TopologyConfig topology(ConfigNode node) throws ConfigException {

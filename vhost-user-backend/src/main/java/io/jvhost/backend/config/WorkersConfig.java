@@ -13,16 +13,29 @@ import java.util.Objects;
  * @param rebalanceIntervalMs how often placement is re-evaluated, in milliseconds (at least 1)
  * @param busyPollUs          how long a transmit queue keeps polling its ring after the last frame before
  *                            it asks the driver for kicks again, in microseconds (0: kicks back on at once)
+ * @param backpressureTimeoutUs how long a frame may wait, uncompleted in its sender's ring, for a receiver
+ *                            without buffers before it is dropped, in microseconds (0: dropped at once)
  */
 public record WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance,
-                            long rebalanceIntervalMs, long busyPollUs) {
+                            long rebalanceIntervalMs, long busyPollUs, long backpressureTimeoutUs) {
 
     public static final long DEFAULT_REBALANCE_INTERVAL_MS = 100;
     public static final long DEFAULT_BUSY_POLL_US = 50;
+    /**
+     * About what a Linux bridge's TAP queue buffers: 1000 frames (its txqueuelen) of 1500 bytes at 3 Gbit/s
+     * are 4 ms. A guest's transmit watchdog fires only after seconds.
+     */
+    public static final long DEFAULT_BACKPRESSURE_TIMEOUT_US = 5000;
 
-    /** With the default busy-poll window. */
+    /** With the default busy-poll window and back-pressure bound. */
     public WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance, long rebalanceIntervalMs) {
         this(cpus, model, placement, balance, rebalanceIntervalMs, DEFAULT_BUSY_POLL_US);
+    }
+
+    /** With the default back-pressure bound. */
+    public WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance, long rebalanceIntervalMs,
+                         long busyPollUs) {
+        this(cpus, model, placement, balance, rebalanceIntervalMs, busyPollUs, DEFAULT_BACKPRESSURE_TIMEOUT_US);
     }
 
     public WorkersConfig {
@@ -32,6 +45,9 @@ public record WorkersConfig(List<Integer> cpus, Model model, Placement placement
         Objects.requireNonNull(balance, "balance");
         if (busyPollUs < 0) {
             throw new IllegalArgumentException("busyPollUs < 0: " + busyPollUs);
+        }
+        if (backpressureTimeoutUs < 0) {
+            throw new IllegalArgumentException("backpressureTimeoutUs < 0: " + backpressureTimeoutUs);
         }
     }
 

@@ -23,6 +23,7 @@ final class QueueCounters {
     private static final VarHandle PASSED_THROUGH;
     private static final VarHandle BAD_OFFLOADS;
     private static final VarHandle CPU_NANOS;
+    private static final VarHandle WAITS;
 
     static {
         try {
@@ -36,6 +37,7 @@ final class QueueCounters {
             PASSED_THROUGH = l.findVarHandle(QueueCounters.class, "passedThrough", long.class);
             BAD_OFFLOADS = l.findVarHandle(QueueCounters.class, "badOffloads", long.class);
             CPU_NANOS = l.findVarHandle(QueueCounters.class, "cpuNanos", long.class);
+            WAITS = l.findVarHandle(QueueCounters.class, "waits", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -51,6 +53,7 @@ final class QueueCounters {
     private long badOffloads;
     /** Only the owning worker adds to it (kicks and polls of this queue), never an RX claim holder. */
     private long cpuNanos;
+    private long waits;
 
     void addPackets(long n, long byteCount) {
         PACKETS.setRelease(this, packets + n);
@@ -72,6 +75,15 @@ final class QueueCounters {
 
     long cpuNanos() {
         return (long) CPU_NANOS.getAcquire(this);
+    }
+
+    /** A frame from this (TX) queue waited for a receiver without buffers instead of being dropped. */
+    void addWait() {
+        WAITS.setRelease(this, waits + 1);
+    }
+
+    long waits() {
+        return (long) WAITS.getAcquire(this);
     }
 
     void addMigration() {

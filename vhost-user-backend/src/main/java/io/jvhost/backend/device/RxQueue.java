@@ -14,6 +14,7 @@ import io.jvhost.virtio.ring.RingStatus;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 
 /**
  * A receive queue: frames for the guest are copied into its buffers here.
@@ -27,8 +28,14 @@ import java.lang.invoke.VarHandle;
  * published, with one call, when the sender releases the claim (end of its batch, or a frame for another
  * queue).
  *
- * <p>The kick of an RX queue only says the guest added buffers. Frames for a guest without buffers are
- * dropped (counted), as a NIC does, so RX kicks are suppressed and only drained.
+ * <p>Back-pressure: a unicast frame for a guest without buffers is not dropped at once. The sending
+ * queue leaves its chain uncompleted in its own ring and waits ({@link DeliveryContext.Waiter}); this
+ * queue turns the guest's RX kicks on, and its kick (the guest added buffers) wakes every sender waiting.
+ * Behind a Linux bridge the TAP queue absorbs such a burst the same way, and TCP never sees a loss. A
+ * sender waits at most its bound ({@code workers.backpressure-timeout-us}); a receiver that stays full
+ * past it is stalled: frames for it are dropped (counted) at once, without waiting, until one fits
+ * again, so one stuck guest costs its senders one wait, not one per frame. Flooded frames and frames
+ * from senders that cannot wait (a TAP) are dropped when there is no room. Kicks stay off otherwise.
  */
 final class RxQueue extends NetQueue implements DeliveryContext.Claim {
 
@@ -51,6 +58,11 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
     private boolean running;
     private boolean flushPending;
     private int callFd = -1;
+    /** Senders waiting for this guest to post buffers; the kick wakes them. */
+    private DeliveryContext.Waiter[] waiters = new DeliveryContext.Waiter[4];
+    private int waiterCount;
+    /** A sender waited its full bound for this queue in vain: drop at once until a frame fits again. */
+    private boolean stalled;
 
     RxQueue(VirtioNetPort port, int index) {
         super(port, index);
@@ -90,6 +102,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
         try {
             running = false;
             publishLocked();
+            wakeWaiters(); // they find it stopped and drop
         } finally {
             unlock();
         }
@@ -183,6 +196,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
         final int needs = offload.needs();
         final long length = bytes.length();
         int status;
+        int segmentsWritten = 0;
         if (offload.gsoType() == NetHeader.GSO_NONE && length > port.mtu() + VirtioNetPort.FRAME_OVERHEAD) {
             counters.addDrops(1); // larger than the guest's MTU allows
             return;
@@ -205,8 +219,9 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             status = offload.gsoType() != NetHeader.GSO_NONE
                     ? software.segment(ring, writer, offload, bytes, receivable, port.mtu())
                     : software.completeChecksum(ring, writer, offload, bytes);
-            if (software.segments() > 0) {
-                counters.addPackets(software.segments(), software.bytes());
+            segmentsWritten = software.segments();
+            if (segmentsWritten > 0) {
+                counters.addPackets(segmentsWritten, software.bytes());
                 flushPending = true; // pushed even if a later segment found no buffer
                 if (offload.gsoType() != NetHeader.GSO_NONE) {
                     counters.addSegmented();
@@ -217,7 +232,11 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             }
         }
         if (status == RingStatus.OK) {
+            stalled = false;
             return;
+        }
+        if (status == RingStatus.NO_BUFFERS && segmentsWritten == 0 && waitForBuffers(context)) {
+            return; // the sender keeps the frame (nothing of it was written) and comes back
         }
         counters.addDrops(1); // no buffers posted, a frame larger than the guest's buffers, or a broken ring
         if (RingStatus.isError(status)) {
@@ -225,6 +244,56 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             publishLocked();
             broken(ring.brokenReason());
         }
+    }
+
+    /**
+     * Claim held, the frame found no buffers: says whether its sender waits for them. It does unless it
+     * cannot (a flood, a TAP), its bound ran out for this frame (this queue is stalled from then on), or
+     * the queue is stalled already. Asks the guest to kick when it adds buffers; if some came meanwhile,
+     * the sender is woken at once and tries again.
+     */
+    private boolean waitForBuffers(DeliveryContext context) {
+        DeliveryContext.Waiter waiter = context.waiter();
+        if (waiter == null || stalled) {
+            return false;
+        }
+        if (context.waitedInVain()) {
+            stalled = true;
+            return false;
+        }
+        addWaiter(waiter);
+        context.blocked();
+        if (ring.enableNotifications()) {
+            wakeWaiters(); // buffers (or a broken ring) arrived since the write looked
+        }
+        return true;
+    }
+
+    private void addWaiter(DeliveryContext.Waiter waiter) {
+        for (int i = 0; i < waiterCount; i++) {
+            if (waiters[i] == waiter) {
+                return;
+            }
+        }
+        if (waiterCount == waiters.length) {
+            waiters = Arrays.copyOf(waiters, waiterCount * 2); // once per new high-water mark of senders
+        }
+        waiters[waiterCount++] = waiter;
+    }
+
+    /** Claim held: turns kicks off again and wakes every waiting sender. */
+    private void wakeWaiters() {
+        if (waiterCount == 0) {
+            return;
+        }
+        if (ring.isConfigured()) {
+            ring.disableNotifications();
+        }
+        for (int i = 0; i < waiterCount; i++) {
+            waiters[i].receiverReady();
+            waiters[i] = null;
+        }
+        waiterCount = 0;
     }
 
     @Override
@@ -267,14 +336,24 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
         lock();
         try {
             running = false;
+            wakeWaiters();
         } finally {
             unlock();
         }
     }
 
+    /** The guest added buffers (kicks are on only while senders wait): wakes them. Owning worker. */
     @Override
     void onKick(DataWorker worker) {
-        // Buffers were added; nothing waits for them (see the class comment).
+        lock();
+        try {
+            stalled = false;
+            wakeWaiters();
+        } catch (RuntimeException | InternalError e) { // the used flags are guest memory
+            fault(e);
+        } finally {
+            unlock();
+        }
     }
 
     @Override

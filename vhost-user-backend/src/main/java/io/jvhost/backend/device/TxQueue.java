@@ -33,8 +33,16 @@ import java.lang.foreign.MemorySegment;
  * otherwise pay both for every burst (measured: 64-byte loopback ran at 2.1 Mpps with one kick per
  * 32-frame burst and at 4.8 Mpps once the worker never slept). An empty poll reads the avail index
  * only and is not counted as busy time: the worker would take any other work in that time.
+ *
+ * <p>Back-pressure: when a frame's one receiver has no buffers ({@link RxQueue}), its chain goes back to
+ * the ring uncompleted and the queue stops with kicks off, so its guest's ring fills and its stack
+ * slows down, as it would behind a full TAP queue. The receiver's kick wakes it ({@link #receiverReady});
+ * at the latest it tries again after {@code workers.backpressure-timeout-us} ({@link Worker#pollAt}),
+ * and then gives that receiver up (drops for it) and goes on. One frame waits, at the head of the ring,
+ * and the frames behind it wait with it: the bound is what keeps a stuck receiver from holding up
+ * this guest's traffic to others for longer.
  */
-final class TxQueue extends NetQueue {
+final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
 
     /** Chains per batch: one used-index store, one call and one flush of destinations per batch. */
     static final int BATCH = 64;
@@ -56,6 +64,9 @@ final class TxQueue extends NetQueue {
 
     private final DescriptorChain chain = new DescriptorChain();
     private final Worker.Poller poller = this::poll;
+    private final Runnable resume = this::resume;
+    /** When the chain at the head of the ring began to wait for a full receiver; -1: none waits. Owning worker. */
+    private long waitingSince = -1;
     /** Call eventfd; written by the owning worker only (control threads go through it). */
     private int callFd = -1;
     private volatile boolean running;
@@ -72,6 +83,7 @@ final class TxQueue extends NetQueue {
 
     void start(DataWorker worker, int kickFd, int callFd) {
         this.callFd = callFd;
+        waitingSince = -1;
         clearBroken();
         running = true;
         try {
@@ -128,6 +140,34 @@ final class TxQueue extends NetQueue {
     @Override
     void onDetached() {
         // The poller, if listed on this worker, sees another worker (or none) serving and leaves.
+    }
+
+    /** Any thread: the receiver the head frame waits for has buffers now (or stopped). */
+    @Override
+    public void receiverReady() {
+        DataWorker w = serving;
+        if (w != null) {
+            w.worker().execute(resume);
+        }
+    }
+
+    /** Owning worker: sends the waiting frame again (see {@link #receiverReady}). */
+    private void resume() {
+        DataWorker w = serving;
+        if (w == null || !w.worker().inWorkerThread() || !running || waitingSince < 0) {
+            return; // moved, stopped, or the time bound came first
+        }
+        long started = w.worker().workStarted();
+        boolean again = processSafely(w);
+        counters.addCpuNanos(w.worker().workEnded(started));
+        if (again) {
+            w.worker().poll(poller);
+        }
+    }
+
+    /** Whether the chain at the head of the ring waits for a full receiver. Owning worker (tests). */
+    boolean waiting() {
+        return waitingSince >= 0;
     }
 
     /** One poll-list turn. Owning worker. */
@@ -199,6 +239,7 @@ final class TxQueue extends NetQueue {
             faulted(worker, e); // while the receiver it may blame is still held
         }
         try {
+            worker.context().sendFrom(null, false); // what the worker forwards next (a TAP's frames) cannot wait
             worker.context().releaseHeld();
         } catch (RuntimeException | InternalError e) { // the receiver's publish, or a late SIGBUS
             again = true;
@@ -226,9 +267,12 @@ final class TxQueue extends NetQueue {
         int chainsLeft = BUDGET;
         long descriptorsLeft = DESCRIPTOR_BUDGET;
         long bytesLeft = BYTE_BUDGET;
+        final long waitNanos = worker.backpressureNanos();
         ring.disableNotifications();
         while (true) {
             context.startBatch();
+            context.sendFrom(waitNanos > 0 ? this : null,
+                    waitingSince >= 0 && context.nowNanos() - waitingSince >= waitNanos);
             ring.touchAvailable(BATCH, headerLength); // overlap the batch's first cache misses
             int popped = 0;
             long bytes = 0;
@@ -303,7 +347,25 @@ final class TxQueue extends NetQueue {
                         }
                     } else {
                         forward(frame, context, worker);
+                        if (context.takeBlocked()) {
+                            // The receiver has no room: the chain goes back, uncompleted, and waits.
+                            ring.rewind(1);
+                            finishBatch(popped - 1, bytes, drops, context);
+                            if (badOffloads > 0) {
+                                counters.addBadOffloads(badOffloads);
+                            }
+                            if (waitingSince < 0) {
+                                waitingSince = context.nowNanos();
+                                counters.addWait();
+                            }
+                            worker.worker().pollAt(poller, waitingSince + waitNanos);
+                            return false; // kicks stay off: the receiver's kick or the bound brings it back
+                        }
                         bytes += frameLength;
+                    }
+                    if (waitingSince >= 0) { // the head frame went (or was given up): nothing waits now
+                        waitingSince = -1;
+                        context.sendFrom(this, false);
                     }
                 }
                 ring.pushUsed(chain.head(), 0);

@@ -372,7 +372,8 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
             int vcpu = vcpuCpuOfQueue(i);
             out.add(new QueueSnapshot(name, i, (i & 1) == 0 ? "rx" : "tx", w == null ? null : w.cpu(),
                     vcpu < 0 ? null : vcpu,
-                    q.counters.packets(), q.counters.bytes(), q.counters.drops(), q.counters.migrations(),
+                    q.counters.packets(), q.counters.bytes(), q.counters.drops(), q.counters.waits(),
+                    q.counters.migrations(),
                     q.brokenReason(), q.counters.offloadCounts()));
         }
         return out;
@@ -380,7 +381,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
 
     /** A management view of one virtqueue. */
     public record QueueSnapshot(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu, long packets,
-                                long bytes, long drops, long migrations, String error,
+                                long bytes, long drops, long waits, long migrations, String error,
                                 QueueStatus.OffloadCounts offloads) {
     }
 }

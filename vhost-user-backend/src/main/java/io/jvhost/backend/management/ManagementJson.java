@@ -108,6 +108,7 @@ final class ManagementJson {
                 json.writeNumberField("packets", queue.packets());
                 json.writeNumberField("bytes", queue.bytes());
                 json.writeNumberField("drops", queue.drops());
+                json.writeNumberField("backpressure_waits", queue.waits());
                 json.writeNumberField("migrations", queue.migrations());
                 json.writeStringField("error", queue.error());
                 json.writeNumberField("sw_segmented", queue.offloads().segmented());

@@ -90,6 +90,11 @@ final class PrometheusText {
         for (QueueStatus q : queues) {
             queueSample("jvhost_queue_drops_total", q, Long.toString(q.drops()));
         }
+        family("jvhost_queue_backpressure_waits_total", "counter",
+                "Frames from the virtqueue that waited for a receiver without buffers instead of being dropped.");
+        for (QueueStatus q : queues) {
+            queueSample("jvhost_queue_backpressure_waits_total", q, Long.toString(q.waits()));
+        }
         family("jvhost_queue_migrations_total", "counter", "Moves of the virtqueue to another worker.");
         for (QueueStatus q : queues) {
             queueSample("jvhost_queue_migrations_total", q, Long.toString(q.migrations()));

@@ -11,12 +11,14 @@ package io.jvhost.backend.management;
  * @param packets    packets moved through it
  * @param bytes      bytes moved through it
  * @param drops      packets dropped on it
+ * @param waits      times a frame from it (tx) waited for a receiver without buffers instead of being
+ *                   dropped (back-pressure)
  * @param migrations times it moved to another worker
  * @param error      why the queue was stopped (the front-end broke the ring's rules), or {@code null}
  * @param offloads   what happened to offloads on it
  */
 public record QueueStatus(String port, int index, String direction, Integer workerCpu, Integer vcpuCpu,
-                          long packets, long bytes, long drops, long migrations, String error,
+                          long packets, long bytes, long drops, long waits, long migrations, String error,
                           OffloadCounts offloads) {
 
     /**

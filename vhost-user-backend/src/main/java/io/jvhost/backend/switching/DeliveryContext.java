@@ -24,6 +24,15 @@ public final class DeliveryContext {
         void publishAndRelease();
     }
 
+    /**
+     * A sending queue that can keep a frame, uncompleted in its own ring, while the receiver has no
+     * buffers, and send it again when woken.
+     */
+    public interface Waiter {
+        /** The receiver it waits for posted buffers (or stopped). Any thread; must not block. */
+        void receiverReady();
+    }
+
     private final RxFrameWriter writer = new RxFrameWriter();
     private final Frame frame = new Frame();
     /** Native like guest memory, so the MAC and header reads it goes through see one kind of segment. */
@@ -31,6 +40,10 @@ public final class DeliveryContext {
     private final SoftwareOffload software = new SoftwareOffload();
     private Claim held;
     private long nowNanos;
+    private Waiter sender;
+    private boolean waitedInVain;
+    private boolean flooding;
+    private boolean blocked;
 
     public RxFrameWriter writer() {
         return writer;
@@ -57,6 +70,43 @@ public final class DeliveryContext {
 
     public void startBatch() {
         nowNanos = System.nanoTime();
+    }
+
+    /**
+     * The frames forwarded from now on come from {@code sender}, which may wait for a full receiver
+     * (null: it cannot; frames that find no room are dropped). {@code waitedInVain}: it already waited
+     * its bound for the frame at its head, so the receiver that still has no room is given up on.
+     */
+    public void sendFrom(Waiter sender, boolean waitedInVain) {
+        this.sender = sender;
+        this.waitedInVain = waitedInVain;
+        this.blocked = false;
+    }
+
+    /** Who a full receiver may ask to wait: null for a flooded frame or a sender that cannot wait. */
+    public Waiter waiter() {
+        return flooding ? null : sender;
+    }
+
+    public boolean waitedInVain() {
+        return waitedInVain;
+    }
+
+    /** The switch delivers the current frame to every port ({@code true}) or to one. */
+    public void flooding(boolean flooding) {
+        this.flooding = flooding;
+    }
+
+    /** A receiver asked the sender to wait with the current frame ({@link #waiter()}). */
+    public void blocked() {
+        blocked = true;
+    }
+
+    /** Whether the current frame must wait; clears the mark. */
+    public boolean takeBlocked() {
+        boolean b = blocked;
+        blocked = false;
+        return b;
     }
 
     /** The claim this worker holds now, or null. */

@@ -92,10 +92,15 @@ public final class L2Switch {
         }
         flooded.increment();
         final SwitchPort[] all = ports;
-        for (SwitchPort p : all) {
-            if (p != from) {
-                p.deliver(frame, context);
+        context.flooding(true); // no receiver may hold the sender back: the others would wait too
+        try {
+            for (SwitchPort p : all) {
+                if (p != from) {
+                    p.deliver(frame, context);
+                }
             }
+        } finally {
+            context.flooding(false);
         }
     }
 

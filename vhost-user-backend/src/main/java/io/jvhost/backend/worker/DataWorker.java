@@ -12,6 +12,7 @@ public final class DataWorker {
     private final Worker worker;
     private final DeliveryContext context = new DeliveryContext();
     private final long busyPollNanos;
+    private final long backpressureNanos;
     private volatile int queueCount;
     private volatile long migrationsIn;
 
@@ -25,11 +26,24 @@ public final class DataWorker {
      *                      asks for kicks again ({@code workers.busy-poll-us})
      */
     public DataWorker(Worker worker, long busyPollNanos) {
+        this(worker, busyPollNanos, 0);
+    }
+
+    /**
+     * @param backpressureNanos how long a transmit queue may wait, its frame uncompleted, for a receiver
+     *                          without buffers before it drops for it ({@code workers.backpressure-timeout-us};
+     *                          0: drop at once)
+     */
+    public DataWorker(Worker worker, long busyPollNanos, long backpressureNanos) {
         if (busyPollNanos < 0) {
             throw new IllegalArgumentException("busyPollNanos < 0: " + busyPollNanos);
         }
+        if (backpressureNanos < 0) {
+            throw new IllegalArgumentException("backpressureNanos < 0: " + backpressureNanos);
+        }
         this.worker = worker;
         this.busyPollNanos = busyPollNanos;
+        this.backpressureNanos = backpressureNanos;
     }
 
     public Worker worker() {
@@ -44,6 +58,11 @@ public final class DataWorker {
     /** Busy-poll window of this worker's queues, in nanoseconds (0: none). */
     public long busyPollNanos() {
         return busyPollNanos;
+    }
+
+    /** Longest wait of a frame for a full receiver, in nanoseconds (0: none). */
+    public long backpressureNanos() {
+        return backpressureNanos;
     }
 
     public int cpu() {

@@ -24,7 +24,8 @@ class ConfigErrorsTest {
                         "config.yaml: worker: unknown key (known keys: workers, topology, ports, management)"),
                 Arguments.of("workers: {threads: 2}\n" + PORT,
                         "config.yaml: workers.threads: unknown key"
-                                + " (known keys: cpus, model, placement, balance, rebalance-interval-ms, busy-poll-us)"),
+                                + " (known keys: cpus, model, placement, balance, rebalance-interval-ms, busy-poll-us,"
+                                + " backpressure-timeout-us)"),
                 Arguments.of("workers: [0, 1]\n" + PORT, "config.yaml: workers: expected a mapping, got a list"),
                 Arguments.of("ports: [{name: vm0, sockets: vm0.sock}]\n",
                         "config.yaml: ports[0].sockets: unknown key"

@@ -24,10 +24,10 @@ class FakeView implements ManagementView {
     @Override
     public List<QueueStatus> queues() {
         return List.of(
-                new QueueStatus("vm0", 0, "rx", 0, 2, 20, 3000, 1, 0, null, new QueueStatus.OffloadCounts(4, 5, 6, 0)),
-                new QueueStatus("vm0", 1, "tx", 0, null, 10, 1500, 0, 3, "queue 1: descriptor 7 loops",
+                new QueueStatus("vm0", 0, "rx", 0, 2, 20, 3000, 1, 0, 0, null, new QueueStatus.OffloadCounts(4, 5, 6, 0)),
+                new QueueStatus("vm0", 1, "tx", 0, null, 10, 1500, 0, 2, 3, "queue 1: descriptor 7 loops",
                         new QueueStatus.OffloadCounts(0, 0, 0, 7)),
-                new QueueStatus("uplink", 0, "rx", null, null, 0, 0, 0, 0, null, QueueStatus.OffloadCounts.NONE));
+                new QueueStatus("uplink", 0, "rx", null, null, 0, 0, 0, 0, 0, null, QueueStatus.OffloadCounts.NONE));
     }
 
     @Override

@@ -102,13 +102,13 @@ class ManagementServerTest {
         assertEquals(200, response.statusCode());
         JsonNode expected = JSON.readTree("""
                 [ {"port": "vm0", "index": 0, "direction": "rx", "worker_cpu": 0, "vcpu_cpu": 2,
-                   "packets": 20, "bytes": 3000, "drops": 1, "migrations": 0, "error": null,
+                   "packets": 20, "bytes": 3000, "drops": 1, "backpressure_waits": 0, "migrations": 0, "error": null,
                    "sw_segmented": 4, "sw_checksums": 5, "offload_passthrough": 6, "bad_offload_drops": 0},
                   {"port": "vm0", "index": 1, "direction": "tx", "worker_cpu": 0, "vcpu_cpu": null,
-                   "packets": 10, "bytes": 1500, "drops": 0, "migrations": 3, "error": "queue 1: descriptor 7 loops",
+                   "packets": 10, "bytes": 1500, "drops": 0, "backpressure_waits": 2, "migrations": 3, "error": "queue 1: descriptor 7 loops",
                    "sw_segmented": 0, "sw_checksums": 0, "offload_passthrough": 0, "bad_offload_drops": 7},
                   {"port": "uplink", "index": 0, "direction": "rx", "worker_cpu": null, "vcpu_cpu": null,
-                   "packets": 0, "bytes": 0, "drops": 0, "migrations": 0, "error": null,
+                   "packets": 0, "bytes": 0, "drops": 0, "backpressure_waits": 0, "migrations": 0, "error": null,
                    "sw_segmented": 0, "sw_checksums": 0, "offload_passthrough": 0, "bad_offload_drops": 0} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
@@ -181,6 +181,11 @@ class ManagementServerTest {
                 jvhost_queue_drops_total{port="vm0",index="0",direction="rx"} 1
                 jvhost_queue_drops_total{port="vm0",index="1",direction="tx"} 0
                 jvhost_queue_drops_total{port="uplink",index="0",direction="rx"} 0
+                # HELP jvhost_queue_backpressure_waits_total Frames from the virtqueue that waited for a receiver without buffers instead of being dropped.
+                # TYPE jvhost_queue_backpressure_waits_total counter
+                jvhost_queue_backpressure_waits_total{port="vm0",index="0",direction="rx"} 0
+                jvhost_queue_backpressure_waits_total{port="vm0",index="1",direction="tx"} 2
+                jvhost_queue_backpressure_waits_total{port="uplink",index="0",direction="rx"} 0
                 # HELP jvhost_queue_migrations_total Moves of the virtqueue to another worker.
                 # TYPE jvhost_queue_migrations_total counter
                 jvhost_queue_migrations_total{port="vm0",index="0",direction="rx"} 0
