@@ -25,8 +25,9 @@ import java.util.Arrays;
  * {@link DeliveryContext.Claim}). The alternative, a hand-over queue to the RX queue's own worker, costs
  * a second copy or delays the source's completion; the claim is only contended when two workers send to the
  * same guest queue at the same instant. Completions are buffered in the ring's shadow used array and
- * published, with one call, when the sender releases the claim (end of its batch, or a frame for another
- * queue).
+ * published, with one call, at the end of the sender's batch, however its frames to different queues
+ * interleave: a frame for another queue only unlocks this one ({@link DeliveryContext#switchClaim}), and
+ * the buffers' first lines are loaded once per batch, when the sender first claims the queue.
  *
  * <p>Back-pressure: a unicast frame for a guest without buffers is not dropped at once. The sending
  * queue leaves its chain uncompleted in its own ring and waits ({@link DeliveryContext.Waiter}); this
@@ -63,6 +64,9 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
     private int waiterCount;
     /** A sender waited its full bound for this queue in vain: drop at once until a frame fits again. */
     private boolean stalled;
+    /** The sender batch that last loaded the next buffers' first lines ({@link #TOUCH_AHEAD}). */
+    private DeliveryContext touchedBy;
+    private long touchedBatch;
 
     RxQueue(VirtioNetPort port, int index) {
         super(port, index);
@@ -134,13 +138,13 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
 
     /**
      * Copies {@code frame} into the guest. Any sending worker. Leaves this queue claimed by the sender
-     * ({@link DeliveryContext#held()}): the next frame to it in the same batch skips the lock, and the
-     * sender's end of batch publishes and releases.
+     * ({@link DeliveryContext#held()}): the next frame to it skips the lock, and the sender's end of
+     * batch publishes and releases.
      */
     void deliver(Frame frame, DeliveryContext context) {
         boolean claimed = false;
         if (context.held() != this) {
-            context.releaseHeld(); // one claim at a time: never wait for a lock while holding another
+            context.switchClaim(); // one claim at a time: never wait for a lock while holding another
             lock();
             context.hold(this);
             claimed = true;
@@ -150,7 +154,9 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             return;
         }
         try {
-            if (claimed) {
+            if (claimed && (touchedBy != context || touchedBatch != context.batch())) {
+                touchedBy = context;
+                touchedBatch = context.batch();
                 ring.touchAvailable(TOUCH_AHEAD, 0); // overlap the misses on the next buffers
             }
             write(frame, context);
@@ -294,6 +300,21 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             waiters[i] = null;
         }
         waiterCount = 0;
+    }
+
+    @Override
+    public void release() {
+        unlock();
+    }
+
+    @Override
+    public void publish() {
+        lock();
+        try {
+            publishLocked();
+        } finally {
+            unlock();
+        }
     }
 
     @Override

@@ -5,11 +5,13 @@ import io.jvhost.virtio.net.RxFrameWriter;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /**
- * Per-worker scratch for forwarding: the RX writer, the frame view, and the destination queue this
- * worker holds claimed for a run of frames, so that a destination publishes its used ring and signals
- * its guest once per run, not once per frame.
+ * Per-worker scratch for forwarding: the RX writer, the frame view, the destination queue this
+ * worker holds claimed for a run of frames, and the destinations it wrote to in this batch: each
+ * publishes its used ring and signals its guest once per sender's batch, however the frames to the
+ * destinations interleave (A, B, A, B or a flood), not once per frame or per run.
  * Owned by one worker thread; never shared.
  */
 public final class DeliveryContext {
@@ -22,6 +24,12 @@ public final class DeliveryContext {
     public interface Claim {
         /** Publishes what this sender left pending and unlocks. Holder only. */
         void publishAndRelease();
+
+        /** Unlocks, leaving what was written unpublished until {@link #publish()}. Holder only. */
+        void release();
+
+        /** Locks, publishes what senders left pending (one used index store, one signal), unlocks. Holding no claim. */
+        void publish();
     }
 
     /**
@@ -39,6 +47,10 @@ public final class DeliveryContext {
     private final MemorySegment macScratch = Arena.ofAuto().allocate(16, 8);
     private final SoftwareOffload software = new SoftwareOffload();
     private Claim held;
+    /** Destinations released unpublished in this batch; published at its end ({@link #releaseHeld}). */
+    private Claim[] unpublished = new Claim[8];
+    private int unpublishedCount;
+    private long batch;
     private long nowNanos;
     private Waiter sender;
     private boolean waitedInVain;
@@ -70,6 +82,12 @@ public final class DeliveryContext {
 
     public void startBatch() {
         nowNanos = System.nanoTime();
+        batch++;
+    }
+
+    /** Counts this worker's batches: a destination tells a claim that starts its part of a batch. */
+    public long batch() {
+        return batch;
     }
 
     /**
@@ -120,14 +138,64 @@ public final class DeliveryContext {
     }
 
     /**
-     * Publishes and releases the claim held, if any: at the end of a sender's batch, before taking
-     * another claim, and as the safety net after a failed batch.
+     * Unlocks the claim held, if any, before the sender claims another destination in the same batch;
+     * what it wrote there is published at the batch's end.
+     */
+    public void switchClaim() {
+        Claim h = held;
+        if (h == null) {
+            return;
+        }
+        held = null;
+        h.release();
+        for (int i = 0; i < unpublishedCount; i++) {
+            if (unpublished[i] == h) {
+                return;
+            }
+        }
+        if (unpublishedCount == unpublished.length) { // once per new high-water mark of destinations per batch
+            unpublished = Arrays.copyOf(unpublished, unpublishedCount * 2);
+        }
+        unpublished[unpublishedCount++] = h;
+    }
+
+    /**
+     * Publishes and releases the claim held, if any, then publishes every destination released earlier
+     * in the batch: at the end of a sender's batch, and as the safety net after a failed batch. A
+     * destination that fails to publish does not keep the others from it; the first failure is thrown.
      */
     public void releaseHeld() {
+        Throwable failure = null;
         Claim h = held;
         if (h != null) {
             held = null;
-            h.publishAndRelease();
+            try {
+                h.publishAndRelease();
+            } catch (RuntimeException | InternalError e) {
+                failure = e;
+            }
+        }
+        final int n = unpublishedCount;
+        unpublishedCount = 0;
+        for (int i = 0; i < n; i++) {
+            Claim c = unpublished[i];
+            unpublished[i] = null;
+            if (c == h) {
+                continue; // published just now
+            }
+            try {
+                c.publish();
+            } catch (RuntimeException | InternalError e) {
+                if (failure == null) {
+                    failure = e;
+                }
+            }
+        }
+        if (failure instanceof RuntimeException r) {
+            throw r;
+        }
+        if (failure instanceof InternalError e) {
+            throw e;
         }
     }
 }
