@@ -50,13 +50,18 @@ public final class DeliveryContext {
         return macScratch;
     }
 
-    /** Time at the start of the current batch, for MAC ageing without a clock read per frame. */
+    /** Time at the start of the current batch, for MAC ageing and storm control without a clock read per frame. */
     public long nowNanos() {
         return nowNanos;
     }
 
     public void startBatch() {
         nowNanos = System.nanoTime();
+    }
+
+    /** Starts a batch at {@code nanos}, a fake clock's time (tests). */
+    public void startBatch(long nanos) {
+        nowNanos = nanos;
     }
 
     /** The claim this worker holds now, or null. */
