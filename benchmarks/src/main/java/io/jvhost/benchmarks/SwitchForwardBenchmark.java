@@ -4,6 +4,7 @@ import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
 import io.jvhost.backend.switching.MacAddress;
+import io.jvhost.backend.switching.PortIngress;
 import io.jvhost.backend.switching.SwitchPort;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -49,6 +50,8 @@ public class SwitchForwardBenchmark {
     /** A port that counts deliveries and does nothing else. */
     static final class CountingPort implements SwitchPort {
         private final String name;
+        /** No port security, no storm control: what every port has by default. */
+        private final PortIngress ingress = PortIngress.open();
         long delivered;
 
         CountingPort(String name) {
@@ -58,6 +61,11 @@ public class SwitchForwardBenchmark {
         @Override
         public String name() {
             return name;
+        }
+
+        @Override
+        public PortIngress ingress() {
+            return ingress;
         }
 
         @Override

@@ -8,6 +8,7 @@ import io.jvhost.backend.config.ConfigException;
 import io.jvhost.backend.config.ConfigLoader;
 import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.PortConfig;
+import io.jvhost.backend.config.StormControl;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.device.VirtioNetPort;
 import io.jvhost.backend.management.ManagementView;
@@ -19,6 +20,8 @@ import io.jvhost.backend.management.WorkerStatus;
 import io.jvhost.backend.protocol.EndpointListener;
 import io.jvhost.backend.protocol.VhostUserEndpoint;
 import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.switching.PortIngress;
+import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.affinity.placement.BalanceMode;
 import io.jvhost.affinity.placement.PlacementMode;
@@ -164,16 +167,22 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         if (pc.isTap()) {
             TapPort tap;
             try {
-                tap = new TapPort(pc.name(), pc.tap(), network, scheduler, pc.offloads(), pc.mtu());
+                tap = new TapPort(pc.name(), pc.tap(), network, scheduler, pc.offloads(), pc.mtu(), ingress(pc));
             } catch (LinuxException e) {
                 throw new ConfigException(keyPrefix + "tap: cannot open TAP " + pc.tap() + ": " + e.getMessage(), e);
             }
-            network.attach(tap);
+            try {
+                attach(keyPrefix, network, tap);
+            } catch (ConfigException e) {
+                tap.close();
+                throw e;
+            }
             tap.start();
             return new PortEntry(pc, null, null, null, tap, runtime);
         }
-        VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues(), pc.offloads(), pc.mtu());
-        network.attach(port);
+        VirtioNetPort port = new VirtioNetPort(pc.name(), network, scheduler, pc.queues(), pc.offloads(), pc.mtu(),
+                ingress(pc));
+        attach(keyPrefix, network, port);
         VcpuWatch vcpus = new VcpuWatch(port, pc.vcpus());
         try {
             return new PortEntry(pc, port, vcpus, openEndpoint(keyPrefix, pc, port), null, runtime);
@@ -181,6 +190,22 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             network.detach(port);
             vcpus.close();
             throw e;
+        }
+    }
+
+    /** Port security and storm control of {@code pc}, its buckets full from now. */
+    private static PortIngress ingress(PortConfig pc) {
+        StormControl storm = pc.stormControl();
+        return new PortIngress(pc.securedMacs(), storm.broadcastPps(), storm.multicastPps(),
+                storm.unknownUnicastPps(), System.nanoTime());
+    }
+
+    /** Attaches {@code port}; a MAC of its port security that another port of the network has is a config error. */
+    private static void attach(String keyPrefix, L2Switch network, SwitchPort port) throws ConfigException {
+        try {
+            network.attach(port);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(keyPrefix + "mac: " + e.getMessage(), e);
         }
     }
 
@@ -510,7 +535,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             return new PortStatus(pc.name(), pc.kind(), null, null, pc.network(), true, 0, 1,
                     t.fromHostPackets(), t.fromHostBytes(), t.toHostPackets(), t.toHostBytes(),
                     t.fromHostDrops() + t.toHostDrops(), t.errors(), t.mtu(), Offloads.names(t.acceptedOffloads()),
-                    t.cpuNanos() / 1e9);
+                    t.cpuNanos() / 1e9, t.ingress().stormDrops(), t.ingress().spoofDrops());
         }
         long rxPackets = 0, rxBytes = 0, txPackets = 0, txBytes = 0, drops = 0;
         for (VirtioNetPort.QueueSnapshot q : e.port().queueSnapshots()) {
@@ -527,7 +552,8 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         return new PortStatus(pc.name(), pc.kind(), String.valueOf(pc.socket()), pc.mode().configName(),
                 pc.network(), e.port().connected(), e.port().features(), pc.queues(), rxPackets, rxBytes,
                 txPackets, txBytes, drops, e.port().errors(), e.port().mtu(),
-                Offloads.names(e.port().receivableOffloads()), e.port().cpuNanos() / 1e9);
+                Offloads.names(e.port().receivableOffloads()), e.port().cpuNanos() / 1e9,
+                e.port().ingress().stormDrops(), e.port().ingress().spoofDrops());
     }
 
     @Override

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -36,27 +37,36 @@ final class InProcessJvhost implements AutoCloseable {
     static final Duration SETTLE_TIMEOUT = Duration.ofSeconds(5);
     static final List<Integer> WORKER_CPUS = List.of(0, 1);
 
-    /** A port to create: its name, its L2 network, whether it offers offloads, its MTU. */
-    record Port(String name, String network, boolean offloads, int mtu, SocketAccess access) {
+    /**
+     * A port to create: its name, its L2 network, whether it offers offloads, its MTU, who may connect,
+     * and whatever else {@code more} sets on its config (port security, storm control).
+     */
+    record Port(String name, String network, boolean offloads, int mtu, SocketAccess access,
+                UnaryOperator<PortConfig> more) {
 
         Port(String name, String network) {
             this(name, network, true, PortConfig.DEFAULT_MTU);
         }
 
         Port(String name, String network, boolean offloads, int mtu) {
-            this(name, network, offloads, mtu, SocketAccess.ANY);
+            this(name, network, offloads, mtu, SocketAccess.ANY, UnaryOperator.identity());
         }
 
         Port withMtu(int newMtu) {
-            return new Port(name, network, offloads, newMtu, access);
+            return new Port(name, network, offloads, newMtu, access, more);
         }
 
         Port withAccess(SocketAccess newAccess) {
-            return new Port(name, network, offloads, mtu, newAccess);
+            return new Port(name, network, offloads, mtu, newAccess, more);
         }
 
         Port withoutOffloads() {
-            return new Port(name, network, false, mtu, access);
+            return new Port(name, network, false, mtu, access, more);
+        }
+
+        /** With {@code change} applied to the port's config too. */
+        Port with(UnaryOperator<PortConfig> change) {
+            return new Port(name, network, offloads, mtu, access, c -> change.apply(more.apply(c)));
         }
     }
 
@@ -104,8 +114,9 @@ final class InProcessJvhost implements AutoCloseable {
     private static List<PortConfig> portConfigs(Path dir, Port... ports) {
         List<PortConfig> configs = new ArrayList<>();
         for (Port p : ports) {
-            configs.add(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()), PortConfig.Mode.SERVER, 1,
-                    p.network()).withOffloads(p.offloads()).withMtu(p.mtu()).withAccess(p.access()));
+            configs.add(p.more().apply(PortConfig.vhostUser(p.name(), socketPath(dir, p.name()),
+                    PortConfig.Mode.SERVER, 1, p.network()).withOffloads(p.offloads()).withMtu(p.mtu())
+                    .withAccess(p.access())));
         }
         return configs;
     }

@@ -351,7 +351,12 @@ class RuntimePortsTest {
                 "POST /api/ports: expected exactly one of 'socket' or 'tap', got neither\n");
         assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"colour\": 1}",
                 "POST /api/ports: colour: unknown key (known keys: name, socket, tap, mode, queues, network, vcpus,"
-                        + " offloads, mtu, socket-mode, socket-group, allowed-uids)\n");
+                        + " offloads, mtu, socket-mode, socket-group, allowed-uids, mac, allowed-macs, storm-control)\n");
+        assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"mac\": \"ff:ff:ff:ff:ff:ff\"}",
+                "POST /api/ports: mac: expected a unicast MAC address (first octet even), got the group address"
+                        + " 'ff:ff:ff:ff:ff:ff'\n");
+        assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"storm-control\": {\"broadcast-pps\": -5}}",
+                "POST /api/ports: storm-control.broadcast-pps: expected an integer from 0 to 100000000, got -5\n");
         assertRefused(jvhost, 400, "[1]", "POST /api/ports: expected a mapping, got a list\n");
         assertRefused(jvhost, 400, "{\"name\": \"c\", \"socket\": \"c.sock\", \"queues\": 17}",
                 "POST /api/ports: queues: expected an integer from 1 to 16, got 17\n");

@@ -17,6 +17,7 @@ import io.jvhost.backend.config.WorkersConfig.Model;
 import io.jvhost.backend.config.WorkersConfig.Placement;
 import io.jvhost.backend.linux.SocketAccess;
 import io.jvhost.backend.linux.UnixServerSocket;
+import io.jvhost.backend.switching.MacAddress;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -58,7 +59,8 @@ public final class ConfigLoader {
                     "backpressure-timeout-us");
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
-            "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids");
+            "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids", "mac", "allowed-macs", "storm-control");
+    static final List<String> STORM_CONTROL_KEYS = List.of("broadcast-pps", "multicast-pps", "unknown-unicast-pps");
     static final List<String> MANAGEMENT_KEYS = List.of("listen", "control-socket", "control-group");
 
     static final int MAX_REBALANCE_INTERVAL_MS = 3_600_000;
@@ -85,6 +87,8 @@ public final class ConfigLoader {
     private static final String GROUP_RULE = "a group name or a numeric gid";
     /** (uid_t) -1 is "no user" to the kernel's setuid calls: never a real peer. */
     private static final long MAX_UID = 0xFFFF_FFFEL;
+    private static final Pattern MAC = Pattern.compile("[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}");
+    private static final String MAC_RULE = "a MAC address like \"52:54:00:12:34:56\"";
 
     private static final YAMLMapper YAML = YAMLMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
@@ -292,6 +296,23 @@ public final class ConfigLoader {
                 ArrayNode uids = o.putArray("allowed-uids");
                 access.allowedUids().forEach(uids::add);
             }
+            if (port.mac() != null) {
+                o.put("mac", MacAddress.format(port.mac()));
+            }
+            if (!port.allowedMacs().isEmpty()) {
+                ArrayNode macs = o.putArray("allowed-macs");
+                port.allowedMacs().forEach(m -> macs.add(MacAddress.format(m)));
+            }
+            StormControl storm = port.stormControl();
+            if (!storm.equals(StormControl.NONE)) {
+                ObjectNode limits = o.putObject("storm-control");
+                long[] pps = {storm.broadcastPps(), storm.multicastPps(), storm.unknownUnicastPps()};
+                for (int i = 0; i < pps.length; i++) {
+                    if (pps[i] != StormControl.UNLIMITED) {
+                        limits.put(STORM_CONTROL_KEYS.get(i), pps[i]);
+                    }
+                }
+            }
         }
         try {
             return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(root) + "\n";
@@ -327,6 +348,7 @@ public final class ConfigLoader {
         for (int i = 0; i < ports.size(); i++) {
             ConfigNode element = list.element(i);
             seen.add(ports.get(i), element.child("name"), element.child("socket"), element.child("tap"));
+            seen.addMacs(ports.get(i), element);
         }
     }
 
@@ -336,12 +358,17 @@ public final class ConfigLoader {
         private final Map<String, String> names = new HashMap<>();
         private final Map<Path, String> sockets = new HashMap<>();
         private final Map<String, String> taps = new HashMap<>();
+        /** Port security MACs by network and MAC: one port each, else the switch could pin it to neither. */
+        private final Map<String, String> macs = new HashMap<>();
 
         /** With the keys of {@code running}, ports of the daemon ({@code also port vm0}). */
         PortKeys(List<PortConfig> running) {
             for (PortConfig port : running) {
                 String where = "port " + port.name();
                 names.putIfAbsent(port.name(), where);
+                for (long mac : port.securedMacs()) {
+                    macs.putIfAbsent(macKey(port, mac), where);
+                }
                 if (port.socket() != null) {
                     sockets.putIfAbsent(port.socket().toAbsolutePath().normalize(), where);
                 } else {
@@ -353,6 +380,7 @@ public final class ConfigLoader {
         /** A port read from {@code element}; a key already taken is an error at that key. */
         void add(PortConfig port, ConfigNode element) throws ConfigException {
             add(port, element.child("name"), element.child("socket"), element.child("tap"));
+            addMacs(port, element);
         }
 
         private void add(PortConfig port, ConfigNode name, ConfigNode socket, ConfigNode tap) throws ConfigException {
@@ -363,6 +391,22 @@ public final class ConfigLoader {
             } else {
                 unique(taps, port.tap(), tap, port.tap(), "TAP device");
             }
+        }
+
+        /** The MACs of {@code port} (read from {@code element}), each in one port of its network only. */
+        void addMacs(PortConfig port, ConfigNode element) throws ConfigException {
+            int i = 0;
+            for (long mac : port.securedMacs()) {
+                ConfigNode node = port.mac() != null && i == 0 ? element.child("mac")
+                        : element.child("allowed-macs").element(port.mac() != null ? i - 1 : i);
+                unique(macs, macKey(port, mac), node, MacAddress.format(mac) + "' in network '" + port.network(),
+                        "MAC");
+                i++;
+            }
+        }
+
+        private static String macKey(PortConfig port, long mac) {
+            return port.network() + "/" + mac;
         }
 
         private static <K> void unique(Map<K, String> seen, K key, ConfigNode node, String text, String what)
@@ -597,7 +641,82 @@ public final class ConfigLoader {
             if (!node.child("mtu").isMissing()) {
                 mtu = node.child("mtu").integer(PortConfig.MIN_MTU, PortConfig.MAX_MTU);
             }
-            return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, socketAccess(node, mode));
+            SocketAccess access = socketAccess(node, mode);
+            ConfigNode macNode = node.child("mac");
+            Long mac = null;
+            if (!macNode.isMissing()) {
+                if (tap != null) {
+                    throw macNode.error("only valid for a vhost-user port (one with 'socket'); a TAP port takes "
+                            + "'allowed-macs'");
+                }
+                mac = mac(macNode);
+            }
+            List<Long> allowedMacs = allowedMacs(node.child("allowed-macs"), mac, macNode);
+            StormControl storm = StormControl.NONE;
+            if (!node.child("storm-control").isMissing()) {
+                storm = stormControl(node.child("storm-control"));
+            }
+            return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, access, mac,
+                    allowedMacs, storm);
+        }
+
+        /** One unicast MAC address, as text. */
+        private static long mac(ConfigNode node) throws ConfigException {
+            String text = node.text(MAC_RULE);
+            if (!MAC.matcher(text).matches()) {
+                throw node.error("expected " + MAC_RULE + ", got '" + text + "'");
+            }
+            long mac = Long.parseLong(text.replace(":", ""), 16);
+            if ((mac & (1L << 40)) != 0) {
+                throw node.error("expected a unicast MAC address (first octet even), got the group address '"
+                        + text + "'");
+            }
+            if (mac == 0) {
+                throw node.error("expected a unicast MAC address, got the all-zero address '" + text + "'");
+            }
+            return mac;
+        }
+
+        /** {@code allowed-macs}: distinct from each other and from {@code mac}; at most 64 with it. */
+        private static List<Long> allowedMacs(ConfigNode node, Long mac, ConfigNode macNode) throws ConfigException {
+            if (node.isMissing()) {
+                return List.of();
+            }
+            List<ConfigNode> elements = node.elements("a list of MAC addresses");
+            if (elements.isEmpty()) {
+                throw node.error("expected at least one MAC address (leave the key out for no port security)");
+            }
+            int most = PortConfig.MAX_ALLOWED_MACS - (mac == null ? 0 : 1);
+            if (elements.size() > most) {
+                throw node.error("expected at most " + most + " MAC addresses"
+                        + (mac == null ? "" : " (with 'mac', " + PortConfig.MAX_ALLOWED_MACS + ")")
+                        + ", got " + elements.size());
+            }
+            Map<Long, String> seen = new HashMap<>();
+            if (mac != null) {
+                seen.put(mac, macNode.path());
+            }
+            List<Long> macs = new ArrayList<>();
+            for (ConfigNode element : elements) {
+                long m = mac(element);
+                String previous = seen.putIfAbsent(m, element.path());
+                if (previous != null) {
+                    throw element.error("duplicate MAC '" + element.json().textValue() + "' (also " + previous + ")");
+                }
+                macs.add(m);
+            }
+            return macs;
+        }
+
+        /** {@code storm-control}: a mapping of optional limits, each 0 to {@link StormControl#MAX_PPS}. */
+        private static StormControl stormControl(ConfigNode node) throws ConfigException {
+            node.requireMapping(STORM_CONTROL_KEYS);
+            long[] pps = new long[STORM_CONTROL_KEYS.size()];
+            for (int i = 0; i < pps.length; i++) {
+                ConfigNode limit = node.child(STORM_CONTROL_KEYS.get(i));
+                pps[i] = limit.isMissing() ? StormControl.UNLIMITED : limit.longInteger(0, StormControl.MAX_PPS);
+            }
+            return new StormControl(pps[0], pps[1], pps[2]);
         }
 
         /** {@code socket-mode}, {@code socket-group} and {@code allowed-uids}. */

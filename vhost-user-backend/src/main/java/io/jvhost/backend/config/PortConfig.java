@@ -24,9 +24,14 @@ import java.util.Objects;
  *                 most this many bytes of IP; a TAP port's interface gets this MTU
  * @param access   {@code socket-mode}, {@code socket-group} and {@code allowed-uids} of a vhost-user port
  *                 ({@link SocketAccess#ANY} for a TAP port)
+ * @param mac      port security, vhost-user ports: the guest's MAC (a unicast 48-bit value), or {@code null}
+ * @param allowedMacs port security: further source MACs allowed (with {@code mac}, the only ones);
+ *                 empty with {@code mac} null: any source (no port security)
+ * @param stormControl limits on the broadcast, multicast and unknown-unicast frames the port sends
  */
 public record PortConfig(String name, Path socket, Mode mode, int queues, String network, String tap,
-                         List<Integer> vcpus, boolean offloads, int mtu, SocketAccess access) {
+                         List<Integer> vcpus, boolean offloads, int mtu, SocketAccess access, Long mac,
+                         List<Long> allowedMacs, StormControl stormControl) {
 
     public static final int MIN_QUEUES = 1;
     public static final int MAX_QUEUES = 16;
@@ -34,6 +39,8 @@ public record PortConfig(String name, Path socket, Mode mode, int queues, String
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 65535;
     public static final int DEFAULT_MTU = 1500;
+    /** {@code mac} and {@code allowed-macs} together allow at most this many source MACs. */
+    public static final int MAX_ALLOWED_MACS = 64;
 
     public PortConfig {
         Objects.requireNonNull(name, "name");
@@ -57,7 +64,22 @@ public record PortConfig(String name, Path socket, Mode mode, int queues, String
         if (access.allowedUids() != null && socket == null) {
             throw new IllegalArgumentException("port " + name + ": allowed-uids goes with socket");
         }
+        if (mac != null && tap != null) {
+            throw new IllegalArgumentException("port " + name + ": mac goes with socket");
+        }
+        allowedMacs = List.copyOf(allowedMacs);
+        if (allowedMacs.size() + (mac == null ? 0 : 1) > MAX_ALLOWED_MACS) {
+            throw new IllegalArgumentException("port " + name + ": more than " + MAX_ALLOWED_MACS + " MACs");
+        }
+        Objects.requireNonNull(stormControl, "stormControl");
         vcpus = vcpus == null ? null : List.copyOf(vcpus);
+    }
+
+    /** The port with its earlier components, no port security and no storm control. */
+    public PortConfig(String name, Path socket, Mode mode, int queues, String network, String tap,
+                      List<Integer> vcpus, boolean offloads, int mtu, SocketAccess access) {
+        this(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, access, null, List.of(),
+                StormControl.NONE);
     }
 
     /** The port with its earlier components and {@link SocketAccess#ANY}. */
@@ -78,17 +100,45 @@ public record PortConfig(String name, Path socket, Mode mode, int queues, String
 
     /** This port with {@code offloads} set. */
     public PortConfig withOffloads(boolean on) {
-        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, on, mtu, access);
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, on, mtu, access, mac, allowedMacs,
+                stormControl);
     }
 
     /** This port with {@code mtu} set. */
     public PortConfig withMtu(int newMtu) {
-        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, newMtu, access);
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, newMtu, access, mac,
+                allowedMacs, stormControl);
     }
 
     /** This port with {@code access} set. */
     public PortConfig withAccess(SocketAccess newAccess) {
-        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, newAccess);
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, newAccess, mac,
+                allowedMacs, stormControl);
+    }
+
+    /** This port with port security: {@code newMac} (or null) and {@code newAllowed}. */
+    public PortConfig withPortSecurity(Long newMac, List<Long> newAllowed) {
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, access, newMac,
+                newAllowed, stormControl);
+    }
+
+    /** This port with {@code storm-control} set. */
+    public PortConfig withStormControl(StormControl newStormControl) {
+        return new PortConfig(name, socket, mode, queues, network, tap, vcpus, offloads, mtu, access, mac,
+                allowedMacs, newStormControl);
+    }
+
+    /** The source MACs port security allows, {@code mac} first; empty: any. */
+    public long[] securedMacs() {
+        long[] macs = new long[allowedMacs.size() + (mac == null ? 0 : 1)];
+        int i = 0;
+        if (mac != null) {
+            macs[i++] = mac;
+        }
+        for (long m : allowedMacs) {
+            macs[i++] = m;
+        }
+        return macs;
     }
 
     public boolean isTap() {

@@ -10,6 +10,7 @@ import io.jvhost.backend.offload.Offloads;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.switching.PortIngress;
 import io.jvhost.backend.switching.MacAddress;
 import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.worker.DataWorker;
@@ -64,6 +65,7 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     private static final int MAX_IOV = 64;
 
     private final String name;
+    private final PortIngress ingress;
     private final L2Switch network;
     private final QueueScheduler scheduler;
     private final Tap tap;
@@ -106,7 +108,14 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
      */
     public TapPort(String name, String tapName, L2Switch network, QueueScheduler scheduler, boolean offloads, int mtu)
             throws LinuxException {
+        this(name, tapName, network, scheduler, offloads, mtu, PortIngress.open());
+    }
+
+    /** @param ingress port security and storm control of what the host sends */
+    public TapPort(String name, String tapName, L2Switch network, QueueScheduler scheduler, boolean offloads, int mtu,
+                   PortIngress ingress) throws LinuxException {
         this.name = name;
+        this.ingress = ingress;
         this.network = network;
         this.scheduler = scheduler;
         this.offloads = offloads;
@@ -125,6 +134,11 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
         this.fd = new FileDescriptor(tap.fd());
         this.readBuffer = arena.allocate(READ_BUFFER, 64);
         readIov.set(0, readBuffer);
+    }
+
+    @Override
+    public PortIngress ingress() {
+        return ingress;
     }
 
     /** The host kernel takes every offload: it completes and segments what its own stack needs. */

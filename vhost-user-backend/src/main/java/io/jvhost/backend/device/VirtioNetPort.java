@@ -7,6 +7,7 @@ import io.jvhost.backend.protocol.VringConfig;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.switching.PortIngress;
 import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.QueueScheduler;
@@ -40,6 +41,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     public static final int FRAME_OVERHEAD = 18;
 
     private final String name;
+    private final PortIngress ingress;
     private final L2Switch network;
     private final QueueScheduler scheduler;
     private final int maxQueuePairs;
@@ -75,7 +77,14 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
      */
     public VirtioNetPort(String name, L2Switch network, QueueScheduler scheduler, int maxQueuePairs, boolean offloads,
                          int mtu) {
+        this(name, network, scheduler, maxQueuePairs, offloads, mtu, PortIngress.open());
+    }
+
+    /** @param ingress port security and storm control of what the guest sends */
+    public VirtioNetPort(String name, L2Switch network, QueueScheduler scheduler, int maxQueuePairs, boolean offloads,
+                         int mtu, PortIngress ingress) {
         this.name = name;
+        this.ingress = ingress;
         this.network = network;
         this.scheduler = scheduler;
         this.maxQueuePairs = maxQueuePairs;
@@ -95,6 +104,11 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     @Override
     public String name() {
         return name;
+    }
+
+    @Override
+    public PortIngress ingress() {
+        return ingress;
     }
 
     public L2Switch network() {

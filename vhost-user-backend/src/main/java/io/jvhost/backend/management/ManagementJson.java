@@ -76,6 +76,8 @@ final class ManagementJson {
         json.writeNumberField("tx_bytes", port.txBytes());
         json.writeNumberField("drops", port.drops());
         json.writeNumberField("errors", port.errors());
+        json.writeNumberField("storm_drops", port.stormDrops());
+        json.writeNumberField("spoof_drops", port.spoofDrops());
         json.writeNumberField("cpu_seconds", port.cpuSeconds());
         json.writeEndObject();
     }

@@ -25,10 +25,15 @@ import java.util.List;
  *                  CSUM, TSO4 ...); a TAP port: those it accepts from the kernel
  * @param cpuSeconds worker CPU time spent for this port since start: its queues' kicks and polls,
  *                   including the copies into the ports it sends to (the sender pays)
+ * @param stormDrops frames from the port dropped at ingress for a storm-control limit
+ *                   ({@code storm-control}: broadcast, multicast, unknown unicast)
+ * @param spoofDrops frames from the port dropped at ingress for their source MAC: one port security
+ *                   ({@code mac}, {@code allowed-macs}) does not allow, or another secured port's
  */
 public record PortStatus(String name, String kind, String socket, String mode, String network, boolean connected,
                          long features, int queues, long rxPackets, long rxBytes, long txPackets, long txBytes,
-                         long drops, long errors, int mtu, List<String> offloads, double cpuSeconds) {
+                         long drops, long errors, int mtu, List<String> offloads, double cpuSeconds,
+                         long stormDrops, long spoofDrops) {
 
     public PortStatus {
         offloads = List.copyOf(offloads);

@@ -53,6 +53,11 @@ final class PrometheusText {
         portCounter(ports, "jvhost_port_drops_total", "Packets dropped at the port.", Field.DROPS);
         portCounter(ports, "jvhost_port_errors_total", "Malformed descriptor chains and other errors.",
                 Field.ERRORS);
+        portCounter(ports, "jvhost_port_storm_drops_total",
+                "Frames from the port dropped over a storm-control limit (broadcast, multicast, unknown unicast).",
+                Field.STORM_DROPS);
+        portCounter(ports, "jvhost_port_spoof_drops_total",
+                "Frames from the port dropped for a source MAC port security does not allow.", Field.SPOOF_DROPS);
         family("jvhost_port_cpu_seconds_total", "counter",
                 "Worker CPU time spent for the port (its queues, and its copies into the ports it sends to).");
         for (PortStatus p : ports) {
@@ -60,7 +65,7 @@ final class PrometheusText {
         }
     }
 
-    private enum Field { RX_PACKETS, RX_BYTES, TX_PACKETS, TX_BYTES, DROPS, ERRORS }
+    private enum Field { RX_PACKETS, RX_BYTES, TX_PACKETS, TX_BYTES, DROPS, ERRORS, STORM_DROPS, SPOOF_DROPS }
 
     private void portCounter(List<PortStatus> ports, String name, String help, Field field) {
         family(name, "counter", help);
@@ -72,6 +77,8 @@ final class PrometheusText {
                 case TX_BYTES -> p.txBytes();
                 case DROPS -> p.drops();
                 case ERRORS -> p.errors();
+                case STORM_DROPS -> p.stormDrops();
+                case SPOOF_DROPS -> p.spoofDrops();
             };
             sample(name, Long.toString(value), "port", p.name());
         }

@@ -75,7 +75,7 @@ public final class DeliveryContext {
         return macScratch;
     }
 
-    /** Time at the start of the current batch, for MAC ageing without a clock read per frame. */
+    /** Time at the start of the current batch, for MAC ageing and storm control without a clock read per frame. */
     public long nowNanos() {
         return nowNanos;
     }
@@ -125,6 +125,11 @@ public final class DeliveryContext {
         boolean b = blocked;
         blocked = false;
         return b;
+    }
+
+    /** Starts a batch at {@code nanos}, a fake clock's time (tests). */
+    public void startBatch(long nanos) {
+        nowNanos = nanos;
     }
 
     /** The claim this worker holds now, or null. */

@@ -8,6 +8,12 @@ import java.util.concurrent.atomic.LongAdder;
  * unknown unicast address are flooded to every other port; a frame addressed to the port it came
  * from is dropped (no hairpin).
  *
+ * <p>At ingress each port's {@link PortIngress} applies first: a source MAC port security does not
+ * allow, or one pinned to another port, drops the frame (a spoof drop of the sender); a frame to be
+ * flooded takes a token of its class (broadcast, multicast, unknown unicast) or is dropped (a storm
+ * drop of the sender), so that one port's storm cannot fill every other port's receive rings. The MACs
+ * of a secured port are pinned in the table while it is attached: another port cannot take them over.
+ *
  * <p>{@link #forward} runs on any worker thread concurrently; port membership changes copy the port
  * array (rare, control threads).
  */
@@ -32,8 +38,29 @@ public final class L2Switch {
         return name;
     }
 
+    /**
+     * Adds {@code port} and pins the MACs its port security allows to it. Control threads.
+     *
+     * @throws IllegalArgumentException one of those MACs is pinned to another port of this network
+     *                                  already (nothing changed)
+     */
     public void attach(SwitchPort port) {
         synchronized (this) {
+            long[] macs = port.ingress().allowedSources();
+            for (long mac : macs) {
+                SwitchPort owner = macTable.pinnedTo(mac);
+                if (owner != null && owner != port) {
+                    throw new IllegalArgumentException("MAC " + MacAddress.format(mac) + " belongs to port "
+                            + owner.name() + " of network " + name + " already");
+                }
+            }
+            for (long mac : macs) {
+                if (!macTable.pin(mac, port)) {
+                    macTable.forgetAll(port);
+                    throw new IllegalArgumentException("network " + name + ": more than " + MacTable.MAX_PINNED
+                            + " MACs of secured ports");
+                }
+            }
             SwitchPort[] next = Arrays.copyOf(ports, ports.length + 1);
             next[ports.length] = port;
             ports = next;
@@ -44,7 +71,7 @@ public final class L2Switch {
     public void detach(SwitchPort port) {
         synchronized (this) {
             ports = Arrays.stream(ports).filter(p -> p != port).toArray(SwitchPort[]::new);
-            macTable.forget(port);
+            macTable.forgetAll(port);
         }
         offloadsChanged();
     }
@@ -67,18 +94,33 @@ public final class L2Switch {
         }
     }
 
-    /** Forgets what was learned about {@code port} (its guest went away or reset), keeping it attached. */
+    /**
+     * Forgets what was learned about {@code port} (its guest went away or reset), keeping it attached
+     * and its pinned MACs.
+     */
     public void forget(SwitchPort port) {
         macTable.forget(port);
     }
 
-    /** Forwards one frame that arrived on {@code from}. Worker threads. */
+    /** Forwards one frame that arrived on {@code from}. Worker threads; no allocation. */
     public void forward(Frame frame, SwitchPort from, DeliveryContext context) {
+        final PortIngress ingress = from.ingress();
         final long source = frame.source();
-        if (!MacAddress.isGroup(source) && macTable.learn(source, from, context.nowNanos())) {
-            learned.increment();
+        if (!ingress.allowsSource(source)) {
+            ingress.countSpoofDrop();
+            return;
+        }
+        if (!MacAddress.isGroup(source)) {
+            int learnt = macTable.learn(source, from, context.nowNanos());
+            if (learnt == MacTable.LEARNED) {
+                learned.increment();
+            } else if (learnt == MacTable.PINNED_ELSEWHERE) {
+                ingress.countSpoofDrop(); // another port's secured MAC: neither learned nor forwarded
+                return;
+            }
         }
         final long destination = frame.destination();
+        boolean unknownUnicast = false;
         if (!MacAddress.isGroup(destination)) {
             SwitchPort to = macTable.lookup(destination);
             if (to == from) {
@@ -89,6 +131,11 @@ public final class L2Switch {
                 to.deliver(frame, context);
                 return;
             }
+            unknownUnicast = true;
+        }
+        if (!ingress.admitFlood(destination, unknownUnicast, context.nowNanos())) {
+            ingress.countStormDrop();
+            return;
         }
         flooded.increment();
         final SwitchPort[] all = ports;

@@ -1,13 +1,33 @@
 package io.jvhost.backend.switching;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
 /**
- * MAC address to port, read lock-free by every worker, written rarely.
+ * MAC address to port, read lock-free by every worker, written under one lock.
  *
- * <p>Readers take the current {@link Snapshot} (one volatile read) and probe an open-addressing array.
- * A new address or a moved address copies the table under a lock and publishes the copy
- * (read-copy-update): learning is rare next to lookups, and it keeps the hot path free of locks.
- * Refreshing a known entry's last-seen time is a plain store into the snapshot's array, and only
- * when the stored time is older than {@link #REFRESH_NANOS}, so workers do not bounce a cache line per frame.
+ * <p>An open-addressing table (linear probing, never more than half full) learned into in place: a
+ * new address costs one slot write, O(1), not a copy of the table (issue 12: the read-copy-update
+ * snapshot copied every entry per new or moved MAC, so learning n addresses cost O(n²)). The table
+ * doubles when half full (a copy, amortised O(1) per address: learning n addresses writes fewer than
+ * 3n slots, see {@link #slotWrites()}).
+ *
+ * <p>How readers stay lock-free without a seqlock: a slot's key only ever goes from empty to an
+ * address, never back or to another address, in a published table. A new entry's port and time are
+ * written first and its key last with release semantics; a reader loads the key with acquire
+ * semantics, so a key it sees comes with its port. A moved address (same key, another port) is one
+ * release store of the port: a reader sees the old port or the new one, both right for that address
+ * at some instant. Removal (ageing, a port going away) is housekeeping and may be O(n): it builds a
+ * fresh table without the entries and publishes it whole, so no reader ever sees a slot change key
+ * under it, and the table needs neither tombstones nor backward shifts.
+ *
+ * <p>Pinned entries are the MACs of ports with port security ({@link #pin}): never aged, never moved
+ * by a frame from another port ({@link #learn} returns {@link #PINNED_ELSEWHERE}), removed only with
+ * their port ({@link #forgetAll}). They do not count against {@link #MAX_ENTRIES}, so a hostile port
+ * filling the table cannot keep a secured port out.
+ *
+ * <p>Refreshing a known entry's last-seen time is a plain store, and only when the stored time is
+ * older than {@link #REFRESH_NANOS}, so workers do not bounce a cache line per frame.
  */
 public final class MacTable {
 
@@ -15,82 +35,175 @@ public final class MacTable {
     static final long REFRESH_NANOS = 1_000_000_000L;
     /** A full table stops learning (unknown destinations flood) rather than growing without bound. */
     public static final int MAX_ENTRIES = 4096;
+    /** Pinned entries a table holds at most, beside {@link #MAX_ENTRIES} learned ones. */
+    public static final int MAX_PINNED = 4096;
 
-    private volatile Snapshot snapshot = new Snapshot(64);
+    /** {@link #learn}: the address was known on that port already (refreshed at most). */
+    public static final int KNOWN = 0;
+    /** {@link #learn}: a new address, or one that moved to this port. */
+    public static final int LEARNED = 1;
+    /** {@link #learn}: a new address, but the table is full; nothing changed. */
+    public static final int FULL = 2;
+    /** {@link #learn}: the address is pinned to another port; nothing changed. */
+    public static final int PINNED_ELSEWHERE = 3;
+
+    private static final int MIN_CAPACITY = 64;
+    private static final VarHandle KEYS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle PORTS = MethodHandles.arrayElementVarHandle(SwitchPort[].class);
+
+    private volatile Slots slots = new Slots(MIN_CAPACITY);
     private final Object writeLock = new Object();
+    /** Slots written since creation (inserts, moves and copies): an operation count for tests. Writers only. */
+    private long slotWrites;
 
-    /** The port that last sent from {@code mac}, or null. Any thread. */
+    /** The port that last sent from {@code mac} (or it is pinned to), or null. Any thread; no allocation. */
     public SwitchPort lookup(long mac) {
-        Snapshot s = snapshot;
+        Slots s = slots;
         int i = s.find(mac);
-        return i < 0 ? null : s.ports[i];
+        return i < 0 ? null : s.port(i);
     }
 
     /**
-     * Records that {@code mac} was seen on {@code port}. Any thread.
+     * Records that {@code mac} was seen on {@code port}. Any thread; a known address takes no lock.
      *
-     * @return true when the table changed (a new or moved address)
+     * @return {@link #KNOWN}, {@link #LEARNED}, {@link #FULL} or {@link #PINNED_ELSEWHERE}
      */
-    public boolean learn(long mac, SwitchPort port, long nowNanos) {
-        Snapshot s = snapshot;
+    public int learn(long mac, SwitchPort port, long nowNanos) {
+        Slots s = slots;
         int i = s.find(mac);
-        if (i >= 0 && s.ports[i] == port) {
-            if (nowNanos - s.lastSeen[i] > REFRESH_NANOS) {
-                s.lastSeen[i] = nowNanos; // benign race: any recent time will do
+        if (i >= 0) {
+            if (s.port(i) == port) {
+                if (!s.pinned[i] && nowNanos - s.lastSeen[i] > REFRESH_NANOS) {
+                    s.lastSeen[i] = nowNanos; // benign race: any recent time will do
+                }
+                return KNOWN;
             }
-            return false;
+            if (s.pinned[i]) {
+                return PINNED_ELSEWHERE; // a pinned entry never changes in place: no lock needed to know
+            }
         }
         synchronized (writeLock) {
-            Snapshot current = snapshot;
-            int j = current.find(mac);
-            if (j >= 0 && current.ports[j] == port) {
-                return false;
-            }
-            if (j < 0 && current.size >= MAX_ENTRIES) {
-                return false;
-            }
-            Snapshot next = current.copyWith(mac, port, nowNanos);
-            snapshot = next;
-            return true;
+            return put(mac, port, nowNanos, false);
         }
     }
 
-    /** Drops entries not seen since {@code oldestNanos}. Returns how many were dropped. */
+    /**
+     * Pins {@code mac} to {@code port}: it is never aged and no frame from another port moves it. An
+     * entry learned for it before is taken over. Control threads.
+     *
+     * @return false when {@code mac} is pinned to another port already, or {@link #MAX_PINNED} are
+     */
+    public boolean pin(long mac, SwitchPort port) {
+        synchronized (writeLock) {
+            int r = put(mac, port, 0, true);
+            return r == LEARNED || r == KNOWN;
+        }
+    }
+
+    /** The port {@code mac} is pinned to, or null. */
+    public SwitchPort pinnedTo(long mac) {
+        Slots s = slots;
+        int i = s.find(mac);
+        return i >= 0 && s.pinned[i] ? s.port(i) : null;
+    }
+
+    /** Under the write lock. */
+    private int put(long mac, SwitchPort port, long nowNanos, boolean pin) {
+        Slots s = slots;
+        int i = s.find(mac);
+        if (i >= 0) {
+            if (s.pinned[i]) {
+                return s.port(i) == port ? KNOWN : PINNED_ELSEWHERE;
+            }
+            if (pin) {
+                s.learnedCount--;
+                s.pinnedCount++;
+                s.pinned[i] = true; // before the port: a reader that sees the new port sees the pin
+            } else if (s.port(i) == port) {
+                return KNOWN; // another worker learned it meanwhile
+            }
+            s.lastSeen[i] = nowNanos;
+            PORTS.setRelease(s.ports, i, port);
+            slotWrites++;
+            return LEARNED;
+        }
+        if (pin ? s.pinnedCount >= MAX_PINNED : s.learnedCount >= MAX_ENTRIES) {
+            return FULL;
+        }
+        if ((s.learnedCount + s.pinnedCount + 1) * 2 > s.keys.length) {
+            s = publish(s.copy(s.keys.length * 2, null, false, false, 0));
+        }
+        s.insert(mac, port, nowNanos, pin);
+        slotWrites++;
+        return LEARNED;
+    }
+
+    /** Drops learned entries not seen since {@code oldestNanos}. Returns how many were dropped. */
     public int age(long oldestNanos) {
         synchronized (writeLock) {
-            Snapshot current = snapshot;
-            Snapshot next = current.filter(null, oldestNanos);
-            int dropped = current.size - next.size;
+            Slots current = slots;
+            Slots next = current.copy(current.keys.length, null, false, true, oldestNanos);
+            int dropped = current.learnedCount - next.learnedCount;
             if (dropped > 0) {
-                snapshot = next;
+                publish(next);
             }
             return dropped;
         }
     }
 
-    /** Drops every entry pointing at {@code port} (it went away). */
+    /** Drops the entries learned on {@code port} (its guest went away or reset); its pinned ones stay. */
     public void forget(SwitchPort port) {
         synchronized (writeLock) {
-            snapshot = snapshot.filter(port, Long.MIN_VALUE);
+            Slots current = slots;
+            publish(current.copy(current.keys.length, port, false, false, 0));
         }
     }
 
-    public int size() {
-        return snapshot.size;
+    /** Drops every entry of {@code port}, pinned ones too (it left the network). */
+    public void forgetAll(SwitchPort port) {
+        synchronized (writeLock) {
+            Slots current = slots;
+            publish(current.copy(current.keys.length, port, true, false, 0));
+        }
     }
 
-    /** One immutable-shaped generation of the table (only {@code lastSeen} is refreshed in place). */
-    private static final class Snapshot {
-        final long[] keys;        // mac + 1, so that 0 marks an empty slot
-        final SwitchPort[] ports;
-        final long[] lastSeen;
-        final int mask;
-        int size;
+    /** Entries, learned and pinned. Management threads and tests. */
+    public int size() {
+        synchronized (writeLock) {
+            Slots s = slots;
+            return s.learnedCount + s.pinnedCount;
+        }
+    }
 
-        Snapshot(int capacity) {
+    /** Slots written since the table was made, copies included. */
+    long slotWrites() {
+        synchronized (writeLock) {
+            return slotWrites;
+        }
+    }
+
+    private Slots publish(Slots next) {
+        slotWrites += next.learnedCount + next.pinnedCount;
+        slots = next;
+        return next;
+    }
+
+    /** One table; see the class comment for which fields change in place and how. */
+    private static final class Slots {
+        final long[] keys;        // mac + 1, so that 0 marks an empty slot; through KEYS
+        final SwitchPort[] ports; // through PORTS
+        final long[] lastSeen;
+        final boolean[] pinned;
+        final int mask;
+        /** Writers only (under the lock). */
+        int learnedCount;
+        int pinnedCount;
+
+        Slots(int capacity) {
             keys = new long[capacity];
             ports = new SwitchPort[capacity];
             lastSeen = new long[capacity];
+            pinned = new boolean[capacity];
             mask = capacity - 1;
         }
 
@@ -98,9 +211,9 @@ public final class MacTable {
             final long key = mac + 1;
             final long[] k = keys;
             int i = hash(mac) & mask;
-            // The table is never more than half full, so a probe always meets an empty slot.
+            // Never more than half full, so a probe always meets an empty slot.
             while (true) {
-                long slot = k[i];
+                long slot = (long) KEYS.getAcquire(k, i);
                 if (slot == key) {
                     return i;
                 }
@@ -111,42 +224,61 @@ public final class MacTable {
             }
         }
 
-        private void put(long mac, SwitchPort port, long seen) {
+        SwitchPort port(int i) {
+            return (SwitchPort) PORTS.getAcquire(ports, i);
+        }
+
+        /** A new key into an empty slot: its port, time and pin first, the key last (release). */
+        void insert(long mac, SwitchPort port, long seen, boolean pin) {
             int i = hash(mac) & mask;
-            while (keys[i] != 0 && keys[i] != mac + 1) {
+            while (keys[i] != 0) {
                 i = (i + 1) & mask;
             }
-            if (keys[i] == 0) {
-                size++;
-            }
-            keys[i] = mac + 1;
             ports[i] = port;
             lastSeen[i] = seen;
+            pinned[i] = pin;
+            if (pin) {
+                pinnedCount++;
+            } else {
+                learnedCount++;
+            }
+            KEYS.setRelease(keys, i, mac + 1);
         }
 
-        Snapshot copyWith(long mac, SwitchPort port, long seen) {
-            int capacity = keys.length;
-            while ((size + 1) * 2 > capacity) {
-                capacity *= 2;
-            }
-            Snapshot next = new Snapshot(capacity);
+        /**
+         * A fresh table of the entries to keep: all but those of {@code removed} (learned ones, or
+         * pinned ones too with {@code withPinned}) and, when {@code ageing}, learned ones not seen since
+         * {@code oldestNanos}.
+         * It shrinks to fit, never below {@link #MIN_CAPACITY}, and is unpublished until returned.
+         */
+        Slots copy(int capacity, SwitchPort removed, boolean withPinned, boolean ageing, long oldestNanos) {
+            int kept = 0;
             for (int i = 0; i < keys.length; i++) {
-                if (keys[i] != 0) {
-                    next.put(keys[i] - 1, ports[i], lastSeen[i]);
+                if (keep(i, removed, withPinned, ageing, oldestNanos)) {
+                    kept++;
                 }
             }
-            next.put(mac, port, seen);
+            int fit = MIN_CAPACITY;
+            while ((kept + 1) * 2 > fit) {
+                fit *= 2;
+            }
+            Slots next = new Slots(capacity > keys.length ? capacity : Math.min(capacity, fit));
+            for (int i = 0; i < keys.length; i++) {
+                if (keep(i, removed, withPinned, ageing, oldestNanos)) {
+                    next.insert(keys[i] - 1, ports[i], lastSeen[i], pinned[i]);
+                }
+            }
             return next;
         }
 
-        Snapshot filter(SwitchPort removed, long oldestNanos) {
-            Snapshot next = new Snapshot(keys.length);
-            for (int i = 0; i < keys.length; i++) {
-                if (keys[i] != 0 && ports[i] != removed && lastSeen[i] - oldestNanos >= 0) {
-                    next.put(keys[i] - 1, ports[i], lastSeen[i]);
-                }
+        private boolean keep(int i, SwitchPort removed, boolean withPinned, boolean ageing, long oldestNanos) {
+            if (keys[i] == 0) {
+                return false;
             }
-            return next;
+            if (ports[i] == removed && (withPinned || !pinned[i])) {
+                return false;
+            }
+            return pinned[i] || !ageing || lastSeen[i] - oldestNanos >= 0;
         }
 
         private static int hash(long mac) {

@@ -6,6 +6,12 @@ public interface SwitchPort {
     String name();
 
     /**
+     * What this port may send into its network and the drops that caused ({@link PortIngress}): one
+     * instance per port, for the port's lifetime. Any worker, per frame.
+     */
+    PortIngress ingress();
+
+    /**
      * Copies {@code frame} into this port (the one copy of the frame's way), or counts a drop.
      * Called on the sending worker's thread; implementations serialise concurrent senders themselves
      * and record what needs a flush in {@code context}.

@@ -28,7 +28,7 @@ class FakeDaemon implements RunningDaemon {
             @Override
             public List<PortStatus> ports() {
                 return List.of(new PortStatus("vm0", "vhost-user", "vm0.sock", "server", "default", false, 0, 1,
-                        0, 0, 0, 0, 0, 0, 1500, List.of(), 0));
+                        0, 0, 0, 0, 0, 0, 1500, List.of(), 0, 0, 0));
             }
 
             @Override

@@ -15,6 +15,15 @@ class ConfigErrorsTest {
     private static final List<Integer> ONLINE = List.of(0, 1, 2, 3);
     private static final String PORT = "ports: [{name: vm0, socket: vm0.sock}]\n";
 
+    /** {@code n} distinct quoted MACs, comma-separated. */
+    private static String macs(int n) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 1; i <= n; i++) {
+            sb.append(i > 1 ? ", " : "").append(String.format("'02:00:00:00:01:%02x'", i));
+        }
+        return sb.toString();
+    }
+
     static Stream<Arguments> invalidConfigs() {
         return Stream.of(
                 // Structure and unknown keys.
@@ -30,7 +39,7 @@ class ConfigErrorsTest {
                 Arguments.of("ports: [{name: vm0, sockets: vm0.sock}]\n",
                         "config.yaml: ports[0].sockets: unknown key"
                                 + " (known keys: name, socket, tap, mode, queues, network, vcpus, offloads, mtu,"
-                                + " socket-mode, socket-group, allowed-uids)"),
+                                + " socket-mode, socket-group, allowed-uids, mac, allowed-macs, storm-control)"),
                 Arguments.of(PORT + "management: {listen: 1.2.3.4:1, port: 3}\n",
                         "config.yaml: management.port: unknown key (known keys: listen, control-socket, control-group)"),
                 Arguments.of("", "config.yaml: ports: missing required key"),
@@ -133,6 +142,60 @@ class ConfigErrorsTest {
                         "config.yaml: ports[0].allowed-uids[1]: expected an integer from 0 to 4294967294, got -1"),
                 Arguments.of("ports: [{name: vm0, socket: a.sock, allowed-uids: 0}]\n",
                         "config.yaml: ports[0].allowed-uids: expected a list of user ids, got 0"),
+                // Port security.
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: '52:54:00:12:34'}]\n",
+                        "config.yaml: ports[0].mac: expected a MAC address like \"52:54:00:12:34:56\","
+                                + " got '52:54:00:12:34'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: '52-54-00-12-34-56'}]\n",
+                        "config.yaml: ports[0].mac: expected a MAC address like \"52:54:00:12:34:56\","
+                                + " got '52-54-00-12-34-56'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: 52}]\n",
+                        "config.yaml: ports[0].mac: expected a MAC address like \"52:54:00:12:34:56\", got 52"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: '01:00:5e:00:00:01'}]\n",
+                        "config.yaml: ports[0].mac: expected a unicast MAC address (first octet even),"
+                                + " got the group address '01:00:5e:00:00:01'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: '00:00:00:00:00:00'}]\n",
+                        "config.yaml: ports[0].mac: expected a unicast MAC address,"
+                                + " got the all-zero address '00:00:00:00:00:00'"),
+                Arguments.of("ports: [{name: t0, tap: jv0, mac: '52:54:00:12:34:56'}]\n",
+                        "config.yaml: ports[0].mac: only valid for a vhost-user port (one with 'socket');"
+                                + " a TAP port takes 'allowed-macs'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, allowed-macs: []}]\n",
+                        "config.yaml: ports[0].allowed-macs: expected at least one MAC address"
+                                + " (leave the key out for no port security)"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, allowed-macs: '52:54:00:12:34:56'}]\n",
+                        "config.yaml: ports[0].allowed-macs: expected a list of MAC addresses,"
+                                + " got '52:54:00:12:34:56'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: '52:54:00:12:34:56',"
+                                + " allowed-macs: ['52:54:00:12:34:57', '52:54:00:12:34:56']}]\n",
+                        "config.yaml: ports[0].allowed-macs[1]: duplicate MAC '52:54:00:12:34:56'"
+                                + " (also ports[0].mac)"),
+                Arguments.of("ports: [{name: t0, tap: jv0, allowed-macs: ['52:54:00:12:34:5g']}]\n",
+                        "config.yaml: ports[0].allowed-macs[0]: expected a MAC address like"
+                                + " \"52:54:00:12:34:56\", got '52:54:00:12:34:5g'"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, mac: '52:54:00:12:34:56', allowed-macs: ["
+                                + macs(64) + "]}]\n",
+                        "config.yaml: ports[0].allowed-macs: expected at most 63 MAC addresses (with 'mac', 64),"
+                                + " got 64"),
+                Arguments.of("ports: [{name: a, socket: a.sock, network: red, mac: '52:54:00:12:34:56'},"
+                                + " {name: b, socket: b.sock, network: red, allowed-macs: ['52:54:00:12:34:56']}]\n",
+                        "config.yaml: ports[1].allowed-macs[0]: duplicate MAC '52:54:00:12:34:56' in network 'red'"
+                                + " (also ports[0].mac)"),
+                // Storm control.
+                Arguments.of("ports: [{name: vm0, socket: a.sock, storm-control: {broadcast: 10}}]\n",
+                        "config.yaml: ports[0].storm-control.broadcast: unknown key"
+                                + " (known keys: broadcast-pps, multicast-pps, unknown-unicast-pps)"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, storm-control: 1000}]\n",
+                        "config.yaml: ports[0].storm-control: expected a mapping, got 1000"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, storm-control: {multicast-pps: -1}}]\n",
+                        "config.yaml: ports[0].storm-control.multicast-pps: expected an integer from 0 to 100000000,"
+                                + " got -1"),
+                Arguments.of("ports: [{name: t0, tap: jv0, storm-control: {unknown-unicast-pps: 1.5}}]\n",
+                        "config.yaml: ports[0].storm-control.unknown-unicast-pps: expected an integer from 0 to"
+                                + " 100000000, got 1.5"),
+                Arguments.of("ports: [{name: vm0, socket: a.sock, storm-control: {broadcast-pps: 100000001}}]\n",
+                        "config.yaml: ports[0].storm-control.broadcast-pps: expected an integer from 0 to 100000000,"
+                                + " got 100000001"),
                 Arguments.of("ports: [{name: vm0, socket: ''}]\n",
                         "config.yaml: ports[0].socket: expected a socket path, got ''"),
                 Arguments.of("ports: [{name: vm0, socket: [a]}]\n",

@@ -50,7 +50,7 @@ class ConfigLoaderTest {
     void shouldDocumentEveryKeyInTheDefaultResource() {
         String text = ConfigLoader.defaultText();
         Stream.of(ConfigLoader.ROOT_KEYS, ConfigLoader.WORKERS_KEYS, ConfigLoader.TOPOLOGY_KEYS,
-                        ConfigLoader.PORT_KEYS, ConfigLoader.MANAGEMENT_KEYS)
+                        ConfigLoader.PORT_KEYS, ConfigLoader.STORM_CONTROL_KEYS, ConfigLoader.MANAGEMENT_KEYS)
                 .flatMap(List::stream)
                 .forEach(key -> assertTrue(text.contains(" " + key + ":") || text.contains("\n" + key + ":"),
                         "jvhost-default.yaml does not document '" + key + "'"));
@@ -196,12 +196,72 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void shouldParsePortSecurityAndStormControl() throws Exception {
+        JvhostConfig config = parse("""
+                ports:
+                  - name: vm0
+                    socket: run/vm0.sock
+                    mac: "52:54:00:12:34:56"
+                    allowed-macs: ["02:00:00:00:00:01", "FA:16:3E:00:00:0A"]
+                    storm-control:
+                      broadcast-pps: 1000
+                      multicast-pps: 5000
+                      unknown-unicast-pps: 0
+                  - name: uplink
+                    tap: jv0
+                    allowed-macs: ["02:00:00:00:00:02"]
+                    storm-control: {multicast-pps: 20}
+                  - name: vm1
+                    socket: run/vm1.sock
+                """);
+        PortConfig vm0 = config.ports().get(0);
+        assertEquals(0x5254_0012_3456L, vm0.mac());
+        assertEquals(List.of(0x0200_0000_0001L, 0xFA16_3E00_000AL), vm0.allowedMacs());
+        assertEquals(List.of(0x5254_0012_3456L, 0x0200_0000_0001L, 0xFA16_3E00_000AL),
+                java.util.Arrays.stream(vm0.securedMacs()).boxed().toList());
+        assertEquals(new StormControl(1000, 5000, 0), vm0.stormControl());
+        PortConfig uplink = config.ports().get(1);
+        assertNull(uplink.mac());
+        assertEquals(List.of(0x0200_0000_0002L), uplink.allowedMacs());
+        assertEquals(new StormControl(StormControl.UNLIMITED, 20, StormControl.UNLIMITED), uplink.stormControl());
+        PortConfig vm1 = config.ports().get(2);
+        assertNull(vm1.mac());
+        assertEquals(List.of(), vm1.allowedMacs());
+        assertEquals(StormControl.NONE, vm1.stormControl(), "no limit by default");
+    }
+
+    @Test
+    void shouldParsePortSecurityAndStormControlOfARuntimePort() throws Exception {
+        PortConfig running = PortConfig.vhostUser("a", Path.of("run/a.sock"), Mode.SERVER, 1, "red")
+                .withPortSecurity(0x0200_0000_0001L, List.of());
+        assertEquals(PortConfig.vhostUser("b", Path.of("run/b.sock"), Mode.SERVER, 1, "red")
+                        .withPortSecurity(0x0200_0000_0002L, List.of())
+                        .withStormControl(new StormControl(50, StormControl.UNLIMITED, StormControl.UNLIMITED)),
+                ConfigLoader.parsePort("POST /api/ports", """
+                        {"name": "b", "socket": "run/b.sock", "network": "red", "mac": "02:00:00:00:00:02",
+                         "storm-control": {"broadcast-pps": 50}}""", List.of(running)));
+        ConfigException taken = assertThrows(ConfigException.class, () -> ConfigLoader.parsePort("POST /api/ports",
+                "{\"name\": \"b\", \"socket\": \"b.sock\", \"network\": \"red\", \"mac\": \"02:00:00:00:00:01\"}",
+                List.of(running)));
+        assertEquals("POST /api/ports: mac: duplicate MAC '02:00:00:00:00:01' in network 'red' (also port a)",
+                taken.getMessage());
+        assertTrue(taken.isDuplicate());
+        // The same MAC in another network is another switch's business.
+        assertEquals(0x0200_0000_0001L, ConfigLoader.parsePort("POST /api/ports",
+                "{\"name\": \"b\", \"socket\": \"b.sock\", \"network\": \"blue\", \"mac\": \"02:00:00:00:00:01\"}",
+                List.of(running)).mac());
+    }
+
+    @Test
     void shouldReadBackTheStateFileItWrites(@TempDir Path dir) throws Exception {
         List<PortConfig> ports = List.of(
                 new PortConfig("vm1", Path.of("/var/run/jvhost/vm1.sock"), Mode.SERVER, 2, "blue", null, List.of(1, 0),
                         false, 9000, new SocketAccess(0660, "kvm", List.of(0L, 64055L))),
-                new PortConfig("vm2", Path.of("run/vm2.sock"), Mode.CLIENT, 1, "default", null, null, true, 1500),
-                PortConfig.tap("up", "jv0", 1, "default"));
+                new PortConfig("vm2", Path.of("run/vm2.sock"), Mode.CLIENT, 1, "default", null, null, true, 1500)
+                        .withPortSecurity(0x5254_0012_3456L, List.of(0x0200_0000_0001L))
+                        .withStormControl(new StormControl(1000, StormControl.UNLIMITED, 0)),
+                PortConfig.tap("up", "jv0", 1, "default").withPortSecurity(null, List.of(0x0200_0000_0002L))
+                        .withStormControl(new StormControl(StormControl.UNLIMITED, 5000, StormControl.UNLIMITED)));
         Path file = dir.resolve("jvhost.ctl.state");
         Files.writeString(file, ConfigLoader.stateText(ports));
 

@@ -10,8 +10,8 @@ class FakeView implements ManagementView {
     public List<PortStatus> ports() {
         return List.of(
                 new PortStatus("vm0", "vhost-user", "run/vm0.sock", "server", "default", true,
-                        0x1_3000_0000L | (1L << 63), 2, 10, 1500, 20, 3000, 1, 0, 9000, List.of("CSUM", "TSO4"), 1.5),
-                new PortStatus("uplink", "tap", null, null, "default", false, 0, 1, 0, 0, 0, 0, 0, 2, 1500, List.of(), 0.25));
+                        0x1_3000_0000L | (1L << 63), 2, 10, 1500, 20, 3000, 1, 0, 9000, List.of("CSUM", "TSO4"), 1.5, 7, 3),
+                new PortStatus("uplink", "tap", null, null, "default", false, 0, 1, 0, 0, 0, 0, 0, 2, 1500, List.of(), 0.25, 0, 0));
     }
 
     @Override

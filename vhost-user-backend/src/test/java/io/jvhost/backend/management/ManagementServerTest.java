@@ -71,12 +71,12 @@ class ManagementServerTest {
                    "feature_names": ["RING_INDIRECT_DESC", "RING_EVENT_IDX", "VERSION_1", "bit63"],
                    "mtu": 9000, "offloads": ["CSUM", "TSO4"], "queues": 2,
                    "rx_packets": 10, "rx_bytes": 1500, "tx_packets": 20, "tx_bytes": 3000, "drops": 1, "errors": 0,
-                   "cpu_seconds": 1.5},
+                   "storm_drops": 7, "spoof_drops": 3, "cpu_seconds": 1.5},
                   {"name": "uplink", "kind": "tap", "socket": null, "mode": null,
                    "network": "default", "connected": false, "features": 0, "features_hex": "0x0",
                    "feature_names": [], "mtu": 1500, "offloads": [], "queues": 1,
                    "rx_packets": 0, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0, "drops": 0, "errors": 2,
-                   "cpu_seconds": 0.25} ]
+                   "storm_drops": 0, "spoof_drops": 0, "cpu_seconds": 0.25} ]
                 """);
         assertEquals(expected, JSON.readTree(response.body()));
     }
@@ -162,6 +162,14 @@ class ManagementServerTest {
                 # TYPE jvhost_port_errors_total counter
                 jvhost_port_errors_total{port="vm0"} 0
                 jvhost_port_errors_total{port="uplink"} 2
+                # HELP jvhost_port_storm_drops_total Frames from the port dropped over a storm-control limit (broadcast, multicast, unknown unicast).
+                # TYPE jvhost_port_storm_drops_total counter
+                jvhost_port_storm_drops_total{port="vm0"} 7
+                jvhost_port_storm_drops_total{port="uplink"} 0
+                # HELP jvhost_port_spoof_drops_total Frames from the port dropped for a source MAC port security does not allow.
+                # TYPE jvhost_port_spoof_drops_total counter
+                jvhost_port_spoof_drops_total{port="vm0"} 3
+                jvhost_port_spoof_drops_total{port="uplink"} 0
                 # HELP jvhost_port_cpu_seconds_total Worker CPU time spent for the port (its queues, and its copies into the ports it sends to).
                 # TYPE jvhost_port_cpu_seconds_total counter
                 jvhost_port_cpu_seconds_total{port="vm0"} 1.5
@@ -256,7 +264,7 @@ class ManagementServerTest {
             @Override
             public List<PortStatus> ports() {
                 return List.of(new PortStatus("p", "vhost-user", "a\\b\"c\nd", "server", "n", false, 0, 1,
-                        0, 0, 0, 0, 0, 0, 1500, List.of(), 0));
+                        0, 0, 0, 0, 0, 0, 1500, List.of(), 0, 0, 0));
             }
 
             @Override
