@@ -128,6 +128,39 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
         owner = null;
     }
 
+    /**
+     * Runs {@code action} on the worker serving the queue and waits for it, with no move in between: a
+     * move clears {@link #owner} for a moment, and a new memory table or call fd applied in that moment
+     * would be lost (the queue would keep memory its session unmaps next, or a closed fd). Control thread.
+     *
+     * @return false when no worker serves the queue (stopped): nothing ran
+     */
+    final synchronized boolean onOwner(Runnable action) {
+        DataWorker w = owner;
+        if (w == null) {
+            return false;
+        }
+        w.worker().call(() -> {
+            action.run();
+            return null;
+        });
+        return true;
+    }
+
+    /**
+     * Runs {@code action} on the calling thread while the queue is served, with no move in between
+     * (see {@link #onOwner}). Control thread.
+     *
+     * @return false when no worker serves the queue (stopped): nothing ran
+     */
+    final synchronized boolean whileServed(Runnable action) {
+        if (owner == null) {
+            return false;
+        }
+        action.run();
+        return true;
+    }
+
     /** Moves the queue to {@code target}, keeping every pending kick. Control or housekeeping thread. */
     @Override
     public final synchronized void moveTo(DataWorker target) {

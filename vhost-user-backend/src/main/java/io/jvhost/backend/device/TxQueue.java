@@ -101,15 +101,10 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
         return ring.nextAvail();
     }
 
+    /** Control thread: the new call fd, in use once this returns (the session may close the old one). */
     void setCallFd(int fd) {
-        DataWorker w = owner;
-        if (w == null) {
-            callFd = fd;
-        } else {
-            w.worker().call(() -> {
-                callFd = fd;
-                return null;
-            });
+        if (!onOwner(() -> callFd = fd)) {
+            callFd = fd; // not served: no worker reads it (and the next start sets it anyway)
         }
     }
 

@@ -195,23 +195,17 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         memory = newMemory;
         for (int i = 0; i < maxQueuePairs; i++) {
             RxQueue r = rx[i];
-            if (r.owner != null) {
-                r.updateMemory(newMemory);
-            }
+            r.whileServed(() -> r.updateMemory(newMemory)); // senders take the claim, whichever worker
             TxQueue t = tx[i];
-            DataWorker w = t.owner;
-            if (w != null) {
-                w.worker().call(() -> {
-                    try {
-                        t.ring.updateMemory(newMemory);
-                    } catch (RuntimeException e) {
-                        // Stopped for real: the old table is unmapped once this returns.
-                        t.halt();
-                        t.broken("ring no longer mapped after a memory table change: " + e.getMessage());
-                    }
-                    return null;
-                });
-            }
+            t.onOwner(() -> {
+                try {
+                    t.ring.updateMemory(newMemory);
+                } catch (RuntimeException e) {
+                    // Stopped for real: the old table is unmapped once this returns.
+                    t.halt();
+                    t.broken("ring no longer mapped after a memory table change: " + e.getMessage());
+                }
+            });
         }
     }
 
@@ -253,13 +247,14 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     @Override
     public int stopQueue(int index) {
         NetQueue q = queue(index);
-        DataWorker worker = q.owner;
+        DataWorker worker;
         int nextAvail;
-        if (q instanceof RxQueue r) {
-            nextAvail = r.stop();
+        synchronized (q) { // no move in between: the worker released is the one the queue left
+            worker = q.owner;
+            nextAvail = q instanceof RxQueue r ? r.stop() : ((TxQueue) q).stop();
+        }
+        if (q instanceof RxQueue) {
             refreshActiveRx();
-        } else {
-            nextAvail = ((TxQueue) q).stop();
         }
         if (worker != null) {
             scheduler.release(q, worker);

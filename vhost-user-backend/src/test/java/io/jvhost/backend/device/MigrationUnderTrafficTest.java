@@ -13,7 +13,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -27,6 +30,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (the stream must finish), and no chain may complete twice (the driver fixture asserts that). Once
  * with kicks back on as soon as the ring is dry, once with a busy-poll window (the queue then sits in
  * the old worker's poll list when it moves).
+ *
+ * <p>With {@code churn}, the port also gets a new memory table and a new call eventfd all the time, as
+ * SET_MEM_TABLE and SET_VRING_CALL would bring them, and the old ones are taken away once the port
+ * returned (the old table's arena closed as the session unmaps it, the old eventfd closed): a queue
+ * that kept either while it moved would fault, or signal a closed fd, and stop.
  */
 class MigrationUnderTrafficTest {
 
@@ -36,6 +44,18 @@ class MigrationUnderTrafficTest {
     @ValueSource(longs = {0, 50_000})
     @Timeout(120)
     void shouldDeliverEveryFrameOnceAndInOrderWhileTheQueueMoves(long busyPollNanos) throws Exception {
+        streamWhileMoving(busyPollNanos, false);
+    }
+
+    @ParameterizedTest(name = "busy poll {0} ns")
+    @ValueSource(longs = {0, 50_000})
+    @Timeout(120)
+    void shouldDeliverEveryFrameOnceAndInOrderWhileTheQueueMovesAndItsPortGetsNewMemoryAndCallFds(long busyPollNanos)
+            throws Exception {
+        streamWhileMoving(busyPollNanos, true);
+    }
+
+    private static void streamWhileMoving(long busyPollNanos, boolean churn) throws Exception {
         Worker w0 = new Worker("jvhost-worker-cpu0", 0);
         Worker w1 = new Worker("jvhost-worker-cpu1", 1);
         DataWorker[] workers = {new DataWorker(w0, busyPollNanos), new DataWorker(w1, busyPollNanos)};
@@ -51,6 +71,7 @@ class MigrationUnderTrafficTest {
             network.attach(a);
             network.attach(b);
             GuestRam ramA = GuestRam.allocate(8 << 20, 0, 0x7f00_0000_0000L);
+            MemorySegment ramOfA = ramA.regions().getFirst().segment();
             GuestRam ramB = GuestRam.allocate(8 << 20, 0, 0x7e00_0000_0000L);
             long features = a.offeredFeatures();
             boolean eventIdx = (features & (1L << 29)) != 0;
@@ -78,6 +99,9 @@ class MigrationUnderTrafficTest {
                         tx.pollUsed();
                         int burst = Math.min(Math.min(32, tx.freeDescriptors()), FRAMES - seq);
                         if (burst == 0) {
+                            if (a.errors() > 0) {
+                                break; // the queue stopped: its ring never empties
+                            }
                             Thread.onSpinWait();
                             continue;
                         }
@@ -93,6 +117,35 @@ class MigrationUnderTrafficTest {
                     failure.set(t);
                 } finally {
                     sending.set(false);
+                }
+            });
+            AtomicInteger tables = new AtomicInteger();
+            AtomicReference<Arena> mapped = new AtomicReference<>();
+            AtomicReference<FileDescriptor> call = new AtomicReference<>();
+            Thread churner = Thread.ofPlatform().name("test-churner").start(() -> {
+                if (!churn) {
+                    return;
+                }
+                try {
+                    while (sending.get()) {
+                        // A new table over the same RAM, as a front-end's SET_MEM_TABLE maps it anew.
+                        Arena next = Arena.ofShared();
+                        a.setMemory(GuestRam.of(ramOfA.reinterpret(ramOfA.byteSize(), next, null), 0,
+                                0x7f00_0000_0000L).guestMemory());
+                        Arena old = mapped.getAndSet(next);
+                        if (old != null) {
+                            old.close(); // the session unmaps the old table once setMemory returned
+                        }
+                        FileDescriptor nextCall = Native.newEventFd();
+                        a.setCallFd(1, nextCall.intValue());
+                        FileDescriptor oldCall = call.getAndSet(nextCall);
+                        if (oldCall != null) {
+                            oldCall.close();
+                        }
+                        tables.incrementAndGet();
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
                 }
             });
             Thread mover = Thread.ofPlatform().name("test-mover").start(() -> {
@@ -126,21 +179,32 @@ class MigrationUnderTrafficTest {
                 if (!sending.get() && received + drops == FRAMES) {
                     break;
                 }
+                if (a.errors() + b.errors() > 0) {
+                    break; // a queue stopped: nothing more will come
+                }
                 if (done.isEmpty()) {
                     Thread.onSpinWait();
                 }
             }
             sender.join();
             mover.join();
+            churner.join();
             assertNull(failure.get(), () -> "sender or mover failed: " + failure.get());
             VirtioNetPort.QueueSnapshot txStats = a.queueSnapshots().get(1);
             VirtioNetPort.QueueSnapshot rxStats = b.queueSnapshots().get(0);
+            assertEquals(0, a.errors() + b.errors(), "a queue stopped: " + txStats.error() + " / " + rxStats.error());
             assertEquals(FRAMES, txStats.packets(), "every frame left A's TX queue once: " + txStats);
             assertEquals(FRAMES, received + rxStats.drops(), "delivered + dropped at B: " + rxStats);
-            assertEquals(0, a.errors() + b.errors());
             assertTrue(txStats.migrations() > 10, "the queue should have moved many times: " + txStats);
+            if (churn) {
+                assertTrue(tables.get() > 10, "new tables and call fds while it moved: " + tables.get());
+            }
             a.stopQueue(1);
             b.stopQueue(0);
+            if (mapped.get() != null) {
+                mapped.get().close();
+                call.get().close();
+            }
         } finally {
             w0.close();
             w1.close();
