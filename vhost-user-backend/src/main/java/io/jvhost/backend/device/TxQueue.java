@@ -417,13 +417,13 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     }
 
     private void finishBatch(int popped, long bytes, long drops, DeliveryContext context) {
+        context.releaseHeld(); // the receivers' used rings first: a chain seen completed was delivered
         if (popped == 0) {
             return;
         }
         if (ring.publishUsed()) {
             signal(callFd);
         }
-        context.releaseHeld();
         counters.addPackets(popped - drops, bytes);
         if (drops > 0) {
             counters.addDrops(drops);

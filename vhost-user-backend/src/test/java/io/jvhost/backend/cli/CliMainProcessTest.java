@@ -41,7 +41,9 @@ class CliMainProcessTest {
         Path config = dir.resolve("jvhost.yaml");
         Files.writeString(config, "ports: [{name: vm0, socket: %s}]\nmanagement: {listen: 127.0.0.1:%d, control-socket: %s}\n"
                 .formatted(dir.resolve("vm0.sock"), port, dir.resolve("jvhost.ctl")));
-        Process process = new ProcessBuilder(
+        // A signal ignored when a process starts stays ignored (a shell's background job ignores SIGINT),
+        // and the test may itself run as one: the child starts with the two signals at their defaults.
+        Process process = new ProcessBuilder("env", "--default-signal=INT,TERM",
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"),
