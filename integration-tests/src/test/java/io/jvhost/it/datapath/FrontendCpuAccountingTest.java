@@ -51,9 +51,15 @@ class FrontendCpuAccountingTest {
         assertEquals(quietFrames, quietPort.rxPackets());
         assertTrue(busyPort.cpuSeconds() > 5 * quietPort.cpuSeconds(),
                 "100x the frames, 20x the bytes: the larger share; " + busyPort + " / " + quietPort);
+        // The receivers pay for their part of the copies into them (half, the sender the rest), besides
+        // their own kicks (buffers posted; a full ring's kick wakes the waiting sender).
+        PortStatus busyPeerPort = jvhost.port("busy-peer");
+        assertTrue(busyPeerPort.cpuSeconds() > 0, "busy-peer received 20,000 frames: " + busyPeerPort);
+        assertTrue(busyPeerPort.cpuSeconds() > 5 * jvhost.port("quiet-peer").cpuSeconds(),
+                "the busier receiver pays more: " + busyPeerPort + " / " + jvhost.port("quiet-peer"));
         double[] sums = CpuShares.assertPortsAddUpToWorkersBusyTime(jvhost.view());
-        System.out.printf("cpu seconds: busy %.6f, quiet %.6f, all ports %.6f, workers busy %.6f%n",
-                busyPort.cpuSeconds(), quietPort.cpuSeconds(), sums[0], sums[1]);
+        System.out.printf("cpu seconds: busy %.6f, busy-peer %.6f, quiet %.6f, all ports %.6f, workers busy %.6f%n",
+                busyPort.cpuSeconds(), busyPeerPort.cpuSeconds(), quietPort.cpuSeconds(), sums[0], sums[1]);
     }
 
     /** Sends {@code count} unicast frames from {@code sender} to {@code receiver} in batches; returns how many arrived. */

@@ -185,7 +185,7 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
         } catch (LinuxException | RuntimeException | InternalError e) {
             faulted(w, e);
         }
-        counters.addCpuNanos(w.worker().workEnded(started));
+        counters.addCpuNanos(w.context().settleCopies(w.worker().workEnded(started)));
     }
 
     /**

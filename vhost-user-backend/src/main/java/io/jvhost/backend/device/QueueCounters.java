@@ -24,6 +24,7 @@ final class QueueCounters {
     private static final VarHandle BAD_OFFLOADS;
     private static final VarHandle CPU_NANOS;
     private static final VarHandle WAITS;
+    private static final VarHandle RECEIVE_CPU_NANOS;
 
     static {
         try {
@@ -38,6 +39,7 @@ final class QueueCounters {
             BAD_OFFLOADS = l.findVarHandle(QueueCounters.class, "badOffloads", long.class);
             CPU_NANOS = l.findVarHandle(QueueCounters.class, "cpuNanos", long.class);
             WAITS = l.findVarHandle(QueueCounters.class, "waits", long.class);
+            RECEIVE_CPU_NANOS = l.findVarHandle(QueueCounters.class, "receiveCpuNanos", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -54,6 +56,9 @@ final class QueueCounters {
     /** Only the owning worker adds to it (kicks and polls of this queue), never an RX claim holder. */
     private long cpuNanos;
     private long waits;
+    /** Other workers' time copying into this (RX) queue: several may add at once, so an atomic add. */
+    @SuppressWarnings("unused") // through RECEIVE_CPU_NANOS
+    private volatile long receiveCpuNanos;
 
     void addPackets(long n, long byteCount) {
         PACKETS.setRelease(this, packets + n);
@@ -65,16 +70,21 @@ final class QueueCounters {
     }
 
     /**
-     * Worker time spent on this queue's kicks and polls. A sender's worker copying into another
-     * port's RX ring charges the sender: the guest that transmits pays, as with vhost-net's
-     * per-device threads.
+     * Worker time spent on this queue's kicks and polls, less what its copies into other ports' RX
+     * rings charged them ({@link io.jvhost.backend.switching.DeliveryContext#settleCopies}).
      */
     void addCpuNanos(long n) {
         CPU_NANOS.setRelease(this, cpuNanos + n);
     }
 
+    /** Senders' worker time spent copying into this queue. Any thread; once per sender's wakeup. */
+    void addReceiveCpuNanos(long n) {
+        RECEIVE_CPU_NANOS.getAndAdd(this, n);
+    }
+
+    /** What this queue was charged: its own work and the copies into it. */
     long cpuNanos() {
-        return (long) CPU_NANOS.getAcquire(this);
+        return (long) CPU_NANOS.getAcquire(this) + receiveCpuNanos;
     }
 
     /** A frame from this (TX) queue waited for a receiver without buffers instead of being dropped. */

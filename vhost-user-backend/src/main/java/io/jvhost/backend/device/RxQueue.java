@@ -38,7 +38,7 @@ import java.util.Arrays;
  * again, so one stuck guest costs its senders one wait, not one per frame. Flooded frames and frames
  * from senders that cannot wait (a TAP) are dropped when there is no room. Kicks stay off otherwise.
  */
-final class RxQueue extends NetQueue implements DeliveryContext.Claim {
+final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryContext.Receiver {
 
     private static final VarHandle CLAIM;
 
@@ -215,6 +215,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             status = writer.write(ring, header, offload.csumOffset(), null, 0, bytes, 0, length);
             if (status == RingStatus.OK) {
                 counters.addPackets(1, length);
+                context.copied(this, length);
                 flushPending = true;
                 if (needs != 0) {
                     counters.addPassedThrough();
@@ -228,6 +229,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             segmentsWritten = software.segments();
             if (segmentsWritten > 0) {
                 counters.addPackets(segmentsWritten, software.bytes());
+                context.copied(this, software.bytes());
                 flushPending = true; // pushed even if a later segment found no buffer
                 if (offload.gsoType() != NetHeader.GSO_NONE) {
                     counters.addSegmented();
@@ -300,6 +302,11 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim {
             waiters[i] = null;
         }
         waiterCount = 0;
+    }
+
+    @Override
+    public void chargeCopies(long nanos) {
+        counters.addReceiveCpuNanos(nanos);
     }
 
     @Override

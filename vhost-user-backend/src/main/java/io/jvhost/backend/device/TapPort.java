@@ -50,7 +50,7 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Threads: the TAP fd is registered with one worker (placement as for a queue whose vCPU is
  * unknown); {@link #deliver} runs on any sending worker and uses that thread's own iovec array.
  */
-public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, AutoCloseable {
+public final class TapPort implements SwitchPort, DeliveryContext.Receiver, ServedQueue, EpollIoHandle, AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(TapPort.class.getName());
     /** virtio_net_hdr_v1 size, set with TUNSETVNETHDRSZ. */
@@ -80,6 +80,8 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
     private final LongAdder toHostPackets = new LongAdder();
     private final LongAdder toHostBytes = new LongAdder();
     private final LongAdder toHostDrops = new LongAdder();
+    /** Senders' worker time spent writing frames into the TAP (their share, {@link DeliveryContext#settleCopies}). */
+    private final LongAdder toHostCpuNanos = new LongAdder();
     private final LongAdder toHostPassedThrough = new LongAdder();
     /** What TUNSETOFFLOAD last set. */
     private volatile int acceptedOffloads;
@@ -312,7 +314,7 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
             if (badOffloads > 0) {
                 fromHost.addBadOffloads(badOffloads);
             }
-            fromHost.addCpuNanos(w.worker().workEnded(started));
+            fromHost.addCpuNanos(context.settleCopies(w.worker().workEnded(started)));
         }
     }
 
@@ -370,6 +372,7 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
             }
             toHostPackets.increment();
             toHostBytes.add(length);
+            context.copied(this, length);
             if (offloaded) {
                 toHostPassedThrough.increment();
             }
@@ -392,9 +395,14 @@ public final class TapPort implements SwitchPort, ServedQueue, EpollIoHandle, Au
 
     // ---- management ----
 
-    /** Worker time spent reading the TAP and forwarding what it gave (frames to the host are their senders'). */
+    /** Worker time spent reading the TAP and forwarding what it gave, and its share of writing frames into it. */
     public long cpuNanos() {
-        return fromHost.cpuNanos();
+        return fromHost.cpuNanos() + toHostCpuNanos.sum();
+    }
+
+    @Override
+    public void chargeCopies(long nanos) {
+        toHostCpuNanos.add(nanos);
     }
 
     public long fromHostPackets() {

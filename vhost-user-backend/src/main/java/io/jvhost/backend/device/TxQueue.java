@@ -154,7 +154,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
         }
         long started = w.worker().workStarted();
         boolean again = processSafely(w);
-        counters.addCpuNanos(w.worker().workEnded(started));
+        counters.addCpuNanos(w.context().settleCopies(w.worker().workEnded(started)));
         if (again) {
             w.worker().poll(poller);
         }
@@ -183,7 +183,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
         }
         long started = w.worker().workStarted();
         boolean again = processSafely(w);
-        counters.addCpuNanos(w.worker().workEnded(started));
+        counters.addCpuNanos(w.context().settleCopies(w.worker().workEnded(started)));
         return again;
     }
 

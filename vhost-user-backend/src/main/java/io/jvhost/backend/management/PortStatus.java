@@ -23,8 +23,8 @@ import java.util.List;
  * @param mtu       the MTU in use (the configured one, or the smaller one the front-end set)
  * @param offloads  the offloads frames to the port may use as they are ({@code Offloads} names:
  *                  CSUM, TSO4 ...); a TAP port: those it accepts from the kernel
- * @param cpuSeconds worker CPU time spent for this port since start: its queues' kicks and polls,
- *                   including the copies into the ports it sends to (the sender pays)
+ * @param cpuSeconds worker CPU time spent for this port since start: its queues' kicks and polls, less
+ *                   the receivers' half of its copies into them, plus its half of the copies into it
  * @param stormDrops frames from the port dropped at ingress for a storm-control limit
  *                   ({@code storm-control}: broadcast, multicast, unknown unicast)
  * @param spoofDrops frames from the port dropped at ingress for their source MAC: one port security

@@ -41,6 +41,12 @@ public final class DeliveryContext {
         void receiverReady();
     }
 
+    /** Something other queues' workers copy frames into, charged for its part of that work. */
+    public interface Receiver {
+        /** Adds {@code nanos} of worker time spent copying into it. Any thread. */
+        void chargeCopies(long nanos);
+    }
+
     private final RxFrameWriter writer = new RxFrameWriter();
     private final Frame frame = new Frame();
     /** Native like guest memory, so the MAC and header reads it goes through see one kind of segment. */
@@ -51,6 +57,11 @@ public final class DeliveryContext {
     private Claim[] unpublished = new Claim[8];
     private int unpublishedCount;
     private long batch;
+    /** Who was copied into since the last {@link #settleCopies}, and how many bytes each. */
+    private Receiver[] copiedTo = new Receiver[8];
+    private long[] copiedBytes = new long[8];
+    private int copiedCount;
+    private long copiedTotal;
     private long nowNanos;
     private Waiter sender;
     private boolean waitedInVain;
@@ -83,6 +94,53 @@ public final class DeliveryContext {
     public void startBatch() {
         nowNanos = System.nanoTime();
         batch++;
+    }
+
+    /** {@code bytes} of a frame were copied into {@code receiver}. Per frame: no clock read. */
+    public void copied(Receiver receiver, long bytes) {
+        int n = copiedCount;
+        int i = n - 1;
+        if (n == 0 || copiedTo[i] != receiver) { // usually the same as the last frame's
+            i = 0;
+            while (i < n && copiedTo[i] != receiver) {
+                i++;
+            }
+            if (i == n) {
+                if (n == copiedTo.length) { // once per new high-water mark of receivers per wakeup
+                    copiedTo = Arrays.copyOf(copiedTo, n * 2);
+                    copiedBytes = Arrays.copyOf(copiedBytes, n * 2);
+                }
+                copiedTo[n] = receiver;
+                copiedBytes[n] = 0;
+                copiedCount = n + 1;
+            }
+        }
+        copiedBytes[i] += bytes;
+        copiedTotal += bytes;
+    }
+
+    /**
+     * A wakeup of the sending queue took {@code nanos}: charges the receivers of its copies half of it,
+     * split by the bytes copied into each, and returns the rest, the sender's. With one copy between two
+     * guests, the copy is both the sender's transmit and the receiver's receive work (behind a Linux
+     * bridge each guest's own vhost thread makes one of two copies); no clock is read per receiver.
+     */
+    public long settleCopies(long nanos) {
+        final int n = copiedCount;
+        if (n == 0) {
+            return nanos;
+        }
+        final double perByte = (double) (nanos >>> 1) / Math.max(1, copiedTotal);
+        long given = 0;
+        for (int i = 0; i < n; i++) {
+            long share = (long) (perByte * copiedBytes[i]);
+            copiedTo[i].chargeCopies(share);
+            copiedTo[i] = null;
+            given += share;
+        }
+        copiedCount = 0;
+        copiedTotal = 0;
+        return nanos - given;
     }
 
     /** Counts this worker's batches: a destination tells a claim that starts its part of a batch. */

@@ -97,6 +97,27 @@ class DeliveryContextTest {
     }
 
     @Test
+    void shouldChargeReceiversHalfOfAWakeupByTheBytesCopiedIntoEachAndKeepTheRestForTheSender() {
+        DeliveryContext context = new DeliveryContext();
+        long[] charged = new long[2];
+        DeliveryContext.Receiver b = n -> charged[0] += n;
+        DeliveryContext.Receiver c = n -> charged[1] += n;
+        context.copied(b, 1000);
+        context.copied(c, 500);
+        context.copied(b, 2000);
+        context.copied(c, 500);
+
+        long senders = context.settleCopies(10_000);
+        assertEquals(3750, charged[0], "b got 3/4 of the bytes: 3/4 of half the time");
+        assertEquals(1250, charged[1]);
+        assertEquals(10_000, senders + charged[0] + charged[1], "nothing lost or made up");
+        assertEquals(5000, senders);
+
+        assertEquals(700, context.settleCopies(700), "no copies since: all the sender's");
+        assertEquals(3750, charged[0]);
+    }
+
+    @Test
     void shouldCountBatchesSoADestinationKnowsANewOneStarted() {
         DeliveryContext context = new DeliveryContext();
         long before = context.batch();
