@@ -27,10 +27,23 @@ import java.util.Arrays;
  */
 final class PollingIoHandler implements IoHandler {
 
-    /** The loop's context with "may block" turned off: pollers are waiting. */
-    private static final class NonBlocking implements IoHandlerContext {
+    /** The loop's context, with what a subclass changes. */
+    private abstract static class Delegating implements IoHandlerContext {
         IoHandlerContext loop;
 
+        @Override
+        public void reportActiveIoTime(long activeNanos) {
+            loop.reportActiveIoTime(activeNanos);
+        }
+
+        @Override
+        public boolean shouldReportActiveIoTime() {
+            return loop.shouldReportActiveIoTime();
+        }
+    }
+
+    /** The loop's context with "may block" turned off: pollers are waiting. */
+    private static final class NonBlocking extends Delegating {
         @Override
         public boolean canBlock() {
             return false;
@@ -44,16 +57,6 @@ final class PollingIoHandler implements IoHandler {
         @Override
         public long deadlineNanos() {
             return loop.deadlineNanos();
-        }
-
-        @Override
-        public void reportActiveIoTime(long activeNanos) {
-            loop.reportActiveIoTime(activeNanos);
-        }
-
-        @Override
-        public boolean shouldReportActiveIoTime() {
-            return loop.shouldReportActiveIoTime();
         }
     }
 
@@ -69,10 +72,9 @@ final class PollingIoHandler implements IoHandler {
      * sleeps for {@link #delayNanos} and uses {@link #deadlineNanos} (its scheduler's time base) to see
      * whether its timer must be re-armed.
      */
-    private static final class Bounded implements IoHandlerContext {
+    private static final class Bounded extends Delegating {
         /** Netty's scheduler counts from here ({@link Ticker#systemTicker()}). */
         private static final long NETTY_ORIGIN = Ticker.systemTicker().initialNanoTime();
-        IoHandlerContext loop;
         long wakeNanos;
 
         @Override
@@ -90,16 +92,6 @@ final class PollingIoHandler implements IoHandler {
             long own = wakeNanos - NETTY_ORIGIN;
             long scheduled = loop.deadlineNanos();
             return scheduled == -1 ? own : Math.min(scheduled, own);
-        }
-
-        @Override
-        public void reportActiveIoTime(long activeNanos) {
-            loop.reportActiveIoTime(activeNanos);
-        }
-
-        @Override
-        public boolean shouldReportActiveIoTime() {
-            return loop.shouldReportActiveIoTime();
         }
     }
 

@@ -43,15 +43,8 @@ class GuestPairThroughJvhostTest {
         Path vm1 = dir.resolve("vm1.sock");
         try (JvhostDaemon jvhost = JvhostDaemon.start(model,
                      List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
-             QemuGuest server = QemuGuest.builder("vm0", dir).image(image)
-                     .role(GuestRole.SERVER).ip("192.0.2.1/24")
-                     .nic(VhostUserNic.client(vm0).withReconnect(1).withMac("52:54:00:00:00:01"))
-                     .start();
-             QemuGuest client = QemuGuest.builder("vm1", dir).image(image)
-                     .role(GuestRole.CLIENT).ip("192.0.2.2/24").peer("192.0.2.1")
-                     .pingCount(20).pingInterval("0.2").iperfSeconds(5)
-                     .nic(VhostUserNic.client(vm1).withReconnect(1).withMac("52:54:00:00:00:02"))
-                     .start()) {
+             QemuGuest server = iperfServer(dir, image, vm0);
+             QemuGuest client = iperfClient(dir, image, vm1, 20, 5)) {
             server.awaitReady(BOOT_AND_PING);
             assertEquals(new PingResult(20, 20), client.awaitPingResult(BOOT_AND_PING));
 
@@ -84,15 +77,8 @@ class GuestPairThroughJvhostTest {
         Path vm1 = dir.resolve("vm1.sock");
         try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
                      List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
-             QemuGuest server = QemuGuest.builder("vm0", dir).image(image)
-                     .role(GuestRole.SERVER).ip("192.0.2.1/24")
-                     .nic(VhostUserNic.client(vm0).withReconnect(1).withMac("52:54:00:00:00:01"))
-                     .start();
-             QemuGuest client = QemuGuest.builder("vm1", dir).image(image)
-                     .role(GuestRole.CLIENT).ip("192.0.2.2/24").peer("192.0.2.1")
-                     .pingCount(3).pingInterval("0.2").iperfSeconds(10)
-                     .nic(VhostUserNic.client(vm1).withReconnect(1).withMac("52:54:00:00:00:02"))
-                     .start()) {
+             QemuGuest server = iperfServer(dir, image, vm0);
+             QemuGuest client = iperfClient(dir, image, vm1, 3, 10)) {
             server.awaitReady(BOOT_AND_PING);
             client.awaitReady(BOOT_AND_PING);
             // From here: a multicast of one guest may meet the other's RX ring before its link is up.
@@ -121,6 +107,23 @@ class GuestPairThroughJvhostTest {
                     iperf.retransmits() + " retransmits, only " + dsacks + " of them spurious (D-SACKed): " + tcp);
             assertEquals(0, client.awaitDone(Duration.ofSeconds(30)));
         }
+    }
+
+    /** Guest vm0 at 192.0.2.1 on {@code socket}, running an iperf3 server. */
+    private static QemuGuest iperfServer(Path dir, GuestImage image, Path socket) {
+        return QemuGuest.builder("vm0", dir).image(image)
+                .role(GuestRole.SERVER).ip("192.0.2.1/24")
+                .nic(VhostUserNic.client(socket).withReconnect(1).withMac("52:54:00:00:00:01"))
+                .start();
+    }
+
+    /** Guest vm1 at 192.0.2.2 on {@code socket}: {@code pings} pings to vm0, then iperf3 for {@code seconds}. */
+    private static QemuGuest iperfClient(Path dir, GuestImage image, Path socket, int pings, int seconds) {
+        return QemuGuest.builder("vm1", dir).image(image)
+                .role(GuestRole.CLIENT).ip("192.0.2.2/24").peer("192.0.2.1")
+                .pingCount(pings).pingInterval("0.2").iperfSeconds(seconds)
+                .nic(VhostUserNic.client(socket).withReconnect(1).withMac("52:54:00:00:00:02"))
+                .start();
     }
 
     /**
