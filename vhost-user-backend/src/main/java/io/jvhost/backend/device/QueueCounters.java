@@ -25,6 +25,7 @@ final class QueueCounters {
     private static final VarHandle CPU_NANOS;
     private static final VarHandle WAITS;
     private static final VarHandle RECEIVE_CPU_NANOS;
+    private static final VarHandle CONTENDED_DROPS;
 
     static {
         try {
@@ -40,6 +41,7 @@ final class QueueCounters {
             CPU_NANOS = l.findVarHandle(QueueCounters.class, "cpuNanos", long.class);
             WAITS = l.findVarHandle(QueueCounters.class, "waits", long.class);
             RECEIVE_CPU_NANOS = l.findVarHandle(QueueCounters.class, "receiveCpuNanos", long.class);
+            CONTENDED_DROPS = l.findVarHandle(QueueCounters.class, "contendedDrops", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -59,6 +61,9 @@ final class QueueCounters {
     /** Other workers' time copying into this (RX) queue: several may add at once, so an atomic add. */
     @SuppressWarnings("unused") // through RECEIVE_CPU_NANOS
     private volatile long receiveCpuNanos;
+    /** Drops by senders that did not hold the claim (it was taken): several may add at once. */
+    @SuppressWarnings("unused") // through CONTENDED_DROPS
+    private volatile long contendedDrops;
 
     void addPackets(long n, long byteCount) {
         PACKETS.setRelease(this, packets + n);
@@ -67,6 +72,11 @@ final class QueueCounters {
 
     void addDrops(long n) {
         DROPS.setRelease(this, drops + n);
+    }
+
+    /** One drop, counted by a thread that is not this queue's one writer (an atomic add). */
+    void addDropAtomically() {
+        CONTENDED_DROPS.getAndAdd(this, 1L);
     }
 
     /**
@@ -149,7 +159,7 @@ final class QueueCounters {
     }
 
     long drops() {
-        return (long) DROPS.getAcquire(this);
+        return (long) DROPS.getAcquire(this) + contendedDrops;
     }
 
     long migrations() {

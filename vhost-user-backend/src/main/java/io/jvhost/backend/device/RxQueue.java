@@ -52,6 +52,8 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
 
     /** RX buffers whose first line is loaded when a sender claims the queue (a TX batch is at most 64). */
     private static final int TOUCH_AHEAD = 32;
+    /** Spins of a sender for a claim another holds (each a PAUSE): a few microseconds. */
+    static final int CLAIM_SPINS = 256;
 
     @SuppressWarnings("unused") // through CLAIM
     private volatile int claim;
@@ -67,19 +69,55 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
     /** The sender batch that last loaded the next buffers' first lines ({@link #TOUCH_AHEAD}). */
     private DeliveryContext touchedBy;
     private long touchedBatch;
+    private final Runnable retryKick = this::retryKick;
+    /** A sender waited its whole bound for the claim: whoever holds it is stuck (read without the claim). */
+    private volatile boolean claimStuck;
 
     RxQueue(VirtioNetPort port, int index) {
         super(port, index);
     }
 
-    private void lock() {
-        while (!CLAIM.compareAndSet(this, 0, 1)) {
+    /**
+     * A sender's claim: a bounded spin, about one frame's copy. A holder takes that long unless it was
+     * preempted (or is stuck), and then waiting would cost a time slice; the sender rather keeps its
+     * frame and comes back (or this queue misses a flooded frame). Worker threads.
+     */
+    private boolean tryLock() {
+        for (int spins = 0; spins < CLAIM_SPINS; spins++) {
+            if ((int) CLAIM.getOpaque(this) == 0 && CLAIM.compareAndSet(this, 0, 1)) {
+                return true;
+            }
             Thread.onSpinWait();
+        }
+        return false;
+    }
+
+    /** Control threads (and error paths): wait as long as it takes, yielding the CPU after a spin. */
+    private void lock() {
+        int spins = 0;
+        while (!CLAIM.compareAndSet(this, 0, 1)) {
+            if (++spins < CLAIM_SPINS) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
         }
     }
 
     private void unlock() {
         CLAIM.setRelease(this, 0);
+    }
+
+    /**
+     * Unlocks after a control thread's change, publishing what senders left pending: a sender whose
+     * end-of-batch publish found the claim taken left its entries to the holder.
+     */
+    private void unlockPublishing() {
+        try {
+            publishLocked();
+        } finally {
+            unlock();
+        }
     }
 
     void start(DataWorker worker, int kickFd, int callFd) {
@@ -90,7 +128,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
             ring.disableNotifications();
             running = true;
         } finally {
-            unlock();
+            unlockPublishing();
         }
         try {
             attach(worker, kickFd);
@@ -119,7 +157,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         try {
             callFd = fd;
         } finally {
-            unlock();
+            unlockPublishing();
         }
     }
 
@@ -132,7 +170,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
             running = false;
             broken("ring no longer mapped after a memory table change: " + e.getMessage());
         } finally {
-            unlock();
+            unlockPublishing();
         }
     }
 
@@ -145,9 +183,15 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         boolean claimed = false;
         if (context.held() != this) {
             context.switchClaim(); // one claim at a time: never wait for a lock while holding another
-            lock();
+            if (!tryLock()) {
+                contended(context);
+                return;
+            }
             context.hold(this);
             claimed = true;
+            if (claimStuck) {
+                claimStuck = false;
+            }
         }
         if (!running) {
             counters.addDrops(1);
@@ -255,6 +299,21 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
     }
 
     /**
+     * Another worker holds the claim (preempted, or stuck): a sender that can wait keeps the frame and
+     * tries again shortly, within its bound; a flood or a TAP's frame is missed here (counted).
+     */
+    private void contended(DeliveryContext context) {
+        if (context.waiter() != null && !claimStuck) {
+            if (!context.waitedInVain()) {
+                context.contended();
+                return;
+            }
+            claimStuck = true; // a sender waited its whole bound: drop at once until the holder lets go
+        }
+        counters.addDropAtomically();
+    }
+
+    /**
      * Claim held, the frame found no buffers: says whether its sender waits for them. It does unless it
      * cannot (a flood, a TAP), its bound ran out for this frame (this queue is stalled from then on), or
      * the queue is stalled already. Asks the guest to kick when it adds buffers; if some came meanwhile,
@@ -314,9 +373,15 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         unlock();
     }
 
+    /**
+     * End of a sender's batch. If another holds the claim now, it publishes these entries with its own
+     * (every holder publishes before it lets go for good), so this sender does not wait for it.
+     */
     @Override
     public void publish() {
-        lock();
+        if (!tryLock()) {
+            return;
+        }
         try {
             publishLocked();
         } finally {
@@ -355,7 +420,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         try {
             return running;
         } finally {
-            unlock();
+            unlockPublishing();
         }
     }
 
@@ -366,21 +431,32 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
             running = false;
             wakeWaiters();
         } finally {
-            unlock();
+            unlockPublishing();
         }
     }
 
     /** The guest added buffers (kicks are on only while senders wait): wakes them. Owning worker. */
     @Override
     void onKick(DataWorker worker) {
-        lock();
+        if (!tryLock()) {
+            worker.worker().execute(retryKick); // a sender holds the claim: next loop turn, not a wait
+            return;
+        }
         try {
             stalled = false;
             wakeWaiters();
         } catch (RuntimeException | InternalError e) { // the used flags are guest memory
             fault(e);
         } finally {
-            unlock();
+            unlockPublishing();
+        }
+    }
+
+    /** {@link #onKick} again on the serving worker, after a sender held the claim. */
+    private void retryKick() {
+        DataWorker w = serving;
+        if (w != null && w.worker().inWorkerThread()) {
+            onKick(w);
         }
     }
 

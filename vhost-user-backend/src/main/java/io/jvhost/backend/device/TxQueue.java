@@ -57,6 +57,11 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     static final int DESCRIPTOR_BUDGET = 4096;
     /** Frame bytes per worker turn: 64 of the largest TSO frames, whose copies cost far more than a chain's. */
     static final long BYTE_BUDGET = 4L << 20;
+    /**
+     * A frame whose receiver another worker holds is tried again this much later: a holder that was
+     * not preempted lets go within microseconds; one that was holds it for a time slice.
+     */
+    static final long CONTENDED_RETRY_NANOS = 20_000;
     /** A busy-poll window below this is no window: not worth a poll turn. */
     static final long MIN_WINDOW_NANOS = 1_000;
 
@@ -342,8 +347,10 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
                         }
                     } else {
                         forward(frame, context, worker);
-                        if (context.takeBlocked()) {
-                            // The receiver has no room: the chain goes back, uncompleted, and waits.
+                        boolean contended = context.takeContended();
+                        if (context.takeBlocked() || contended) {
+                            // The receiver has no room, or another worker holds it: the chain goes
+                            // back, uncompleted, and waits for the receiver's kick or a retry.
                             ring.rewind(1);
                             finishBatch(popped - 1, bytes, drops, context);
                             if (badOffloads > 0) {
@@ -353,8 +360,10 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
                                 waitingSince = context.nowNanos();
                                 counters.addWait();
                             }
-                            worker.worker().pollAt(poller, waitingSince + waitNanos);
-                            return false; // kicks stay off: the receiver's kick or the bound brings it back
+                            long bound = waitingSince + waitNanos;
+                            long retry = context.nowNanos() + CONTENDED_RETRY_NANOS;
+                            worker.worker().pollAt(poller, contended && retry - bound < 0 ? retry : bound);
+                            return false; // kicks stay off: the receiver's kick, a retry or the bound brings it back
                         }
                         bytes += frameLength;
                     }

@@ -67,6 +67,7 @@ public final class DeliveryContext {
     private boolean waitedInVain;
     private boolean flooding;
     private boolean blocked;
+    private boolean contended;
 
     public RxFrameWriter writer() {
         return writer;
@@ -157,6 +158,7 @@ public final class DeliveryContext {
         this.sender = sender;
         this.waitedInVain = waitedInVain;
         this.blocked = false;
+        this.contended = false;
     }
 
     /** Who a full receiver may ask to wait: null for a flooded frame or a sender that cannot wait. */
@@ -176,6 +178,18 @@ public final class DeliveryContext {
     /** A receiver asked the sender to wait with the current frame ({@link #waiter()}). */
     public void blocked() {
         blocked = true;
+    }
+
+    /** The receiver's claim was taken by another worker: the sender should try the frame again shortly. */
+    public void contended() {
+        contended = true;
+    }
+
+    /** Whether the current frame must be tried again shortly ({@link #contended()}); clears the mark. */
+    public boolean takeContended() {
+        boolean c = contended;
+        contended = false;
+        return c;
     }
 
     /** Whether the current frame must wait; clears the mark. */

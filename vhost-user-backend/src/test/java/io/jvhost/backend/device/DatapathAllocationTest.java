@@ -3,16 +3,11 @@ package io.jvhost.backend.device;
 import com.sun.management.ThreadMXBean;
 import io.jvhost.affinity.pool.Worker;
 import io.jvhost.backend.offload.TestPackets;
-import io.jvhost.backend.protocol.VringConfig;
 import io.jvhost.backend.switching.L2Switch;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.LeastQueuesScheduler;
-import io.jvhost.virtio.driver.DriverVirtqueue;
-import io.jvhost.virtio.driver.GuestRam;
 import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.net.VirtioNetFeatures;
-import io.netty.channel.epoll.Native;
-import io.netty.channel.unix.FileDescriptor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -22,8 +17,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 
+import static io.jvhost.backend.device.TestGuest.await;
+import static io.jvhost.backend.device.TestGuest.frame;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,74 +49,12 @@ class DatapathAllocationTest {
             | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_ECN) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_UFO)
             | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_USO4) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_USO6);
 
-    /** One guest: its port, RAM, rings driven by the test, and the four eventfds. */
-    private static final class Guest {
-        final VirtioNetPort port;
-        final DriverVirtqueue tx;
-        final DriverVirtqueue rx;
-        final FileDescriptor[] fds = new FileDescriptor[4]; // rx kick, rx call, tx kick, tx call
-        final boolean eventIdx;
-
-        Guest(String name, L2Switch network, LeastQueuesScheduler scheduler, long vaBase, long withoutFeatures)
-                throws Exception {
-            port = new VirtioNetPort(name, network, scheduler, 1);
-            network.attach(port);
-            GuestRam ram = GuestRam.allocate(16 << 20, 0, vaBase);
-            long features = port.offeredFeatures() & ~withoutFeatures;
-            eventIdx = (features & (1L << 29)) != 0;
-            port.setFeatures(features);
-            port.setMemory(ram.guestMemory());
-            tx = new DriverVirtqueue(ram, 256, 8192);
-            rx = new DriverVirtqueue(ram, 256);
-            for (int i = 0; i < fds.length; i++) {
-                fds[i] = Native.newEventFd();
-            }
-            port.startQueue(new VringConfig(0, 256, 0, rx.descFrontendVa(), rx.availFrontendVa(), rx.usedFrontendVa(),
-                    fds[0].intValue(), fds[1].intValue(), -1));
-            port.startQueue(new VringConfig(1, 256, 0, tx.descFrontendVa(), tx.availFrontendVa(), tx.usedFrontendVa(),
-                    fds[2].intValue(), fds[3].intValue(), -1));
-        }
-
-        /** Takes what arrived and posts buffers until {@code posted} are outstanding; the count taken. */
-        int refill(int posted) {
-            int taken = rx.pollUsed().size();
-            while (rx.outstandingCount() < posted) {
-                rx.addRx(2048);
-            }
-            rx.publishAvail();
-            return taken;
-        }
-
-        void kickRx() {
-            Native.eventFdWrite(fds[0].intValue(), 1);
-        }
-
-        /** Publishes the TX chains added and kicks, as a driver that always kicks would. */
-        void sendAdded() {
-            tx.publishAvail();
-            Native.eventFdWrite(fds[2].intValue(), 1);
-        }
-
-        boolean txDone() {
-            tx.pollUsed();
-            return tx.outstandingCount() == 0;
-        }
-
-        void close() throws Exception {
-            port.stopQueue(1);
-            port.stopQueue(0);
-            for (FileDescriptor fd : fds) {
-                fd.close();
-            }
-        }
-    }
-
-    private final List<Guest> guests = new ArrayList<>();
+    private final List<TestGuest> guests = new ArrayList<>();
     private Worker worker;
 
     @AfterEach
     void stop() throws Exception {
-        for (Guest g : guests) {
+        for (TestGuest g : guests) {
             g.close();
         }
         if (worker != null) {
@@ -135,9 +69,9 @@ class DatapathAllocationTest {
         DataWorker dataWorker = new DataWorker(worker, 50_000, 1_000_000_000L); // waits end by kicks only
         LeastQueuesScheduler scheduler = new LeastQueuesScheduler(new DataWorker[] {dataWorker});
         L2Switch network = new L2Switch("default");
-        Guest a = track(new Guest("a", network, scheduler, 0x7f00_0000_0000L, 0));
-        Guest b = track(new Guest("b", network, scheduler, 0x7e00_0000_0000L, 0));
-        Guest c = track(new Guest("c", network, scheduler, 0x7d00_0000_0000L, GUEST_OFFLOADS));
+        TestGuest a = track(new TestGuest("a", network, scheduler, 0x7f00_0000_0000L, 0));
+        TestGuest b = track(new TestGuest("b", network, scheduler, 0x7e00_0000_0000L, 0));
+        TestGuest c = track(new TestGuest("c", network, scheduler, 0x7d00_0000_0000L, GUEST_OFFLOADS));
         long workerThread = worker.call(() -> Thread.currentThread().threadId());
         b.refill(16);
         c.refill(256);
@@ -192,25 +126,9 @@ class DatapathAllocationTest {
         assertTrue(b.port.queueSnapshots().get(0).offloads().passedThrough() > 0, "b got TSO frames as they were");
     }
 
-    private Guest track(Guest g) {
+    private TestGuest track(TestGuest g) {
         guests.add(g);
         return g;
-    }
-
-    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!condition.getAsBoolean()) {
-            assertTrue(System.nanoTime() < deadline, "timed out: " + what);
-            Thread.onSpinWait();
-        }
-    }
-
-    /** A plain frame (zero virtio-net header) of {@code length} bytes. */
-    private static byte[] frame(byte[] destination, byte[] source, int length) {
-        ByteBuffer f = ByteBuffer.allocate(NetHeader.LENGTH + length);
-        f.position(NetHeader.LENGTH);
-        f.put(destination).put(source).putShort((short) 0x88B5);
-        return f.array();
     }
 
     /** A TCPv4 frame with {@code payload} bytes and a partial checksum, marked for TSO at an MSS of 1448. */
