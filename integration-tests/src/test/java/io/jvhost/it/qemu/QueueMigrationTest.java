@@ -17,6 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -57,22 +59,22 @@ class QueueMigrationTest {
             awaitTraffic(jvhost, 2_000_000);
             long vcpuTid = server.vcpuThreads(Duration.ofSeconds(5)).get(0).tid();
 
+            Map<Integer, QueueStatus> beforeFirstPin = queuesOf(jvhost, "vm0");
             pin(vcpuTid, 0);
             long periodsToMove = awaitQueues(jvhost, "vm0", 1, 0);
+            // A queue that the first placement had already put on worker 1 has nothing to move for.
+            assertMovedIfItHadTo(beforeFirstPin, queuesOf(jvhost, "vm0"), 0);
             // Two periods: the one that sees the vCPU on CPU 0 may start just after the pin, then one
             // more to observe and move; the counter we read before may also be mid-period (+1).
             assertTrue(periodsToMove <= 3, "moved after " + periodsToMove + " rebalance periods");
 
             Thread.sleep(1500); // past the minimum dwell (10 periods) of the first move
+            Map<Integer, QueueStatus> beforeSecondPin = queuesOf(jvhost, "vm0");
             pin(vcpuTid, 1);
             long periodsToMoveBack = awaitQueues(jvhost, "vm0", 0, 1);
+            assertMovedIfItHadTo(beforeSecondPin, queuesOf(jvhost, "vm0"), 1); // all of them: they were on 1
             assertTrue(periodsToMoveBack <= 3, "moved back after " + periodsToMoveBack + " rebalance periods");
 
-            for (QueueStatus q : jvhost.view().queues()) {
-                if (q.port().equals("vm0")) {
-                    assertTrue(q.migrations() >= 2, "queue " + q + " should have moved there and back");
-                }
-            }
 
             IperfResult iperf = client.awaitIperfResult(Duration.ofSeconds(90));
             assertNull(iperf.error(), "iperf3 error");
@@ -80,6 +82,28 @@ class QueueMigrationTest {
             assertNoStall(iperf.json());
             System.out.printf("queue migration: moved in %d and %d periods; iperf3 %.1f Mbit/s; %s%n",
                     periodsToMove, periodsToMoveBack, iperf.receivedBitsPerSecond() / 1e6, jvhost.view().queues());
+        }
+    }
+
+    private static Map<Integer, QueueStatus> queuesOf(JvhostDaemon jvhost, String port) {
+        Map<Integer, QueueStatus> out = new TreeMap<>();
+        for (QueueStatus q : jvhost.view().queues()) {
+            if (q.port().equals(port)) {
+                out.put(q.index(), q);
+            }
+        }
+        return out;
+    }
+
+    /** Every queue that was on the worker of the CPU its vCPU went to moved (its count of moves grew). */
+    private static void assertMovedIfItHadTo(Map<Integer, QueueStatus> before, Map<Integer, QueueStatus> after,
+                                             int vcpuCpu) {
+        for (QueueStatus was : before.values()) {
+            if (Integer.valueOf(vcpuCpu).equals(was.workerCpu())) {
+                QueueStatus now = after.get(was.index());
+                assertTrue(now.migrations() > was.migrations(), "queue " + now + " should have moved off CPU "
+                        + vcpuCpu + " (before: " + was + ")");
+            }
         }
     }
 
