@@ -130,6 +130,9 @@ class GuestOffloadTest {
                      .ip("192.0.2.2/24").peer("192.0.2.1").iperfSeconds(5).kernelArg("jv.bench", STREAM)
                      .nic(nic(vm1, 2)).start()) {
             server.awaitReady(BOOT);
+            client.awaitReady(BOOT);
+            // From here: a multicast of the client's may have met the server's ring before its link was up.
+            long dropsBefore = jvhost.queue("vm0", 0).drops();
             PortStatus p = jvhost.port("vm0");
             assertEquals(0, p.features() & VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF), p.toString());
             assertTrue(VirtioNetFeatures.has(p.features(), VirtioNetFeatures.GUEST_TSO4), p.toString());
@@ -137,7 +140,7 @@ class GuestOffloadTest {
             QueueStatus rx = jvhost.queue("vm0", 0);
             assertTrue(rx.offloads().passedThrough() > 0, "TSO frames into big chains: " + rx);
             assertEquals(0, rx.offloads().segmented(), rx.toString());
-            assertEquals(0, rx.drops(), "every frame fit its chain: " + rx);
+            assertEquals(dropsBefore, rx.drops(), "every frame fit its chain: " + rx);
             System.out.printf("to a guest without mergeable buffers: %.0f Mbit/s; %s%n",
                     forward.receivedBitsPerSecond() / 1e6, rx);
         }
