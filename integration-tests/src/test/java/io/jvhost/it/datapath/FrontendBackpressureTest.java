@@ -2,8 +2,8 @@ package io.jvhost.it.datapath;
 
 import io.jvhost.it.datapath.InProcessJvhost.Port;
 import io.jvhost.it.frontend.VhostUserFrontend;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
@@ -37,12 +37,8 @@ class FrontendBackpressureTest {
     @TempDir
     Path dir;
 
-    private final Resources resources = new Resources();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        resources.close();
-    }
+    @RegisterExtension
+    final Resources resources = new Resources();
 
     private VhostUserFrontend connect(InProcessJvhost jvhost, String port, int rxBuffers) throws Exception {
         return resources.track(VhostUserFrontend.connect(jvhost.socket(port),

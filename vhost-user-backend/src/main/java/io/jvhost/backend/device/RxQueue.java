@@ -305,7 +305,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
     private void contended(DeliveryContext context) {
         if (context.waiter() != null && !claimStuck) {
             if (!context.waitedInVain()) {
-                context.contended();
+                context.waitWith(DeliveryContext.RETRY_SOON);
                 return;
             }
             claimStuck = true; // a sender waited its whole bound: drop at once until the holder lets go
@@ -329,7 +329,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
             return false;
         }
         addWaiter(waiter);
-        context.blocked();
+        context.waitWith(DeliveryContext.WAIT_FOR_BUFFERS);
         if (ring.enableNotifications()) {
             wakeWaiters(); // buffers (or a broken ring) arrived since the write looked
         }

@@ -157,12 +157,17 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
         if (w == null || !w.worker().inWorkerThread() || !running || waitingSince < 0) {
             return; // moved, stopped, or the time bound came first
         }
+        if (processMeasured(w)) {
+            w.worker().poll(poller);
+        }
+    }
+
+    /** {@link #processSafely}, its time charged to this queue and the receivers of its copies. */
+    private boolean processMeasured(DataWorker w) {
         long started = w.worker().workStarted();
         boolean again = processSafely(w);
         counters.addCpuNanos(w.context().settleCopies(w.worker().workEnded(started)));
-        if (again) {
-            w.worker().poll(poller);
-        }
+        return again;
     }
 
     /** Whether the chain at the head of the ring waits for a full receiver. Owning worker (tests). */
@@ -186,10 +191,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
             faulted(w, e);
             return running;
         }
-        long started = w.worker().workStarted();
-        boolean again = processSafely(w);
-        counters.addCpuNanos(w.context().settleCopies(w.worker().workEnded(started)));
-        return again;
+        return processMeasured(w);
     }
 
     /** Whether {@code now} is inside the busy-poll window that follows the last frame. */
@@ -347,8 +349,8 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
                         }
                     } else {
                         forward(frame, context, worker);
-                        boolean contended = context.takeContended();
-                        if (context.takeBlocked() || contended) {
+                        int wait = context.takeWaitReason();
+                        if (wait != DeliveryContext.NO_WAIT) {
                             // The receiver has no room, or another worker holds it: the chain goes
                             // back, uncompleted, and waits for the receiver's kick or a retry.
                             ring.rewind(1);
@@ -362,7 +364,8 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
                             }
                             long bound = waitingSince + waitNanos;
                             long retry = context.nowNanos() + CONTENDED_RETRY_NANOS;
-                            worker.worker().pollAt(poller, contended && retry - bound < 0 ? retry : bound);
+                            worker.worker().pollAt(poller,
+                                    wait == DeliveryContext.RETRY_SOON && retry - bound < 0 ? retry : bound);
                             return false; // kicks stay off: the receiver's kick, a retry or the bound brings it back
                         }
                         bytes += frameLength;

@@ -47,6 +47,13 @@ public final class DeliveryContext {
         void chargeCopies(long nanos);
     }
 
+    /** The frame went, or was dropped: the sender goes on. */
+    public static final int NO_WAIT = 0;
+    /** The receiver has no buffers: wait for its kick (within the bound). */
+    public static final int WAIT_FOR_BUFFERS = 1;
+    /** Another worker holds the receiver's claim: try again shortly (within the bound). */
+    public static final int RETRY_SOON = 2;
+
     private final RxFrameWriter writer = new RxFrameWriter();
     private final Frame frame = new Frame();
     /** Native like guest memory, so the MAC and header reads it goes through see one kind of segment. */
@@ -66,8 +73,8 @@ public final class DeliveryContext {
     private Waiter sender;
     private boolean waitedInVain;
     private boolean flooding;
-    private boolean blocked;
-    private boolean contended;
+    /** Why the current frame must wait ({@link #NO_WAIT}, {@link #WAIT_FOR_BUFFERS}, {@link #RETRY_SOON}). */
+    private int waitReason;
 
     public RxFrameWriter writer() {
         return writer;
@@ -157,8 +164,7 @@ public final class DeliveryContext {
     public void sendFrom(Waiter sender, boolean waitedInVain) {
         this.sender = sender;
         this.waitedInVain = waitedInVain;
-        this.blocked = false;
-        this.contended = false;
+        this.waitReason = NO_WAIT;
     }
 
     /** Who a full receiver may ask to wait: null for a flooded frame or a sender that cannot wait. */
@@ -175,28 +181,16 @@ public final class DeliveryContext {
         this.flooding = flooding;
     }
 
-    /** A receiver asked the sender to wait with the current frame ({@link #waiter()}). */
-    public void blocked() {
-        blocked = true;
+    /** A receiver asks the sender ({@link #waiter()}) to keep the current frame: {@code reason} says why. */
+    public void waitWith(int reason) {
+        waitReason = reason;
     }
 
-    /** The receiver's claim was taken by another worker: the sender should try the frame again shortly. */
-    public void contended() {
-        contended = true;
-    }
-
-    /** Whether the current frame must be tried again shortly ({@link #contended()}); clears the mark. */
-    public boolean takeContended() {
-        boolean c = contended;
-        contended = false;
-        return c;
-    }
-
-    /** Whether the current frame must wait; clears the mark. */
-    public boolean takeBlocked() {
-        boolean b = blocked;
-        blocked = false;
-        return b;
+    /** Why the current frame must wait ({@link #NO_WAIT}: it need not); clears it. */
+    public int takeWaitReason() {
+        int r = waitReason;
+        waitReason = NO_WAIT;
+        return r;
     }
 
     /** Starts a batch at {@code nanos}, a fake clock's time (tests). */
