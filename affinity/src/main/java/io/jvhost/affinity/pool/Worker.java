@@ -45,6 +45,8 @@ public final class Worker implements AutoCloseable {
     }
 
     private static final System.Logger LOG = System.getLogger(Worker.class.getName());
+    /** How long a {@link #call} waits before it says so (and waits on). */
+    private static final long SLOW_CALL_SECONDS = 10;
     private static final VarHandle BUSY_NANOS;
     private static final VarHandle WAKEUPS;
 
@@ -194,8 +196,11 @@ public final class Worker implements AutoCloseable {
     }
 
     /**
-     * Runs {@code task} on the worker thread and waits for its result. Never call from the worker
-     * thread of another worker that might call back (deadlock); from this worker it runs inline.
+     * Runs {@code task} on the worker thread and waits for its result, as long as the worker takes: a fixed
+     * timeout would fail (and disconnect) a port only because some queue kept this worker busy. A wait
+     * longer than {@link #SLOW_CALL_SECONDS} is logged, once per such period, naming the worker. Never call
+     * from the worker thread of another worker that might call back (deadlock); from this worker it runs
+     * inline.
      */
     public <T> T call(Callable<T> task) {
         if (loop.inEventLoop()) {
@@ -205,15 +210,21 @@ public final class Worker implements AutoCloseable {
                 throw new IllegalStateException(name + ": " + e.getMessage(), e);
             }
         }
-        try {
-            return loop.submit(task).get(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(name + ": interrupted", e);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(name + ": " + e.getCause().getMessage(), e.getCause());
-        } catch (TimeoutException e) {
-            throw new IllegalStateException(name + ": worker did not answer within 10 s", e);
+        Future<T> result = loop.submit(task);
+        long waited = 0;
+        while (true) {
+            try {
+                return result.get(SLOW_CALL_SECONDS, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(name + ": interrupted", e);
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(name + ": " + e.getCause().getMessage(), e.getCause());
+            } catch (TimeoutException e) {
+                waited += SLOW_CALL_SECONDS;
+                LOG.log(System.Logger.Level.WARNING, name + " has not run a control task for " + waited
+                        + " s; " + Thread.currentThread().getName() + " waits on");
+            }
         }
     }
 

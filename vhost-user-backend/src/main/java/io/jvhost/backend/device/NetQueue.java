@@ -5,30 +5,30 @@ import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.Mapping;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.ServedQueue;
+import io.jvhost.backend.worker.WorkerBinding;
 import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.ring.SplitVirtqueue;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoHandle;
-import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.epoll.Native;
 import io.netty.channel.unix.FileDescriptor;
-import io.netty.util.concurrent.Future;
 
 import java.lang.foreign.MemorySegment;
 
 /**
  * One virtqueue of a virtio-net port and the worker that serves its kicks.
  *
- * <p>The kick eventfd is registered (level-triggered) with exactly one worker's epoll at a time.
- * Moving the queue cancels the registration on the old worker's thread, then registers on the new
- * one and re-checks the ring there: a kick that lands in between stays in the eventfd counter and
- * fires on the new worker, so no kick is lost and no two workers process the ring at once.
+ * <p>The kick eventfd is registered (level-triggered) with exactly one worker's epoll at a time
+ * ({@link WorkerBinding}). Moving the queue is a command to the old worker, which lets go of the fd,
+ * then one to the new, which registers it and re-checks the ring: a kick that lands in between stays in
+ * the eventfd counter and fires on the new worker, so no kick is lost and no two workers process the
+ * ring at once. A move never waits for a worker.
  *
- * <p>Threads: {@link #attach}, {@link #detach} and {@link #moveTo} from control threads; {@link #handle}
- * on the owning worker.
+ * <p>Threads: {@link #attach}, {@link #detach} and {@link #onOwner} from control threads (they wait for
+ * the serving worker); {@link #moveTo} from any thread; {@link #handle} on the serving worker.
  */
-abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQueue, RxQueue {
+abstract sealed class NetQueue implements EpollIoHandle, ServedQueue, WorkerBinding.Served permits TxQueue, RxQueue {
 
     private static final System.Logger LOG = System.getLogger(NetQueue.class.getName());
 
@@ -37,14 +37,8 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
     final SplitVirtqueue ring;
     final QueueCounters counters = new QueueCounters();
     private FileDescriptor kick;
-    /** The worker this queue is assigned to, as control threads and management see it. */
-    volatile DataWorker owner;
-    /**
-     * The worker whose epoll holds the kick right now: set and cleared only inside tasks running on that
-     * worker, so a task the old worker still had queued after a move sees null and does not touch the ring.
-     */
-    volatile DataWorker serving;
-    private IoRegistration registration;
+    /** Which worker serves the kick, and moves between workers. */
+    final WorkerBinding binding = new WorkerBinding(this, this);
     private String brokenReason;
 
     NetQueue(VirtioNetPort port, int index) {
@@ -70,7 +64,12 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
 
     @Override
     public final DataWorker owner() {
-        return owner;
+        return binding.assigned();
+    }
+
+    /** The worker serving the ring right now, or null (stopped, failed or between two workers). */
+    final DataWorker serving() {
+        return binding.serving();
     }
 
     @Override
@@ -78,104 +77,49 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
         return kick;
     }
 
-    /** Starts serving kicks from {@code kickFd} on {@code worker}. Control thread. */
-    final synchronized void attach(DataWorker worker, int kickFd) {
+    /**
+     * Starts serving kicks from {@code kickFd} on {@code worker}; when epoll refuses the fd nothing is left
+     * registered and the caller rolls the start back. Control thread.
+     */
+    final void attach(DataWorker worker, int kickFd) {
         kick = new FileDescriptor(kickFd);
-        register(worker);
+        binding.start(worker);
     }
 
     /**
-     * Registers the kick with {@code worker}'s epoll first, and only then makes the queue the worker's:
-     * when epoll_ctl refuses the fd nothing points at the worker and the caller rolls the start back.
+     * Stops serving kicks; returns once no worker touches the ring, with the worker the queue was assigned
+     * to (null when it was not served). Control thread.
      */
-    private void register(DataWorker worker) {
-        Future<IoRegistration> registered = worker.worker().register(this).awaitUninterruptibly();
-        if (!registered.isSuccess()) { // the cause may be a checked exception: syncUninterruptibly would throw it sneakily
-            throw new IllegalStateException("epoll refused the kick fd: " + registered.cause().getMessage(),
-                    registered.cause());
-        }
-        IoRegistration r = registered.getNow();
-        owner = worker;
-        try {
-            worker.worker().call(() -> {
-                registration = r;
-                serving = worker;
-                r.submit(EpollIoOps.EPOLLIN);
-                onAttached();
-                return null;
-            });
-        } catch (RuntimeException e) {
-            detach(); // never left registered with a worker the caller will not release
-            throw e;
-        }
-    }
-
-    /** Stops serving kicks; waits until the owning worker let go of the ring. Control thread. */
-    final synchronized void detach() {
-        DataWorker w = owner;
-        if (w == null) {
-            return;
-        }
-        w.worker().call(() -> {
-            serving = null;
-            if (registration != null) {
-                registration.cancel();
-                registration = null;
-            }
-            onDetached();
-            return null;
-        });
-        owner = null;
+    final DataWorker detach() {
+        return binding.stop();
     }
 
     /**
      * Runs {@code action} on the worker serving the queue and waits for it, with no move in between: a
-     * move clears {@link #owner} for a moment, and a new memory table or call fd applied in that moment
-     * would be lost (the queue would keep memory its session unmaps next, or a closed fd). Control thread.
+     * new memory table or call fd applied on a worker the queue just left would be lost (the queue would
+     * keep memory its session unmaps next, or a closed fd). Control thread.
      *
      * @return false when no worker serves the queue (stopped): nothing ran
      */
-    final synchronized boolean onOwner(Runnable action) {
-        DataWorker w = owner;
-        if (w == null) {
-            return false;
-        }
-        w.worker().call(() -> {
-            action.run();
-            return null;
-        });
-        return true;
+    final boolean onOwner(Runnable action) {
+        return binding.onServing(action);
     }
 
-    /**
-     * Runs {@code action} on the calling thread while the queue is served, with no move in between
-     * (see {@link #onOwner}). Control thread.
-     *
-     * @return false when no worker serves the queue (stopped): nothing ran
-     */
-    final synchronized boolean whileServed(Runnable action) {
-        if (owner == null) {
-            return false;
-        }
-        action.run();
-        return true;
-    }
-
-    /** Moves the queue to {@code target}, keeping every pending kick. Control or housekeeping thread. */
+    /** Moves the queue to {@code target} by commands to both workers, keeping every pending kick; never waits. */
     @Override
-    public final synchronized void moveTo(DataWorker target) {
-        if (owner == target || owner == null) {
-            return;
-        }
-        detach();
-        counters.addMigration();
-        register(target);
+    public final void moveTo(DataWorker target) {
+        binding.moveTo(target);
+    }
+
+    /** Moves that completed. */
+    final long migrations() {
+        return binding.moves();
     }
 
     @Override
     public final void handle(IoRegistration registration, IoEvent event) {
-        DataWorker w = serving;
-        if (w == null || !w.worker().inWorkerThread()) {
+        DataWorker w = binding.serving();
+        if (!binding.servedHere(w)) {
             return; // a readiness reported just before the move; the new worker has the fd now
         }
         long started = w.worker().workStarted();
@@ -249,13 +193,7 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
      */
     final void failed(DataWorker worker, Throwable e) {
         halt();
-        if (serving == worker) {
-            serving = null; // pollers and late readiness events leave the ring alone
-            if (registration != null) {
-                registration.cancel(); // a kick fd that keeps failing must not keep firing
-                registration = null;
-            }
-        }
+        binding.fail(worker); // pollers and late readiness events leave the ring alone
         broken("unexpected " + e, e);
     }
 
@@ -265,11 +203,13 @@ abstract sealed class NetQueue implements EpollIoHandle, ServedQueue permits TxQ
     /** The driver kicked. Owning worker. */
     abstract void onKick(DataWorker worker);
 
-    /** Now served by {@link #owner}: re-check the ring. Owning worker. */
-    abstract void onAttached();
+    /** Now served by {@code worker}: re-check the ring. That worker. */
+    @Override
+    public abstract void attached(DataWorker worker);
 
-    /** No longer served: finish what is pending. Owning worker. */
-    abstract void onDetached();
+    /** No longer served by {@code worker}: finish what is pending. That worker. */
+    @Override
+    public abstract void detached(DataWorker worker);
 
     /**
      * The front-end broke the ring's rules: stop the queue, keep the port's other queues and every other

@@ -17,7 +17,6 @@ final class QueueCounters {
     private static final VarHandle PACKETS;
     private static final VarHandle BYTES;
     private static final VarHandle DROPS;
-    private static final VarHandle MIGRATIONS;
     private static final VarHandle SEGMENTED;
     private static final VarHandle CHECKSUMS;
     private static final VarHandle PASSED_THROUGH;
@@ -33,7 +32,6 @@ final class QueueCounters {
             PACKETS = l.findVarHandle(QueueCounters.class, "packets", long.class);
             BYTES = l.findVarHandle(QueueCounters.class, "bytes", long.class);
             DROPS = l.findVarHandle(QueueCounters.class, "drops", long.class);
-            MIGRATIONS = l.findVarHandle(QueueCounters.class, "migrations", long.class);
             SEGMENTED = l.findVarHandle(QueueCounters.class, "segmented", long.class);
             CHECKSUMS = l.findVarHandle(QueueCounters.class, "checksums", long.class);
             PASSED_THROUGH = l.findVarHandle(QueueCounters.class, "passedThrough", long.class);
@@ -50,7 +48,6 @@ final class QueueCounters {
     private long packets;
     private long bytes;
     private long drops;
-    private long migrations;
     private long segmented;
     private long checksums;
     private long passedThrough;
@@ -106,10 +103,6 @@ final class QueueCounters {
         return (long) WAITS.getAcquire(this);
     }
 
-    void addMigration() {
-        MIGRATIONS.setRelease(this, migrations + 1);
-    }
-
     /** A GSO frame was cut into segments (or fragments) in software. */
     void addSegmented() {
         SEGMENTED.setRelease(this, segmented + 1);
@@ -162,7 +155,4 @@ final class QueueCounters {
         return (long) DROPS.getAcquire(this) + contendedDrops;
     }
 
-    long migrations() {
-        return (long) MIGRATIONS.getAcquire(this);
-    }
 }

@@ -138,8 +138,11 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         }
     }
 
-    /** Control thread: stop, publish what senders left pending, and return the next avail index. */
-    int stop() {
+    /**
+     * Control thread: stop and publish what senders left pending; returns the worker it was assigned to,
+     * or null.
+     */
+    DataWorker stop() {
         lock();
         try {
             running = false;
@@ -148,8 +151,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         } finally {
             unlock();
         }
-        detach();
-        return ring.nextAvail();
+        return detach();
     }
 
     void setCallFd(int fd) {
@@ -161,10 +163,16 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         }
     }
 
-    /** Re-translates the ring after a new memory table. Control thread. */
+    /**
+     * Re-translates the ring after a new memory table, unless stopped (the next start configures it).
+     * Senders take the claim, whichever worker they are on. Control thread.
+     */
     void updateMemory(GuestMemory memory) {
         lock();
         try {
+            if (!running) {
+                return;
+            }
             ring.updateMemory(memory);
         } catch (RuntimeException e) {
             running = false;
@@ -454,17 +462,17 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
 
     /** {@link #onKick} again on the serving worker, after a sender held the claim. */
     private void retryKick() {
-        DataWorker w = serving;
-        if (w != null && w.worker().inWorkerThread()) {
+        DataWorker w = serving();
+        if (binding.servedHere(w)) {
             onKick(w);
         }
     }
 
     @Override
-    void onAttached() {
+    public void attached(DataWorker worker) {
     }
 
     @Override
-    void onDetached() {
+    public void detached(DataWorker worker) {
     }
 }

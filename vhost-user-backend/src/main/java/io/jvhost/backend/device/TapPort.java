@@ -16,6 +16,7 @@ import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.QueueScheduler;
 import io.jvhost.backend.worker.ServedQueue;
+import io.jvhost.backend.worker.WorkerBinding;
 import io.jvhost.virtio.LittleEndian;
 import io.jvhost.virtio.net.FrameSource;
 import io.jvhost.virtio.net.NetHeader;
@@ -23,7 +24,6 @@ import io.jvhost.virtio.ring.DescriptorChain;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoHandle;
-import io.netty.channel.epoll.EpollIoOps;
 import io.netty.channel.unix.FileDescriptor;
 
 import java.lang.foreign.Arena;
@@ -87,9 +87,17 @@ public final class TapPort implements SwitchPort, DeliveryContext.Receiver, Serv
     private volatile int acceptedOffloads;
     private final LongAdder errors = new LongAdder();
     private final QueueCounters fromHost = new QueueCounters();
-    private volatile DataWorker owner;
-    private IoRegistration registration;
-    private volatile long migrations;
+    /** Which worker serves the TAP fd, as the virtqueues' kicks are served. */
+    private final WorkerBinding binding = new WorkerBinding(this, new WorkerBinding.Served() {
+        @Override
+        public void attached(DataWorker worker) {
+            // Level-triggered: frames the kernel queued meanwhile make the fd readable on the new worker.
+        }
+
+        @Override
+        public void detached(DataWorker worker) {
+        }
+    });
 
     private static final class WriteScratch {
         final IoVecArray iov = new IoVecArray(MAX_IOV + 1);
@@ -181,33 +189,8 @@ public final class TapPort implements SwitchPort, DeliveryContext.Receiver, Serv
     /** Starts serving the TAP on a worker chosen by the scheduler. */
     public void start() {
         DataWorker w = scheduler.assign(this);
-        register(w);
+        binding.start(w);
         LOG.log(System.Logger.Level.INFO, "port " + name + ": TAP " + tap.name() + " served by " + w);
-    }
-
-    private synchronized void register(DataWorker worker) {
-        owner = worker;
-        IoRegistration r = worker.worker().register(this).syncUninterruptibly().getNow();
-        worker.worker().call(() -> {
-            registration = r;
-            r.submit(EpollIoOps.EPOLLIN);
-            return null;
-        });
-    }
-
-    private synchronized void deregister() {
-        DataWorker w = owner;
-        if (w == null) {
-            return;
-        }
-        w.worker().call(() -> {
-            if (registration != null) {
-                registration.cancel();
-                registration = null;
-            }
-            return null;
-        });
-        owner = null;
     }
 
     @Override
@@ -238,17 +221,12 @@ public final class TapPort implements SwitchPort, DeliveryContext.Receiver, Serv
 
     @Override
     public DataWorker owner() {
-        return owner;
+        return binding.assigned();
     }
 
     @Override
-    public synchronized void moveTo(DataWorker target) {
-        if (owner == null || owner == target) {
-            return;
-        }
-        deregister();
-        migrations++;
-        register(target);
+    public void moveTo(DataWorker target) {
+        binding.moveTo(target);
     }
 
     // ---- host -> network (serving worker) ----
@@ -260,9 +238,9 @@ public final class TapPort implements SwitchPort, DeliveryContext.Receiver, Serv
 
     @Override
     public void handle(IoRegistration registration, IoEvent event) {
-        DataWorker w = owner;
-        if (w == null) {
-            return;
+        DataWorker w = binding.serving();
+        if (!binding.servedHere(w)) {
+            return; // a readiness reported just before a move; the new worker has the fd now
         }
         long started = w.worker().workStarted();
         DeliveryContext context = w.context();
@@ -443,13 +421,12 @@ public final class TapPort implements SwitchPort, DeliveryContext.Receiver, Serv
     }
 
     public long migrations() {
-        return migrations;
+        return binding.moves();
     }
 
     @Override
     public void close() {
-        DataWorker w = owner;
-        deregister();
+        DataWorker w = binding.stop();
         if (w != null) {
             scheduler.release(this, w);
         }

@@ -99,11 +99,10 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
         }
     }
 
-    /** Control thread: stop, and return the next avail index. */
-    int stop() {
+    /** Control thread: stop; returns the worker it was assigned to, or null. */
+    DataWorker stop() {
         running = false;
-        detach();
-        return ring.nextAvail();
+        return detach();
     }
 
     /** Control thread: the new call fd, in use once this returns (the session may close the old one). */
@@ -125,8 +124,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     }
 
     @Override
-    void onAttached() {
-        DataWorker w = serving;
+    public void attached(DataWorker w) {
         if (running && processSafely(w)) {
             w.worker().poll(poller);
         }
@@ -138,14 +136,14 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     }
 
     @Override
-    void onDetached() {
+    public void detached(DataWorker worker) {
         // The poller, if listed on this worker, sees another worker (or none) serving and leaves.
     }
 
     /** Any thread: the receiver the head frame waits for has buffers now (or stopped). */
     @Override
     public void receiverReady() {
-        DataWorker w = serving;
+        DataWorker w = serving();
         if (w != null) {
             w.worker().execute(resume);
         }
@@ -153,8 +151,8 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
 
     /** Owning worker: sends the waiting frame again (see {@link #receiverReady}). */
     private void resume() {
-        DataWorker w = serving;
-        if (w == null || !w.worker().inWorkerThread() || !running || waitingSince < 0) {
+        DataWorker w = serving();
+        if (!binding.servedHere(w) || !running || waitingSince < 0) {
             return; // moved, stopped, or the time bound came first
         }
         if (processMeasured(w)) {
@@ -177,10 +175,10 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
 
     /** One poll-list turn. Owning worker. */
     private boolean poll() {
-        DataWorker w = serving;
+        DataWorker w = serving();
         // After a move or stop the old worker's poller finds another worker (or none) serving the queue,
         // and leaves the ring alone.
-        if (w == null || !w.worker().inWorkerThread() || !running) {
+        if (!binding.servedHere(w) || !running) {
             return false;
         }
         try {

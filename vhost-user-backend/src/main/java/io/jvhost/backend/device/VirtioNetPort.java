@@ -195,7 +195,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         memory = newMemory;
         for (int i = 0; i < maxQueuePairs; i++) {
             RxQueue r = rx[i];
-            r.whileServed(() -> r.updateMemory(newMemory)); // senders take the claim, whichever worker
+            r.updateMemory(newMemory);
             TxQueue t = tx[i];
             t.onOwner(() -> {
                 try {
@@ -247,12 +247,9 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     @Override
     public int stopQueue(int index) {
         NetQueue q = queue(index);
-        DataWorker worker;
-        int nextAvail;
-        synchronized (q) { // no move in between: the worker released is the one the queue left
-            worker = q.owner;
-            nextAvail = q instanceof RxQueue r ? r.stop() : ((TxQueue) q).stop();
-        }
+        // The worker released is the one the queue was assigned to when it stopped (a move reassigns at once).
+        DataWorker worker = q instanceof RxQueue r ? r.stop() : ((TxQueue) q).stop();
+        int nextAvail = q.ring.nextAvail();
         if (q instanceof RxQueue) {
             refreshActiveRx();
         }
@@ -295,7 +292,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
     public int activeQueuePairs() {
         int n = 0;
         for (int i = 0; i < maxQueuePairs; i++) {
-            if (tx[i].running() || rx[i].owner != null) {
+            if (tx[i].running() || rx[i].owner() != null) {
                 n++;
             }
         }
@@ -369,7 +366,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
 
     /** The worker serving virtqueue {@code index} now, or null. */
     public DataWorker queueOwner(int index) {
-        return queue(index).owner;
+        return queue(index).owner();
     }
 
     /** One line per virtqueue: index, direction, worker CPU (or -1), packets, bytes, drops, migrations. */
@@ -377,12 +374,12 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         List<QueueSnapshot> out = new ArrayList<>();
         for (int i = 0; i < 2 * maxQueuePairs; i++) {
             NetQueue q = queue(i);
-            DataWorker w = q.owner;
+            DataWorker w = q.owner();
             int vcpu = vcpuCpuOfQueue(i);
             out.add(new QueueSnapshot(name, i, (i & 1) == 0 ? "rx" : "tx", w == null ? null : w.cpu(),
                     vcpu < 0 ? null : vcpu,
                     q.counters.packets(), q.counters.bytes(), q.counters.drops(), q.counters.waits(),
-                    q.counters.migrations(),
+                    q.migrations(),
                     q.brokenReason(), q.counters.offloadCounts()));
         }
         return out;

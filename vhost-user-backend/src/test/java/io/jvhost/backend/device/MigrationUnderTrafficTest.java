@@ -101,7 +101,7 @@ class MigrationUnderTrafficTest {
             AtomicInteger sent = new AtomicInteger();
             Thread sender = Thread.ofPlatform().name("test-sender").start(() -> {
                 try {
-                    for (int seq = 0; seq < FRAMES || txQueue.counters.migrations() < MIN_MOVES
+                    for (int seq = 0; seq < FRAMES || txQueue.migrations() < MIN_MOVES
                             || (churn && tables.get() < MIN_TABLES); ) {
                         tx.pollUsed();
                         int burst = Math.min(32, tx.freeDescriptors());

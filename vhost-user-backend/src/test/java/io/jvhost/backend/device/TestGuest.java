@@ -22,13 +22,14 @@ final class TestGuest implements AutoCloseable {
     final DriverVirtqueue rx;
     final FileDescriptor[] fds = new FileDescriptor[4]; // rx kick, rx call, tx kick, tx call
     final boolean eventIdx;
+    final GuestRam ram;
 
     /** A started guest: RX and TX queue started, {@code withoutFeatures} not acked. */
     TestGuest(String name, L2Switch network, LeastQueuesScheduler scheduler, long vaBase, long withoutFeatures)
             throws Exception {
         port = new VirtioNetPort(name, network, scheduler, 1);
         network.attach(port);
-        GuestRam ram = GuestRam.allocate(16 << 20, 0, vaBase);
+        ram = GuestRam.allocate(16 << 20, 0, vaBase);
         long features = port.offeredFeatures() & ~withoutFeatures;
         eventIdx = (features & (1L << 29)) != 0;
         port.setFeatures(features);
