@@ -9,7 +9,7 @@
 #   --out DIR    results root (default <repo>/results; with --quick <repo>/results/tmp, which git
 #                ignores): the report goes to DIR/<yyyy-mm-dd-hhmm>/ (…-quick/ for --quick), a full
 #                run is also copied to DIR/latest/, process logs stay in DIR/tmp/<stamp>/
-#   --only CASES comma-separated subset of loopback,scaling,guests,offloads (default: all four)
+#   --only CASES comma-separated subset of loopback,scaling,guests,offloads,mesh (default: all five)
 #   --no-build   use the jars and classes as they are (JVBENCH_CLASSPATH, JVBENCH_JVHOST_CLASSPATH
 #                override where they are)
 #
@@ -21,7 +21,10 @@
 # namespace the bench creates), through jvhost with offloads on and off (port key `offloads: false`),
 # TAP + Linux bridge with QEMU's virtio-net, offloads on and off, and testpmd with tso=1 (for the
 # host a net_tap port); ratios jvhost/bridge and jvhost/DPDK. --quick runs case 4 at 1K writes with
-# jvhost (offloads on), the bridge (on) and DPDK.
+# jvhost (offloads on), the bridge (on) and DPDK; 5. mesh: 2, 4 and 8 ports in one network, each
+# port's frames spread round-robin over all the others (our own front-end generator), jvhost CPU per
+# frame against the 2-port loopback through the same generator. Case 1's table lists its runs as
+# pairs too (jvhost then DPDK, ratio per pair, the machine's level).
 #
 # Needs root for case 4: namespaces, bridges and TAP devices (random names, deleted afterwards).
 #
@@ -105,7 +108,8 @@ else
 fi
 
 set +e
-java -cp "$bench_cp" -Djvhost.projectRoot="$root" io.jvhost.it.bench.BenchMain \
+# jvhost's jar on the bench's own classpath too: the mesh generator drives rings with its classes.
+java --enable-native-access=ALL-UNNAMED -cp "$bench_cp:$jvhost_cp" -Djvhost.projectRoot="$root" io.jvhost.it.bench.BenchMain \
     --jvhost-classpath "$jvhost_cp" --project-root "$root" \
     --command "scripts/bench.sh${args[*]:+ ${args[*]}}" "${args[@]}"
 status=$?

@@ -27,11 +27,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <pre>
  * java -cp integration-tests/target/classes io.jvhost.it.bench.BenchMain
  *      --jvhost-classpath JAR [--quick] [--runs N] [--out DIR] [--project-root DIR] [--command TEXT]
- *      [--only loopback,scaling,guests,offloads]
+ *      [--only loopback,scaling,guests,offloads,mesh]
  * </pre>
  * The cases: 1. loopback packet rate ({@link PacketRateBench}), 2. scaling with port pairs (the
  * same rig), 3. two TCG guests, TCP stream and request/response ({@link GuestBench}), 4. TCP stream
- * with guest offloads, guest → guest, host → guest and guest → host ({@link OffloadBench}).
+ * with guest offloads, guest → guest, host → guest and guest → host ({@link OffloadBench}), 5. a mesh
+ * of 4 and 8 ports, each spreading its frames over all the others ({@link MeshBench}).
  * Writes {@code DIR/<stamp>/} (report.md, runs.csv, PNG plots, their data and plots.gp), copies it
  * to {@code DIR/latest/} unless {@code --quick}, and keeps every process's log in
  * {@code DIR/tmp/<stamp>/}. DIR defaults to {@code <project>/results}, with {@code --quick} to
@@ -88,7 +89,7 @@ public final class BenchMain {
                 case "--only" -> only = cases(value(args, ++i, "--only"));
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
                         + "; usage: BenchMain --jvhost-classpath CP [--quick] [--runs N] [--out DIR]"
-                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests,offloads]");
+                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests,offloads,mesh]");
             }
         }
         if (jvhostClasspath == null) {
@@ -137,6 +138,7 @@ public final class BenchMain {
             bench.scaling();
             bench.guests(image);
             bench.offloads(image);
+            bench.mesh();
         } finally {
             // Every process was stopped by its measurement; ProcessReaper's shutdown hook covers a crash.
             ProcessReaper.deleteTree(socketDir);
@@ -161,7 +163,7 @@ public final class BenchMain {
         return bench.results.failures().isEmpty() && plotProblems.isEmpty() ? 0 : 1;
     }
 
-    // ---- the four cases ---------------------------------------------------------------------------
+    // ---- the cases ---------------------------------------------------------------------------------
 
     private void loopback() {
         PacketRateBench rig = new PacketRateBench(env);
@@ -219,6 +221,43 @@ public final class BenchMain {
             results.fail(what, e);
             progress(what + ": FAILED " + e);
             writeFailure(what, e);
+        }
+    }
+
+    /** Case 5: per run every port count once, the 2-port loopback first, so drift hits them alike. */
+    private void mesh() {
+        MeshBench rig = new MeshBench(env);
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (int ports : plan.meshPorts()) {
+                String what = String.format(Locale.ROOT, "mesh %d ports, run %d/%d", ports, run, plan.runs());
+                String param = Integer.toString(ports);
+                Backend b = Backend.JVHOST_PER_CPU;
+                try {
+                    MeshBench.Result r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, plan.meshWarmup(),
+                            plan.maxWarmup(), plan.meshWindow());
+                    for (int attempt = 2; attempt <= plan.attempts() && r.otherCores() > MAX_OTHER_LOAD; attempt++) {
+                        progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window;"
+                                + " measuring again (attempt %d of %d)", what, r.otherCores(), attempt, plan.attempts()));
+                        SerialLog.sleep(Duration.ofSeconds(10));
+                        r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, plan.meshWarmup(), plan.maxWarmup(),
+                                plan.meshWindow());
+                    }
+                    results.add(Results.MESH, b, param, run, Results.MPPS, r.mpps());
+                    results.add(Results.MESH, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
+                    results.add(Results.MESH, b, param, run, Results.CORES, r.backendCores());
+                    results.add(Results.MESH, b, param, run, Results.SWITCHES, r.switchesPerSecond());
+                    results.add(Results.MESH, b, param, run, Results.OTHER_CORES, r.otherCores());
+                    results.add(Results.MESH, b, param, run, Results.WARMUP, r.warmupSeconds());
+                    progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.2f cores, %.0f ctx sw/s;"
+                            + " warm-up %.0f s; other load %.2f cores", what, r.mpps(), r.cpuMsPerMillion(),
+                            r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
+                } catch (RuntimeException e) {
+                    results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
+                    results.fail(what, e);
+                    progress(what + ": FAILED " + e);
+                    writeFailure(what, e);
+                }
+            }
         }
     }
 

@@ -27,16 +27,22 @@ import java.util.List;
  * @param offloadSizes     case 4: iperf3 write sizes ({@code -l}), bytes
  * @param offloadSeconds   case 4: seconds per test
  * @param offloadSetups    case 4: setups compared ({@link OffloadBench})
+ * @param meshPorts        case 5: port counts of the mesh ({@link MeshBench}); 2 is its loopback reference
+ * @param meshWarmup       case 5: least traffic before the window
+ * @param meshWindow       case 5: measured window
  */
 record BenchPlan(boolean quick, int runs, int attempts,
                  List<Integer> frameSizes, List<Backend> loopbackBackends, Duration loopbackWarmup,
                  Duration maxWarmup, Duration loopbackWindow,
                  List<Integer> pairs, List<Backend> scalingBackends, Duration scalingWarmup, Duration scalingWindow,
                  List<String> guestTests, int guestSeconds, List<Backend> guestBackends,
-                 List<Integer> offloadSizes, int offloadSeconds, List<Backend> offloadSetups) {
+                 List<Integer> offloadSizes, int offloadSeconds, List<Backend> offloadSetups,
+                 List<Integer> meshPorts, Duration meshWarmup, Duration meshWindow) {
 
     /** Frame size of case 2 (the RFC's small-packet case). */
     static final int SCALING_FRAME_BYTES = 64;
+    /** Frame size of case 5. */
+    static final int MESH_FRAME_BYTES = 64;
 
     BenchPlan {
         if (runs < 1 || attempts < 1) {
@@ -50,6 +56,7 @@ record BenchPlan(boolean quick, int runs, int attempts,
         guestBackends = List.copyOf(guestBackends);
         offloadSizes = List.copyOf(offloadSizes);
         offloadSetups = List.copyOf(offloadSetups);
+        meshPorts = List.copyOf(meshPorts);
     }
 
     static BenchPlan full(int runs) {
@@ -61,7 +68,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 List.of("stream:256", "stream:1024", "stream:4096", "stream:16384", "rr:1", "rr:10", "rr:30"), 5,
                 all,
                 List.of(256, 1024, 4096, 16384), 5, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF,
-                        Backend.BRIDGE, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO));
+                        Backend.BRIDGE, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO),
+                List.of(2, 4, 8), Duration.ofSeconds(6), Duration.ofSeconds(8));
     }
 
     /** This plan with the cases not in {@code cases} ({@link Results#LOOPBACK} ...) left out. */
@@ -71,7 +79,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 loopbackWindow,
                 cases.contains(Results.SCALING) ? pairs : List.of(), scalingBackends, scalingWarmup, scalingWindow,
                 cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends,
-                cases.contains(Results.OFFLOADS) ? offloadSizes : List.of(), offloadSeconds, offloadSetups);
+                cases.contains(Results.OFFLOADS) ? offloadSizes : List.of(), offloadSeconds, offloadSetups,
+                cases.contains(Results.MESH) ? meshPorts : List.of(), meshWarmup, meshWindow);
     }
 
     static BenchPlan quick(int runs) {
@@ -82,6 +91,7 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 Duration.ofSeconds(2), Duration.ofSeconds(2),
                 List.of("stream:1024", "rr:4"), 2, List.of(Backend.JVHOST_PER_CPU, Backend.DPDK),
                 List.of(1024), 2, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF, Backend.BRIDGE,
-                        Backend.DPDK_TSO));
+                        Backend.DPDK_TSO),
+                List.of(2, 4), Duration.ofSeconds(2), Duration.ofSeconds(2));
     }
 }

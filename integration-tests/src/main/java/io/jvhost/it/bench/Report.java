@@ -83,6 +83,7 @@ final class Report {
         md.append("## 2. Scaling with devices\n\n").append(plan.pairs().isEmpty() ? NOT_RUN : scalingSection());
         md.append("## 3. Guests\n\n").append(plan.guestTests().isEmpty() ? NOT_RUN : guestSection());
         md.append("## 4. Offloads: TCP stream\n\n").append(plan.offloadSizes().isEmpty() ? NOT_RUN : offloadSection());
+        md.append("## 5. Mesh\n\n").append(plan.meshPorts().isEmpty() ? NOT_RUN : meshSection());
         if (!plotProblems.isEmpty()) {
             md.append("Plots not rendered: ").append(escape(String.join("; ", plotProblems))).append("\n\n");
         }
@@ -105,7 +106,79 @@ final class Report {
                 + seconds(plan.loopbackWindow()) + " window after " + warmup(Results.LOOPBACK, plan.loopbackWarmup())
                 + "; Gbit/s counts frame bytes.\n\n"
                 + loopbackTable() + '\n' + otherLoad(Results.LOOPBACK)
+                + pairSection()
                 + "![loopback](loopback.png)\n\n";
+    }
+
+    /**
+     * The loopback runs as pairs: in every run each jvhost measurement is directly followed by the DPDK
+     * one at the same size, so both meet the same machine. The machine switches between two speed
+     * levels from one front-end start to the next; a pair's level is read off its DPDK rate (DPDK's own
+     * levels are further apart than its noise).
+     */
+    private String pairSection() {
+        if (!plan.loopbackBackends().contains(Backend.DPDK) || !plan.loopbackBackends().contains(Backend.JVHOST_PER_CPU)) {
+            return "";
+        }
+        List<String> head = new ArrayList<>(List.of("frame bytes"));
+        for (int run = 1; run <= plan.runs(); run++) {
+            head.add("pair " + run + " jvhost/DPDK Mpps (ratio, level)");
+        }
+        head.add("median ratio");
+        List<List<String>> rows = new ArrayList<>();
+        for (int size : plan.frameSizes()) {
+            String p = Integer.toString(size);
+            double[] dpdk = results.values(Results.LOOPBACK, Backend.DPDK, p, Results.MPPS);
+            double best = 0;
+            for (double v : dpdk) {
+                best = Math.max(best, v);
+            }
+            List<String> row = new ArrayList<>(List.of(p));
+            List<Double> ratios = new ArrayList<>();
+            for (int run = 1; run <= plan.runs(); run++) {
+                double j = results.value(Results.LOOPBACK, Backend.JVHOST_PER_CPU, p, run, Results.MPPS);
+                double d = results.value(Results.LOOPBACK, Backend.DPDK, p, run, Results.MPPS);
+                double ratio = j / d;
+                if (!Double.isNaN(ratio) && !Double.isInfinite(ratio)) {
+                    ratios.add(ratio);
+                }
+                row.add(format("%.2f", j) + "/" + format("%.2f", d) + " (" + format("%.2f", ratio) + ", "
+                        + (Double.isNaN(d) ? "–" : d >= LEVEL_SPLIT * best ? "high" : "low") + ")");
+            }
+            row.add(format("%.2f", Results.median(ratios.stream().mapToDouble(Double::doubleValue).toArray())));
+            rows.add(row);
+        }
+        return "Pairs (each jvhost run directly followed by a DPDK run, a fresh front-end each; target: median ratio "
+                + "at least 1.0). Level: *high* when the pair's DPDK rate is at least "
+                + Math.round(LEVEL_SPLIT * 100) + " % of the best DPDK rate at that size in this bench, else *low*:\n\n"
+                + table(head, rows) + '\n';
+    }
+
+    /** Below this share of the best DPDK rate a pair ran at the machine's low level. */
+    private static final double LEVEL_SPLIT = 0.8;
+
+    private String meshSection() {
+        List<String> head = List.of("ports", "jvhost Mpps", "CPU ms/Mpkt", "CPU per frame / 2 ports", "cores",
+                "ctx sw/s");
+        String reference = Integer.toString(plan.meshPorts().getFirst());
+        double refCpu = results.median(Results.MESH, Backend.JVHOST_PER_CPU, reference, Results.CPU_MS_PER_MPKT);
+        List<List<String>> rows = new ArrayList<>();
+        for (int ports : plan.meshPorts()) {
+            String p = Integer.toString(ports);
+            Backend b = Backend.JVHOST_PER_CPU;
+            rows.add(List.of(p, cellWithSpread(Results.MESH, b, p, Results.MPPS, "%.2f"),
+                    cellWithSpread(Results.MESH, b, p, Results.CPU_MS_PER_MPKT, "%.0f"),
+                    format("%.2f", results.median(Results.MESH, b, p, Results.CPU_MS_PER_MPKT) / refCpu),
+                    cell(Results.MESH, b, p, Results.CORES, "%.2f"), cell(Results.MESH, b, p, Results.SWITCHES, "%.0f")));
+        }
+        return BenchPlan.MESH_FRAME_BYTES + "-byte frames; N ports in one network, each port's frames spread round-robin "
+                + "over all the other ports (our own front-end, `io.jvhost.it.frontend.MeshGenerator`: every port's "
+                + "TX ring kept full of prebuilt frames, its RX ring of buffers, one thread pinned to CPU 0), jvhost "
+                + "per-cpu confined to CPU 1. With 2 ports it is a loopback through the same generator: the reference. "
+                + "CPU per frame is jvhost's utime+stime over the window divided by the frames the generator received "
+                + "(target: within 1.2× of the loopback). Window " + seconds(plan.meshWindow()) + " after "
+                + warmup(Results.MESH, plan.meshWarmup()) + ".\n\n" + table(head, rows) + '\n'
+                + otherLoad(Results.MESH);
     }
 
     private String scalingSection() {

@@ -21,8 +21,9 @@ final class Results {
     static final String SCALING = "scaling";
     static final String GUESTS = "guests";
     static final String OFFLOADS = "offloads";
+    static final String MESH = "mesh";
     /** Every case, in the order they run. */
-    static final List<String> CASES = List.of(LOOPBACK, SCALING, GUESTS, OFFLOADS);
+    static final List<String> CASES = List.of(LOOPBACK, SCALING, GUESTS, OFFLOADS, MESH);
 
     /** Metric names (columns of runs.csv). */
     static final String MPPS = "mpps";
@@ -76,6 +77,17 @@ final class Results {
                 .filter(s -> s.caseKey().equals(caseKey) && s.backend() == backend && s.param().equals(param)
                         && s.metric().equals(metric) && !Double.isNaN(s.value()))
                 .mapToDouble(Sample::value).toArray();
+    }
+
+    /** The value of one run, NaN when it failed or was not measured. */
+    double value(String caseKey, Backend backend, String param, int run, String metric) {
+        for (Sample s : samples) {
+            if (s.caseKey().equals(caseKey) && s.backend() == backend && s.param().equals(param) && s.run() == run
+                    && s.metric().equals(metric)) {
+                return s.value();
+            }
+        }
+        return Double.NaN;
     }
 
     /** The median over the runs; NaN if no run succeeded. */

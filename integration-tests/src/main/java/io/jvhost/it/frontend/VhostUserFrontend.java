@@ -509,6 +509,11 @@ public final class VhostUserFrontend implements AutoCloseable {
         return ackedProtocolFeatures;
     }
 
+    /** Whether RING_EVENT_IDX was negotiated (what {@link DriverVirtqueue#needsKick} needs to know). */
+    public boolean eventIdx() {
+        return eventIdx;
+    }
+
     /** GET_QUEUE_NUM's answer, or -1 when MQ was not negotiated. */
     public long queueNum() {
         return queueNum;

@@ -10,7 +10,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Test fixture: guest RAM as the guest's driver sees it. One or more regions addressed by
+ * Guest RAM as the guest's driver sees it (tests and the benchmark's traffic generator). One or more regions addressed by
  * guest-physical address (gpa), a bump allocator for rings and buffers, and byte access that crosses
  * region boundaries. {@link #guestMemory()} gives the backend's view of the same bytes.
  *

@@ -6,12 +6,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Test fixture: the guest driver's side of one split virtqueue (virtio 1.2 §2.7.13 "Supplying
+ * The guest driver's side of one split virtqueue, for tests and the benchmark's traffic generator (virtio 1.2 §2.7.13 "Supplying
  * Buffers to The Device", §2.7.14 "Receiving Used Buffers From The Device"), in {@link GuestRam}.
  *
  * <p>It lays out the descriptor table, avail ring and used ring for a queue size, posts chains
@@ -58,6 +57,9 @@ public final class DriverVirtqueue {
     private record Posted(int head, int[] descriptorIds, List<Buffer> buffers) {
     }
 
+    /** What {@link #addStreamed} leaves in {@code outstanding}: a chain nobody keeps the buffers of. */
+    private static final Posted STREAMED = new Posted(-1, new int[0], List.of());
+
     private final GuestRam ram;
     private final int size;
     private final int slotSize;
@@ -68,7 +70,10 @@ public final class DriverVirtqueue {
     private final MemorySegment desc;
     private final MemorySegment avail;
     private final MemorySegment used;
-    private final ArrayDeque<Integer> free = new ArrayDeque<>();
+    /** Free descriptor ids, first in first out: {@code freeCount} of them from {@code freeHead} on. */
+    private final int[] free;
+    private int freeHead;
+    private int freeCount;
     private final Posted[] outstanding;
     private final Posted[] completed;
     private int availShadow;
@@ -105,8 +110,9 @@ public final class DriverVirtqueue {
         slotsGpa = slotSize > 0 ? ram.allocate((long) slotSize * size, 64) : 0;
         outstanding = new Posted[size];
         completed = new Posted[size];
+        free = new int[size];
         for (int i = 0; i < size; i++) {
-            free.add(i);
+            release(i);
         }
     }
 
@@ -167,7 +173,7 @@ public final class DriverVirtqueue {
      * driver's counters), to test 16-bit wrap-around. Call before anything is posted.
      */
     public void startAt(int idx) {
-        if (free.size() != size) {
+        if (freeCount != size) {
             throw new IllegalStateException("chains are outstanding");
         }
         availShadow = idx & 0xFFFF;
@@ -289,13 +295,85 @@ public final class DriverVirtqueue {
         }
     }
 
+    private int take() {
+        int id = free[freeHead];
+        freeHead = (freeHead + 1) & (size - 1);
+        freeCount--;
+        return id;
+    }
+
+    private void release(int id) {
+        free[(freeHead + freeCount) & (size - 1)] = id;
+        freeCount++;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Streaming, for traffic generators: no per-chain bookkeeping, no allocation
+
+    /**
+     * Adds a one-descriptor chain over {@code length} bytes at {@code gpa}, which the caller filled (or
+     * leaves for the device to fill when {@code writable}); nothing is written there and nothing kept
+     * but the id. Not published. Complete it with {@link #reclaim()}, not {@link #pollUsed()}.
+     *
+     * @throws IllegalStateException when no descriptor is free
+     */
+    public int addStreamed(long gpa, int length, boolean writable) {
+        return stream(takeStreamed(), gpa, length, writable);
+    }
+
+    /** {@link #addStreamed} over the slot of the descriptor id it takes ({@code length} at most the slot size). */
+    public int addStreamedInSlot(int length, boolean writable) {
+        if (length > slotSize) {
+            throw new IllegalArgumentException(length + " bytes do not fit a slot of " + slotSize);
+        }
+        int id = takeStreamed();
+        return stream(id, slotGpa(id), length, writable);
+    }
+
+    private int takeStreamed() {
+        if (freeCount == 0) {
+            throw new IllegalStateException("no free descriptor");
+        }
+        return take();
+    }
+
+    private int stream(int id, long gpa, int length, boolean writable) {
+        writeDescriptor(id, gpa, length, writable ? F_WRITE : 0, 0);
+        outstanding[id] = STREAMED;
+        pushAvailRaw(id);
+        return id;
+    }
+
+    /**
+     * Takes the used entries of {@link #addStreamed} chains since the last call and returns how many;
+     * their ids go back to the free list.
+     *
+     * @throws AssertionError when the device returns a head that is not an outstanding streamed chain
+     */
+    public int reclaim() {
+        int usedIdx = Short.toUnsignedInt(used.get(LE16, 2));
+        VarHandle.acquireFence();
+        int n = 0;
+        while (lastUsedSeen != usedIdx) {
+            int id = used.get(LE32, 4L + 8L * (lastUsedSeen & (size - 1)));
+            if (id < 0 || id >= size || outstanding[id] != STREAMED) {
+                throw new AssertionError("device returned head " + id + " which is not an outstanding streamed chain");
+            }
+            outstanding[id] = null;
+            release(id);
+            lastUsedSeen = (lastUsedSeen + 1) & 0xFFFF;
+            n++;
+        }
+        return n;
+    }
+
     private int[] takeDescriptors(int n) {
-        if (free.size() < n) {
-            throw new IllegalStateException("need " + n + " free descriptors, have " + free.size());
+        if (freeCount < n) {
+            throw new IllegalStateException("need " + n + " free descriptors, have " + freeCount);
         }
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) {
-            ids[i] = free.poll();
+            ids[i] = take();
         }
         return ids;
     }
@@ -359,7 +437,7 @@ public final class DriverVirtqueue {
             outstanding[id] = null;
             completed[id] = p;
             for (int d : p.descriptorIds()) {
-                free.add(d);
+                release(d);
             }
             out.add(new Used(id, len));
             lastUsedSeen = (lastUsedSeen + 1) & 0xFFFF;
@@ -421,7 +499,7 @@ public final class DriverVirtqueue {
     }
 
     public int freeDescriptors() {
-        return free.size();
+        return freeCount;
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+package io.jvhost.it.bench;
+
+import io.jvhost.it.frontend.MeshGenerator;
+import io.jvhost.it.harness.SerialLog;
+import net.openhft.affinity.Affinity;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Case 5, mesh: {@code N} ports in one network, each port's frames spread round-robin over all the
+ * other ports ({@link MeshGenerator}, our own front-end: testpmd addresses one peer per port), so a TX
+ * batch holds interleaved destinations and every receiver's used ring and interrupt are shared by
+ * several senders. With {@code N = 2} it is a loopback through the same generator, the reference the
+ * mesh is compared with in the same run. jvhost is confined to {@link BenchEnv#BACKEND_CPU}
+ * ({@code taskset}, {@code workers.cpus}), the generator's thread is pinned to {@link BenchEnv#LOAD_CPU}.
+ *
+ * <p>Thread safety: one bench thread (plus the generator thread it starts and stops).
+ */
+final class MeshBench {
+
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
+
+    /**
+     * One measurement.
+     *
+     * @param mpps              frames per second the generator received (all ports), millions
+     * @param cpuMsPerMillion   jvhost's CPU time (ms) per million frames forwarded
+     * @param backendCores      jvhost's CPU use in cores
+     * @param switchesPerSecond jvhost's context switches per second
+     * @param otherCores        CPU the rest of the machine used, besides jvhost and the generator's JVM
+     * @param warmupSeconds     how long the warm-up took
+     */
+    record Result(double mpps, double cpuMsPerMillion, double backendCores, double switchesPerSecond,
+                  double otherCores, double warmupSeconds) {
+    }
+
+    private final BenchEnv env;
+
+    MeshBench(BenchEnv env) {
+        this.env = env;
+    }
+
+    Result measure(int ports, int frameBytes, Duration minWarmup, Duration maxWarmup, Duration window) {
+        String name = env.nextName("mesh-" + ports + "p-" + frameBytes + "b");
+        List<Path> sockets = new ArrayList<>();
+        List<JvhostProcess.Port> config = new ArrayList<>();
+        for (int i = 0; i < ports; i++) {
+            Path s = env.socketDir().resolve(name + "-" + i + ".sock");
+            sockets.add(s);
+            config.add(new JvhostProcess.Port("p" + i, s, "mesh"));
+        }
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread driver = null;
+        try (JvhostProcess jvhost = JvhostProcess.start(env.logDir(), name + "-jvhost", env.javaCommand(),
+                Integer.toString(BenchEnv.BACKEND_CPU), "per-cpu", config, START_TIMEOUT);
+             MeshGenerator generator = new MeshGenerator(sockets, frameBytes)) {
+            env.remember("mesh, jvhost backend", jvhost.commandLine());
+            driver = Thread.ofPlatform().name("mesh-generator").start(() -> {
+                Affinity.setAffinity(BenchEnv.LOAD_CPU);
+                try {
+                    generator.run(stop);
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            double warmedUp = warmUp(jvhost, generator, failure, minWarmup, maxWarmup);
+            long machineBefore = ProcSample.machineBusyTicks();
+            ProcSample before = ProcSample.read(jvhost.pid());
+            ProcSample selfBefore = ProcSample.read(ProcessHandle.current().pid());
+            long receivedBefore = generator.received();
+            SerialLog.sleep(window);
+            long receivedAfter = generator.received();
+            ProcSample after = ProcSample.read(jvhost.pid());
+            ProcSample selfAfter = ProcSample.read(ProcessHandle.current().pid());
+            long machineAfter = ProcSample.machineBusyTicks();
+            check(jvhost, failure, name);
+            ProcSample.Delta d = before.until(after);
+            ProcSample.Delta self = selfBefore.until(selfAfter);
+            double frames = receivedAfter - receivedBefore;
+            if (frames == 0) {
+                throw new IllegalStateException(name + ": no frame arrived in the window");
+            }
+            double machineCores = (machineAfter - machineBefore) / (double) ProcSample.CLOCK_TICKS_PER_SECOND / d.seconds();
+            double otherCores = Math.max(0, machineCores - d.cpuSeconds() / d.seconds() - self.cpuSeconds() / self.seconds());
+            return new Result(frames / d.seconds() / 1e6, d.cpuSeconds() * 1000 / (frames / 1e6),
+                    d.cpuSeconds() / d.seconds(), d.switchesPerSecond(), otherCores, warmedUp);
+        } catch (IOException e) {
+            throw new UncheckedIOException(name + ": the generator could not connect", e);
+        } finally {
+            stop.set(true);
+            if (driver != null) {
+                try {
+                    driver.join(5_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            for (Path s : sockets) {
+                try {
+                    Files.deleteIfExists(s);
+                } catch (IOException e) {
+                    // the socket directory goes with the run
+                }
+            }
+        }
+    }
+
+    /**
+     * At least {@code min}, then until jvhost's JIT compiler threads were idle for two seconds and the
+     * last three one-second rates are within 5 % of each other, at most {@code max}.
+     */
+    private static double warmUp(JvhostProcess jvhost, MeshGenerator generator, AtomicReference<Throwable> failure,
+                                 Duration min, Duration max) {
+        long start = System.nanoTime();
+        SerialLog.sleep(min);
+        List<Long> compiler = new ArrayList<>();
+        List<Long> received = new ArrayList<>();
+        while (System.nanoTime() - start < max.toNanos()) {
+            check(jvhost, failure, "warm-up");
+            compiler.add(compilerTicks(ProcSample.read(jvhost.pid())));
+            received.add(generator.received());
+            int n = received.size();
+            if (n >= 4 && compiler.get(n - 1) - compiler.get(n - 3) == 0) {
+                double r1 = received.get(n - 1) - received.get(n - 2);
+                double r2 = received.get(n - 2) - received.get(n - 3);
+                double r3 = received.get(n - 3) - received.get(n - 4);
+                double mean = (r1 + r2 + r3) / 3;
+                if (mean > 0 && (Math.max(r1, Math.max(r2, r3)) - Math.min(r1, Math.min(r2, r3))) / mean < 0.05) {
+                    break;
+                }
+            }
+            SerialLog.sleep(Duration.ofSeconds(1));
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    private static long compilerTicks(ProcSample sample) {
+        long ticks = 0;
+        for (ProcSample.ThreadSample t : sample.threads().values()) {
+            if (t.name().contains("Compiler")) {
+                ticks += t.cpuTicks();
+            }
+        }
+        return ticks;
+    }
+
+    private static void check(JvhostProcess jvhost, AtomicReference<Throwable> failure, String what) {
+        Throwable t = failure.get();
+        if (t != null) {
+            throw new IllegalStateException(what + ": the generator failed: " + t, t);
+        }
+        if (!jvhost.isAlive()) {
+            throw new IllegalStateException(what + ": jvhost exited\n" + jvhost.log().tail(30));
+        }
+    }
+}
