@@ -50,9 +50,9 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     static final int BUDGET = 256;
     /**
      * Descriptors walked per worker turn (indirect entries and zero-length ones included). Chains alone
-     * are no measure of the work: one chain may walk an indirect table of 65536 zero-length entries
-     * ({@link SplitVirtqueue#MAX_INDIRECT_ENTRIES}), and 256 of those would hold the worker for many
-     * milliseconds. 4096 is 16 per chain of the chain budget, more than plain and TSO traffic needs.
+     * are no measure of the work: one chain may walk as many zero-length descriptors as the queue size
+     * (up to 32768, the longest chain a driver may make), and 256 of those would hold the worker for
+     * many milliseconds. 4096 is 16 per chain of the chain budget, more than plain and TSO traffic needs.
      */
     static final int DESCRIPTOR_BUDGET = 4096;
     /** Frame bytes per worker turn: 64 of the largest TSO frames, whose copies cost far more than a chain's. */

@@ -326,7 +326,9 @@ public final class SplitVirtqueue {
 
     /**
      * Walks the chain from {@code head} (§2.7.5, §2.7.5.3). The budget is the size of the table being
-     * walked, so a loop ends as ERR_LOOP_OR_TOO_LONG instead of spinning.
+     * walked, so a loop ends as ERR_LOOP_OR_TOO_LONG instead of spinning; in an indirect table it is
+     * also what is left of the queue size, since a driver must not make a chain longer than that
+     * (§2.7.5.3.1): one chain then costs at most a queue size of descriptors to walk, not 65536.
      */
     private int walk(DescriptorChain chain, int head) {
         final GuestMemory mem = memory;
@@ -341,8 +343,14 @@ public final class SplitVirtqueue {
         boolean seenWritable = false;
         int index = head;
         int walked = 0;
+        boolean queueSizeBound = false;
         while (true) {
             if (budget == 0) {
+                if (queueSizeBound) {
+                    return fail(RingStatus.ERR_LOOP_OR_TOO_LONG, prefix + "chain head " + head
+                            + " is longer than the queue size " + size + " (indirect table of descriptor "
+                            + indirectFrom + ", §2.7.5.3.1)");
+                }
                 return fail(RingStatus.ERR_LOOP_OR_TOO_LONG, indirectFrom < 0
                         ? prefix + "chain head " + head + " has more than " + size + " descriptors (loop?)"
                         : prefix + "indirect table of descriptor " + indirectFrom + " (chain head " + head
@@ -386,7 +394,9 @@ public final class SplitVirtqueue {
                 }
                 tableGpa = gpa;
                 tableSize = (int) (length / Descriptor.SIZE);
-                budget = tableSize;
+                int left = size - (walked - 1); // the descriptors before this one are in the chain too
+                queueSizeBound = left < tableSize;
+                budget = queueSizeBound ? left : tableSize;
                 indirectFrom = index;
                 index = 0;
                 continue;

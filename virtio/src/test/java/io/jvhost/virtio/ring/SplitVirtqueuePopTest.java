@@ -182,11 +182,11 @@ class SplitVirtqueuePopTest {
     @Test
     void shouldCountZeroLengthDescriptorsAsWalked() {
         driver.configure(queue, INDIRECT);
-        driver.addIndirect(driver.writeZeroLengthTable(100), 16 * 100, 0);
+        driver.addIndirect(driver.writeZeroLengthTable(8), 16 * 8, 0); // the queue size
         driver.publishAvail();
         assertEquals(RingStatus.OK, queue.pop(chain));
         assertEquals(0, chain.bufferCount());
-        assertEquals(101, chain.descriptorCount());
+        assertEquals(9, chain.descriptorCount());
     }
 
     @Test
@@ -428,6 +428,16 @@ class SplitVirtqueuePopTest {
         driver.publishAvail();
         assertBroken(RingStatus.ERR_INDIRECT,
                 "queue 1: descriptor 0 (chain head 0) is an indirect table of more than 65536 entries");
+    }
+
+    @Test
+    void shouldBreakOnAnIndirectChainLongerThanTheQueueSizeHoweverLargeItsTable() {
+        driver.configure(queue, INDIRECT);
+        long table = driver.writeZeroLengthTable(9); // queue size 8 (§2.7.5.3.1)
+        driver.addIndirect(table, 16 * 9, 0);
+        driver.publishAvail();
+        assertBroken(RingStatus.ERR_LOOP_OR_TOO_LONG,
+                "queue 1: chain head 0 is longer than the queue size 8 (indirect table of descriptor 0, §2.7.5.3.1)");
     }
 
     @Test
