@@ -3,7 +3,6 @@ package io.jvhost.backend;
 import io.jvhost.affinity.pool.Worker;
 import io.jvhost.affinity.pool.WorkerPool;
 import io.jvhost.affinity.topology.CpuTopology;
-import io.jvhost.backend.cli.RunningDaemon;
 import io.jvhost.backend.config.ConfigException;
 import io.jvhost.backend.config.ConfigLoader;
 import io.jvhost.backend.config.JvhostConfig;
@@ -22,6 +21,7 @@ import io.jvhost.backend.protocol.VhostUserEndpoint;
 import io.jvhost.backend.switching.L2Switch;
 import io.jvhost.backend.switching.PortIngress;
 import io.jvhost.backend.switching.SwitchPort;
+import io.jvhost.backend.vcpu.VcpuWatch;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.affinity.placement.BalanceMode;
 import io.jvhost.affinity.placement.PlacementMode;
@@ -30,7 +30,6 @@ import io.jvhost.affinity.placement.Rebalancer;
 import io.jvhost.affinity.topology.CpuHotplugMonitor;
 import io.jvhost.backend.device.TapPort;
 import io.jvhost.backend.offload.Offloads;
-import io.jvhost.backend.device.VcpuWatch;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.worker.PerDeviceScheduler;
 import io.jvhost.backend.worker.QueueBalancer;
@@ -184,6 +183,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
                 ingress(pc));
         attach(keyPrefix, network, port);
         VcpuWatch vcpus = new VcpuWatch(port, pc.vcpus());
+        port.setVcpuLocator(vcpus);
         try {
             return new PortEntry(pc, port, vcpus, openEndpoint(keyPrefix, pc, port), null, runtime);
         } catch (Exception | Error e) {
@@ -442,7 +442,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
                 BalanceMode.fromConfigName(w.balance().configName()), System.nanoTime());
         return new QueueBalancer(topology, dataWorkers.toArray(new DataWorker[0]), placement,
                 REBALANCE_SETTINGS, TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
-                new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT), () -> this::refreshVcpus);
+                new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT));
     }
 
     private long backpressureNanos() {
@@ -464,9 +464,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
 
     private void rebalance(QueueScheduler scheduler) {
         try {
-            if (!(scheduler instanceof QueueBalancer)) {
-                refreshVcpus(); // per-device: nothing moves, but /api/queues still shows where vCPUs run
-            }
+            refreshVcpus(); // where the vCPUs run now: placement reads it, and /api/queues shows it
             scheduler.rebalance();
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.WARNING, "rebalance failed", e);
@@ -620,8 +618,9 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         m.put("learned", learned);
         m.put("aged", aged);
         m.put("hairpin_drops", hairpin);
-        if (scheduler instanceof QueueBalancer b) {
-            m.put("rebalance_periods", b.periods());
+        long periods = scheduler.rebalancePeriods();
+        if (periods >= 0) {
+            m.put("rebalance_periods", periods);
         }
         return m;
     }

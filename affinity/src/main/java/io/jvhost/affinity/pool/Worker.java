@@ -158,7 +158,7 @@ public final class Worker implements AutoCloseable {
      * Runs {@code poller} every loop turn until it answers false; adding one already in the list does
      * nothing. Worker thread only.
      */
-    public void poll(Poller poller) {
+    public void addPoller(Poller poller) {
         handler.add(poller);
     }
 
@@ -168,7 +168,7 @@ public final class Worker implements AutoCloseable {
      * may sleep: a queue waiting for something with a bound on the wait costs no spinning. Asking again
      * before that time moves it. Worker thread only.
      */
-    public void pollAt(Poller poller, long wakeNanos) {
+    public void addPollerAt(Poller poller, long wakeNanos) {
         handler.addTimed(poller, wakeNanos);
     }
 
@@ -180,7 +180,7 @@ public final class Worker implements AutoCloseable {
         return handler.turnNanos();
     }
 
-    /** Pollers waiting for their time ({@link #pollAt}). Worker thread only. */
+    /** Pollers waiting for their time ({@link #addPollerAt}). Worker thread only. */
     public int timedCount() {
         return handler.timedCount();
     }

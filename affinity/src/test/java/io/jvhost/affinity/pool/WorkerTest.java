@@ -81,8 +81,8 @@ class WorkerTest {
                 return false;
             };
             worker.call(() -> {
-                worker.poll(poller);
-                worker.poll(poller); // already listed: still one run per turn
+                worker.addPoller(poller);
+                worker.addPoller(poller); // already listed: still one run per turn
                 return null;
             });
             assertTrue(done.await(10, TimeUnit.SECONDS));
@@ -99,7 +99,7 @@ class WorkerTest {
             CountDownLatch ran = new CountDownLatch(1);
             long wake = worker.call(() -> {
                 long at = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(30);
-                worker.pollAt(() -> {
+                worker.addPollerAt(() -> {
                     runs.incrementAndGet();
                     ranAt.set(System.nanoTime());
                     ran.countDown();
@@ -130,9 +130,9 @@ class WorkerTest {
             };
             long asked = worker.call(() -> {
                 long far = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                worker.pollAt(poller, far);
+                worker.addPollerAt(poller, far);
                 long near = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
-                worker.pollAt(poller, near); // replaces the far time: one entry
+                worker.addPollerAt(poller, near); // replaces the far time: one entry
                 return near;
             });
             assertTrue(done.await(5, TimeUnit.SECONDS), "the earlier time must win");
@@ -150,7 +150,7 @@ class WorkerTest {
             AtomicBoolean spinning = new AtomicBoolean(true);
             AtomicInteger turns = new AtomicInteger();
             worker.call(() -> {
-                worker.poll(() -> {
+                worker.addPoller(() -> {
                     turns.incrementAndGet();
                     return spinning.get();
                 });
@@ -176,7 +176,7 @@ class WorkerTest {
             Thread.UncaughtExceptionHandler quiet = (t, e) -> { };
             worker.call(() -> {
                 Thread.currentThread().setUncaughtExceptionHandler(quiet);
-                worker.poll(() -> {
+                worker.addPoller(() -> {
                     calls.incrementAndGet();
                     throw new IllegalStateException("poller bug");
                 });

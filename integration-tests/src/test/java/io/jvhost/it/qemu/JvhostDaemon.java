@@ -1,7 +1,7 @@
 package io.jvhost.it.qemu;
 
 import io.jvhost.backend.Jvhost;
-import io.jvhost.backend.cli.RunningDaemon;
+import io.jvhost.backend.RunningDaemon;
 import io.jvhost.backend.config.JvhostConfig;
 import io.jvhost.backend.config.ManagementConfig;
 import io.jvhost.backend.config.PortConfig;

@@ -1,5 +1,6 @@
 package io.jvhost.backend.cli;
 
+import io.jvhost.backend.RunningDaemon;
 import io.jvhost.backend.config.JvhostConfig;
 
 /** Starts the daemon for a validated config; {@link Main} owns what it returns. */

@@ -1,5 +1,6 @@
 package io.jvhost.backend.cli;
 
+import io.jvhost.backend.RunningDaemon;
 import io.jvhost.backend.config.ConfigException;
 import io.jvhost.backend.config.ConfigLoader;
 import io.jvhost.backend.Jvhost;

@@ -22,7 +22,7 @@ import java.lang.foreign.MemorySegment;
  * index update and at most one call, and releases the destination it holds (which publishes the frames
  * it received). A long burst stops once
  * the turn's budget is spent ({@link #BUDGET} chains, {@link #DESCRIPTOR_BUDGET} descriptors walked or
- * {@link #BYTE_BUDGET} bytes) and the queue joins the worker's poll list ({@link io.jvhost.affinity.pool.Worker#poll}),
+ * {@link #BYTE_BUDGET} bytes) and the queue joins the worker's poll list ({@link io.jvhost.affinity.pool.Worker#addPoller}),
  * kicks still off: it comes back on the next loop turn, after the worker's other queues had theirs, so
  * one busy guest cannot starve them.
  *
@@ -37,7 +37,7 @@ import java.lang.foreign.MemorySegment;
  * <p>Back-pressure: when a frame's one receiver has no buffers ({@link RxQueue}), its chain goes back to
  * the ring uncompleted and the queue stops with kicks off, so its guest's ring fills and its stack
  * slows down, as it would behind a full TAP queue. The receiver's kick wakes it ({@link #receiverReady});
- * at the latest it tries again after {@code workers.backpressure-timeout-us} ({@link Worker#pollAt}),
+ * at the latest it tries again after {@code workers.backpressure-timeout-us} ({@link Worker#addPollerAt}),
  * and then gives that receiver up (drops for it) and goes on. One frame waits, at the head of the ring,
  * and the frames behind it wait with it: the bound is what keeps a stuck receiver from holding up
  * this guest's traffic to others for longer.
@@ -119,14 +119,14 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     @Override
     void onKick(DataWorker worker) {
         if (running && processSafely(worker)) {
-            worker.worker().poll(poller);
+            worker.worker().addPoller(poller);
         }
     }
 
     @Override
     public void attached(DataWorker w) {
         if (running && processSafely(w)) {
-            w.worker().poll(poller);
+            w.worker().addPoller(poller);
         }
     }
 
@@ -156,7 +156,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
             return; // moved, stopped, or the time bound came first
         }
         if (processMeasured(w)) {
-            w.worker().poll(poller);
+            w.worker().addPoller(poller);
         }
     }
 
@@ -362,7 +362,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
                             }
                             long bound = waitingSince + waitNanos;
                             long retry = context.nowNanos() + CONTENDED_RETRY_NANOS;
-                            worker.worker().pollAt(poller,
+                            worker.worker().addPollerAt(poller,
                                     wait == DeliveryContext.RETRY_SOON && retry - bound < 0 ? retry : bound);
                             return false; // kicks stay off: the receiver's kick, a retry or the bound brings it back
                         }

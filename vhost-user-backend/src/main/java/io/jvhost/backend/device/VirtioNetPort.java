@@ -9,6 +9,8 @@ import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
 import io.jvhost.backend.switching.PortIngress;
 import io.jvhost.backend.switching.SwitchPort;
+import io.jvhost.backend.vcpu.VcpuLocator;
+import io.jvhost.backend.vcpu.WatchedPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.QueueScheduler;
 import io.jvhost.virtio.memory.GuestMemory;
@@ -29,7 +31,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Threads: the {@link VhostUserDevice} methods come from this port's control thread;
  * {@link #deliver} from any worker.
  */
-public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
+public final class VirtioNetPort implements VhostUserDevice, SwitchPort, WatchedPort {
 
     private static final System.Logger LOG = System.getLogger(VirtioNetPort.class.getName());
 
@@ -333,7 +335,7 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
             return; // no guest listening: nothing to count against a queue
         }
         int n = queues.length;
-        int hint = frame.flowHint();
+        int hint = frame.sourceQueuePair();
         queues[hint < n ? hint : hint % n].deliver(frame, context);
     }
 

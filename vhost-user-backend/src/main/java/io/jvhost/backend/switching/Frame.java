@@ -18,26 +18,26 @@ public final class Frame {
     private final FrameOffload offload = new FrameOffload();
     private long destination;
     private long source;
-    private int flowHint;
+    private int sourceQueuePair;
 
     /**
      * Points at a frame in a TX chain, {@code offset} bytes into its readable part. The offload
      * information is left as it is: the sender sets it next ({@link FrameOffload#parse} or
      * {@link FrameOffload#clear}).
      */
-    public void wrapChain(DescriptorChain chain, long offset, long length, long destination, long source, int flowHint) {
+    public void wrapChain(DescriptorChain chain, long offset, long length, long destination, long source, int sourceQueuePair) {
         bytes.wrapChain(chain, offset, length);
         this.destination = destination;
         this.source = source;
-        this.flowHint = flowHint;
+        this.sourceQueuePair = sourceQueuePair;
     }
 
     /** Points at a frame in a plain buffer; the offload information as for {@link #wrapChain}. */
-    public void wrapSegment(MemorySegment segment, long offset, long length, long destination, long source, int flowHint) {
+    public void wrapSegment(MemorySegment segment, long offset, long length, long destination, long source, int sourceQueuePair) {
         bytes.wrapSegment(segment, offset, length);
         this.destination = destination;
         this.source = source;
-        this.flowHint = flowHint;
+        this.sourceQueuePair = sourceQueuePair;
     }
 
     /** Where the frame's bytes are. */
@@ -63,8 +63,11 @@ public final class Frame {
         return source;
     }
 
-    /** Spreads frames over a destination's queue pairs (the source queue pair, for now). */
-    public int flowHint() {
-        return flowHint;
+    /**
+     * The queue pair of the sender the frame came from: a multi-queue receiver takes it on the pair of the
+     * same number (modulo the pairs it runs), so one flow stays on one pair. 0 for a TAP.
+     */
+    public int sourceQueuePair() {
+        return sourceQueuePair;
     }
 }

@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
 
 /**
  * The per-CPU design's scheduler: each virtqueue goes to a pinned worker on the socket of the vCPU
@@ -35,19 +34,15 @@ public final class QueueBalancer implements QueueScheduler {
     private final Rebalancer rebalancer;
     private final LoadTracker loads;
     private final CpuHotplugMonitor hotplug;
-    private final Supplier<Runnable> beforePeriod;
     private final Map<String, ServedQueue> queues = new LinkedHashMap<>();
     private CpuTopology topology;
     private long rebalancePeriods;
 
     /**
-     * @param beforePeriod supplies work to run at the start of each period outside the lock (refreshing
-     *                     the vCPU locations), or null
-     * @param hotplug      watches CPUs going offline and online, or null for a fixed topology
+     * @param hotplug watches CPUs going offline and online, or null for a fixed topology
      */
     public QueueBalancer(CpuTopology topology, DataWorker[] workers, QueuePlacement placement,
-                         Rebalancer.Settings settings, long rebalanceIntervalNanos, CpuHotplugMonitor hotplug,
-                         Supplier<Runnable> beforePeriod) {
+                         Rebalancer.Settings settings, long rebalanceIntervalNanos, CpuHotplugMonitor hotplug) {
         this.topology = topology;
         int[] cpus = new int[workers.length];
         for (int i = 0; i < workers.length; i++) {
@@ -58,7 +53,6 @@ public final class QueueBalancer implements QueueScheduler {
         this.rebalancer = new Rebalancer(placement, settings);
         this.loads = LoadTracker.forRebalanceInterval(cpus, rebalanceIntervalNanos);
         this.hotplug = hotplug;
-        this.beforePeriod = beforePeriod;
     }
 
     @Override
@@ -86,10 +80,6 @@ public final class QueueBalancer implements QueueScheduler {
 
     @Override
     public void rebalance() {
-        Runnable refresh = beforePeriod == null ? null : beforePeriod.get();
-        if (refresh != null) {
-            refresh.run();
-        }
         synchronized (this) {
             pollHotplug();
             long now = System.nanoTime();
@@ -143,8 +133,8 @@ public final class QueueBalancer implements QueueScheduler {
         }
     }
 
-    /** Periods run so far. */
-    public synchronized long periods() {
+    @Override
+    public synchronized long rebalancePeriods() {
         return rebalancePeriods;
     }
 

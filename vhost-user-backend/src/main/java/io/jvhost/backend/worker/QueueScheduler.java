@@ -16,4 +16,9 @@ public interface QueueScheduler {
     /** One rebalance period: re-evaluate placements and move queues. Housekeeping thread. */
     default void rebalance() {
     }
+
+    /** Rebalance periods run so far, or -1 for a scheduler that never moves a queue. */
+    default long rebalancePeriods() {
+        return -1;
+    }
 }

@@ -1,5 +1,6 @@
 package io.jvhost.backend.cli;
 
+import io.jvhost.backend.RunningDaemon;
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;

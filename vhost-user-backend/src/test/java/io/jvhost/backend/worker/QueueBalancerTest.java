@@ -63,7 +63,7 @@ class QueueBalancerTest {
     private final DataWorker[] workers = {new DataWorker(w0), new DataWorker(w1)};
     private final QueueBalancer balancer = new QueueBalancer(CpuTopology.ofSockets(List.of(List.of(0, 1))), workers,
             QueuePlacement.of(PlacementMode.SOCKET_AFFINE, BalanceMode.LEAST_LOADED, 1),
-            new Rebalancer.Settings(0, 2, 3), TimeUnit.MILLISECONDS.toNanos(100), null, null);
+            new Rebalancer.Settings(0, 2, 3), TimeUnit.MILLISECONDS.toNanos(100), null);
 
     @AfterEach
     void stopWorkers() {
@@ -109,7 +109,7 @@ class QueueBalancerTest {
         assertEquals(2, workers[0].queueCount());
         assertEquals(0, workers[1].queueCount());
         assertEquals(2, workers[0].migrationsIn());
-        assertEquals(1, balancer.periods());
+        assertEquals(1, balancer.rebalancePeriods());
     }
 
     @Test
@@ -119,7 +119,7 @@ class QueueBalancerTest {
             balancer.rebalance();
         }
         assertEquals(List.of(), q.movedTo);
-        assertEquals(20, balancer.periods());
+        assertEquals(20, balancer.rebalancePeriods());
     }
 
     @Test

@@ -35,11 +35,13 @@ import java.util.Objects;
  * notification (event index or NO_INTERRUPT flag), as DPDK's shadow used ring does.</li>
  * </ul>
  *
- * <p>Threading: single-threaded. Every method, {@link #configure} and {@link #updateMemory}
- * included, must be called by the queue's owner thread (the worker that runs the ring); other threads
- * hand requests to that thread through its command queue. The guest is the only other party, and it
- * is synchronised through the avail and used indexes (acquire/release) and a full fence around
- * notification suppression.
+ * <p>Threading: not thread-safe; one thread at a time, and the caller provides the happens-before
+ * between successive holders. For a TX ring that is the worker serving it, and the control thread's
+ * {@link #configure} and {@link #updateMemory} run on that worker (the backend's WorkerBinding). An RX
+ * ring is held by whichever thread holds its claim: a sending worker copying a frame in, its serving
+ * worker, or the control thread (the claim is a lock with release/acquire semantics). The guest is the
+ * other party, synchronised through the avail and used indexes (acquire/release) and a full fence
+ * around notification suppression.
  */
 public final class SplitVirtqueue {
 
@@ -66,7 +68,7 @@ public final class SplitVirtqueue {
     private int size;
     /** Where {@link #touchAvailable} leaves its sum, so the JIT keeps the loads. */
     @SuppressWarnings("unused")
-    private int touchSink;
+    private int touchedSum;
     private int mask;
     private long descFrontendVa;
     private long availFrontendVa;
@@ -283,7 +285,7 @@ public final class SplitVirtqueue {
                 sum += segment.get(ValueLayout.JAVA_BYTE, at);
             }
         }
-        touchSink += sum;
+        touchedSum += sum;
         return sum;
     }
 

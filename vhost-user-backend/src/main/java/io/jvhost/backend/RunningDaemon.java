@@ -1,10 +1,10 @@
-package io.jvhost.backend.cli;
+package io.jvhost.backend;
 
 import io.jvhost.backend.management.ManagementView;
 import io.jvhost.backend.management.PortControl;
 
 /**
- * A started daemon. {@link Main} calls {@link #view()} once after start and {@link #close()} once, on
+ * A started daemon. {@link io.jvhost.backend.cli.Main} calls {@link #view()} once after start and {@link #close()} once, on
  * its own thread, after the management endpoint is closed (so the view is not used any more).
  */
 @SuppressWarnings("try") // close() may throw anything, as AutoCloseable's; Main never uses try-with-resources on it
@@ -15,7 +15,7 @@ public interface RunningDaemon extends AutoCloseable {
 
     /**
      * The changes the control socket makes, called on its thread (see {@link PortControl}); null when
-     * this daemon takes none, and then {@link Main} opens no control socket.
+     * this daemon takes none, and then {@link io.jvhost.backend.cli.Main} opens no control socket.
      */
     default PortControl control() {
         return null;

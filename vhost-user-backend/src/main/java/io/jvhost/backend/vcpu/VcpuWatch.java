@@ -1,6 +1,4 @@
-package io.jvhost.backend.device;
-
-import io.jvhost.backend.vcpu.VcpuTracker;
+package io.jvhost.backend.vcpu;
 
 import java.io.IOException;
 import java.util.Arrays;
@@ -15,18 +13,17 @@ public final class VcpuWatch implements VcpuLocator, AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(VcpuWatch.class.getName());
 
-    private final VirtioNetPort port;
+    private final WatchedPort port;
     private final List<Integer> override;
     private VcpuTracker tracker;
     private int trackedPid = -1;
     private volatile int[] lastCpuOfPair;
 
     /** @param override config {@code vcpus}: vCPU of each queue pair, or null for the guest default */
-    public VcpuWatch(VirtioNetPort port, List<Integer> override) {
+    public VcpuWatch(WatchedPort port, List<Integer> override) {
         this.port = port;
         this.override = override;
         this.lastCpuOfPair = unknown(port.maxQueuePairs());
-        port.setVcpuLocator(this);
     }
 
     private static int[] unknown(int pairs) {

@@ -1,4 +1,4 @@
-package io.jvhost.backend.device;
+package io.jvhost.backend.vcpu;
 
 /** Where the vCPU that kicks a queue pair last ran. */
 @FunctionalInterface
