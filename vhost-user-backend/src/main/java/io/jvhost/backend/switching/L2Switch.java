@@ -19,6 +19,8 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class L2Switch {
 
+    private static final System.Logger LOG = System.getLogger(L2Switch.class.getName());
+
     /** Entries not refreshed for this long are aged out (the Linux bridge default is 300 s). */
     public static final long DEFAULT_AGEING_NANOS = 300_000_000_000L;
 
@@ -117,6 +119,10 @@ public final class L2Switch {
             } else if (learnt == MacTable.PINNED_ELSEWHERE) {
                 ingress.countSpoofDrop(); // another port's secured MAC: neither learned nor forwarded
                 return;
+            } else if (learnt != MacTable.KNOWN && ingress.countUnlearned()) {
+                LOG.log(System.Logger.Level.WARNING, "network " + name + ": port " + from.name() + " sends from more "
+                        + "new MACs than it may have learned (" + MacTable.MAX_PER_PORT + " per port, "
+                        + MacTable.MAX_ENTRIES + " in all); their frames are forwarded, their sources not learned");
             }
         }
         final long destination = frame.destination();

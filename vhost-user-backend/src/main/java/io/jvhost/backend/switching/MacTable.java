@@ -37,6 +37,12 @@ public final class MacTable {
     public static final int MAX_ENTRIES = 4096;
     /** Pinned entries a table holds at most, beside {@link #MAX_ENTRIES} learned ones. */
     public static final int MAX_PINNED = 4096;
+    /**
+     * Learned entries one port may hold: a guest sending from ever new source MACs fills a quarter of
+     * the table at most, and the other ports' guests are still learned (else their unicast would flood
+     * to every port, the hostile one included).
+     */
+    public static final int MAX_PER_PORT = MAX_ENTRIES / 4;
 
     /** {@link #learn}: the address was known on that port already (refreshed at most). */
     public static final int KNOWN = 0;
@@ -46,6 +52,8 @@ public final class MacTable {
     public static final int FULL = 2;
     /** {@link #learn}: the address is pinned to another port; nothing changed. */
     public static final int PINNED_ELSEWHERE = 3;
+    /** {@link #learn}: a new address, but the port holds {@link #MAX_PER_PORT} already; nothing changed. */
+    public static final int PORT_FULL = 4;
 
     private static final int MIN_CAPACITY = 64;
     private static final VarHandle KEYS = MethodHandles.arrayElementVarHandle(long[].class);
@@ -66,7 +74,7 @@ public final class MacTable {
     /**
      * Records that {@code mac} was seen on {@code port}. Any thread; a known address takes no lock.
      *
-     * @return {@link #KNOWN}, {@link #LEARNED}, {@link #FULL} or {@link #PINNED_ELSEWHERE}
+     * @return {@link #KNOWN}, {@link #LEARNED}, {@link #FULL}, {@link #PORT_FULL} or {@link #PINNED_ELSEWHERE}
      */
     public int learn(long mac, SwitchPort port, long nowNanos) {
         Slots s = slots;
@@ -115,12 +123,19 @@ public final class MacTable {
             if (s.pinned[i]) {
                 return s.port(i) == port ? KNOWN : PINNED_ELSEWHERE;
             }
+            SwitchPort was = s.port(i);
             if (pin) {
                 s.learnedCount--;
                 s.pinnedCount++;
+                was.ingress().countLearned(-1);
                 s.pinned[i] = true; // before the port: a reader that sees the new port sees the pin
-            } else if (s.port(i) == port) {
+            } else if (was == port) {
                 return KNOWN; // another worker learned it meanwhile
+            } else if (port.ingress().learnedMacs() >= MAX_PER_PORT) {
+                return PORT_FULL;
+            } else {
+                was.ingress().countLearned(-1);
+                port.ingress().countLearned(1);
             }
             s.lastSeen[i] = nowNanos;
             PORTS.setRelease(s.ports, i, port);
@@ -130,10 +145,16 @@ public final class MacTable {
         if (pin ? s.pinnedCount >= MAX_PINNED : s.learnedCount >= MAX_ENTRIES) {
             return FULL;
         }
+        if (!pin && port.ingress().learnedMacs() >= MAX_PER_PORT) {
+            return PORT_FULL;
+        }
         if ((s.learnedCount + s.pinnedCount + 1) * 2 > s.keys.length) {
             s = publish(s.copy(s.keys.length * 2, null, false, false, 0));
         }
         s.insert(mac, port, nowNanos, pin);
+        if (!pin) {
+            port.ingress().countLearned(1);
+        }
         slotWrites++;
         return LEARNED;
     }
@@ -266,6 +287,8 @@ public final class MacTable {
             for (int i = 0; i < keys.length; i++) {
                 if (keep(i, removed, withPinned, ageing, oldestNanos)) {
                     next.insert(keys[i] - 1, ports[i], lastSeen[i], pinned[i]);
+                } else if (keys[i] != 0 && !pinned[i]) {
+                    ports[i].ingress().countLearned(-1); // the caller publishes next (under the lock)
                 }
             }
             return next;

@@ -1,6 +1,7 @@
 package io.jvhost.backend.switching;
 
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -25,6 +26,10 @@ public final class PortIngress {
     private final TokenBucket unknownUnicast;
     private final LongAdder stormDrops = new LongAdder();
     private final LongAdder spoofDrops = new LongAdder();
+    private final LongAdder unlearned = new LongAdder();
+    /** Learned MACs of the port in its network's table; written under that table's lock. */
+    private volatile int learnedMacs;
+    private final AtomicBoolean macLimitLogged = new AtomicBoolean();
 
     /**
      * @param allowedSources the unicast source MACs the port may send from; empty: any (no port security)
@@ -83,6 +88,30 @@ public final class PortIngress {
         TokenBucket bucket = unknownUnicast ? this.unknownUnicast
                 : destination == MacAddress.BROADCAST ? broadcast : multicast;
         return bucket.tryTake(nowNanos);
+    }
+
+    /** The port's learned MAC count changes by {@code delta}. Under its network's MAC table lock. */
+    void countLearned(int delta) {
+        learnedMacs += delta;
+    }
+
+    /** MACs the port's network learned on it now (pinned ones not included). */
+    public int learnedMacs() {
+        return learnedMacs;
+    }
+
+    /**
+     * A frame's source was not learned: the port holds its share of the table ({@link MacTable#MAX_PER_PORT})
+     * or the table is full. Returns true the first time, so that it is said once.
+     */
+    boolean countUnlearned() {
+        unlearned.increment();
+        return !macLimitLogged.get() && macLimitLogged.compareAndSet(false, true);
+    }
+
+    /** Frames whose new source MAC was not learned (the port's or the table's limit); they were forwarded. */
+    public long unlearned() {
+        return unlearned.sum();
     }
 
     void countStormDrop() {

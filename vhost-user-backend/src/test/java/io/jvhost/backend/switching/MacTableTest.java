@@ -80,13 +80,54 @@ class MacTableTest {
     @Test
     void shouldStopLearningWhenFull() {
         MacTable table = new MacTable();
-        SwitchPort a = port("a");
+        SwitchPort[] ports = fourPorts();
         for (long mac = 0; mac < MacTable.MAX_ENTRIES; mac++) {
-            assertEquals(MacTable.LEARNED, table.learn(mac, a, 0));
+            assertEquals(MacTable.LEARNED, table.learn(mac, ports[(int) (mac % 4)], 0));
         }
-        assertEquals(MacTable.FULL, table.learn(MacTable.MAX_ENTRIES, a, 0));
+        SwitchPort fresh = port("fresh");
+        assertEquals(MacTable.FULL, table.learn(MacTable.MAX_ENTRIES, fresh, 0));
         assertNull(table.lookup(MacTable.MAX_ENTRIES));
         assertEquals(MacTable.MAX_ENTRIES, table.size());
+    }
+
+    /** The ports sharing the table between them, each up to its {@link MacTable#MAX_PER_PORT}. */
+    private static SwitchPort[] fourPorts() {
+        return new SwitchPort[] {port("a"), port("b"), port("c"), port("d")};
+    }
+
+    /**
+     * A port sending from ever new MACs gets its share of the table and no more: the others are still
+     * learned. The count follows moves, ageing, forgetting and pins, so the share frees up again.
+     */
+    @Test
+    void shouldLearnAtMostItsShareFromOnePort() {
+        MacTable table = new MacTable();
+        SwitchPort hostile = port("hostile");
+        SwitchPort good = port("good");
+        for (long mac = 1; mac <= MacTable.MAX_PER_PORT; mac++) {
+            assertEquals(MacTable.LEARNED, table.learn(mac, hostile, 0));
+        }
+        assertEquals(MacTable.PORT_FULL, table.learn(0x10_0000, hostile, 0));
+        assertNull(table.lookup(0x10_0000));
+        assertEquals(MacTable.LEARNED, table.learn(0x5254_0000_0001L, good, 0), "another port is still learned");
+        assertEquals(MacTable.MAX_PER_PORT, hostile.ingress().learnedMacs());
+        assertEquals(1, good.ingress().learnedMacs());
+
+        assertEquals(MacTable.PORT_FULL, table.learn(0x5254_0000_0001L, hostile, 0), "no move onto a full port");
+        assertSame(good, table.lookup(0x5254_0000_0001L));
+        assertEquals(MacTable.LEARNED, table.learn(1, good, 1), "a move off it frees one");
+        assertEquals(MacTable.MAX_PER_PORT - 1, hostile.ingress().learnedMacs());
+        assertEquals(2, good.ingress().learnedMacs());
+        assertTrue(table.pin(2, good), "a pin takes an entry over");
+        assertEquals(MacTable.MAX_PER_PORT - 2, hostile.ingress().learnedMacs());
+        assertEquals(2, good.ingress().learnedMacs(), "pinned entries do not count");
+
+        assertEquals(MacTable.LEARNED, table.learn(0x20_0000, hostile, 10), "learned later than the rest");
+        table.age(5);
+        assertEquals(1, hostile.ingress().learnedMacs(), "ageing drops the old ones from the count");
+        table.forget(hostile);
+        assertEquals(0, hostile.ingress().learnedMacs());
+        assertEquals(MacTable.LEARNED, table.learn(0x10_0000, hostile, 20), "its share is free again");
     }
 
     /**
@@ -97,10 +138,10 @@ class MacTableTest {
     @Test
     void shouldLearnNAddressesInLinearlyManySlotWrites() {
         MacTable table = new MacTable();
-        SwitchPort a = port("a");
+        SwitchPort[] ports = fourPorts();
         int n = MacTable.MAX_ENTRIES;
         for (long mac = 1; mac <= n; mac++) {
-            table.learn(mac, a, 0);
+            assertEquals(MacTable.LEARNED, table.learn(mac, ports[(int) (mac % 4)], 0));
         }
         long writes = table.slotWrites();
         assertTrue(writes >= n && writes < 3L * n, "slot writes for " + n + " addresses: " + writes);
@@ -156,10 +197,10 @@ class MacTableTest {
     @Test
     void shouldPinEvenWhenLearningIsFull() {
         MacTable table = new MacTable();
-        SwitchPort hostile = port("hostile");
+        SwitchPort[] hostile = fourPorts();
         SwitchPort secured = port("secured");
         for (long mac = 1; mac <= MacTable.MAX_ENTRIES; mac++) {
-            table.learn(mac, hostile, 0);
+            table.learn(mac, hostile[(int) (mac % 4)], 0);
         }
         assertTrue(table.pin(0x5254_0000_0001L, secured));
         assertSame(secured, table.lookup(0x5254_0000_0001L));
@@ -174,7 +215,7 @@ class MacTableTest {
     void shouldGiveConcurrentReadersOnlyPortsAnAddressWasOn() throws Exception {
         MacTable table = new MacTable();
         SwitchPort[] ports = {port("p0"), port("p1"), port("p2"), port("p3")};
-        int macs = 3000;
+        int macs = 2 * MacTable.MAX_PER_PORT - 40; // each port within its share
         // Address m lives on ports[m % 2] or moves to ports[2 + m % 2]; ports[3] is forgotten at times.
         AtomicBoolean done = new AtomicBoolean();
         AtomicReference<String> wrong = new AtomicReference<>();
