@@ -363,10 +363,15 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         ports.remove(entry);
         L2Switch network = networks.get(entry.config().network());
         network.detach(entry.tap() != null ? entry.tap() : entry.port());
-        // A worker may still be delivering into the port from the port array it read before the
-        // detach; once every worker has run a command (drained between handler calls) none is.
-        for (DataWorker w : dataWorkers) {
-            w.worker().call(() -> null);
+        if (entry.tap() != null) {
+            // A worker may still be writing to the TAP from the port array it read before the detach,
+            // and a closed fd's number is soon another file's; once every worker has run a command
+            // (drained between handler calls) none is. A guest's port needs no such wait: a sender
+            // copies into an RX ring only under its claim and finds it stopped, so removing one never
+            // waits for a worker that has nothing to do with it.
+            for (DataWorker w : dataWorkers) {
+                w.worker().call(() -> null);
+            }
         }
         closePort(entry);
         if (entry.vcpus() != null) {
