@@ -126,7 +126,7 @@ final class MeshBench {
         List<Long> received = new ArrayList<>();
         while (System.nanoTime() - start < max.toNanos()) {
             check(jvhost, failure, "warm-up");
-            compiler.add(compilerTicks(ProcSample.read(jvhost.pid())));
+            compiler.add(ProcSample.read(jvhost.pid()).compilerTicks());
             received.add(generator.received());
             int n = received.size();
             if (n >= 4 && compiler.get(n - 1) - compiler.get(n - 3) == 0) {
@@ -143,15 +143,6 @@ final class MeshBench {
         return (System.nanoTime() - start) / 1e9;
     }
 
-    private static long compilerTicks(ProcSample sample) {
-        long ticks = 0;
-        for (ProcSample.ThreadSample t : sample.threads().values()) {
-            if (t.name().contains("Compiler")) {
-                ticks += t.cpuTicks();
-            }
-        }
-        return ticks;
-    }
 
     private static void check(JvhostProcess jvhost, AtomicReference<Throwable> failure, String what) {
         Throwable t = failure.get();

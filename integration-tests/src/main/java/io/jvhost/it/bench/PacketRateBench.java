@@ -137,7 +137,7 @@ final class PacketRateBench {
         SerialLog.sleep(min);
         List<Long> compilerTicks = new ArrayList<>();
         while (System.nanoTime() - start < max.toNanos()) {
-            compilerTicks.add(compilerTicks(ProcSample.read(backend.pid())));
+            compilerTicks.add(ProcSample.read(backend.pid()).compilerTicks());
             int n = compilerTicks.size();
             int quiet = (int) QUIET_COMPILER.toSeconds();
             List<ThroughputBlocks.Block> blocks = ThroughputBlocks.parse(frontEnd.log().lines(), 0,
@@ -157,15 +157,6 @@ final class PacketRateBench {
 
     private static final Duration QUIET_COMPILER = Duration.ofSeconds(2);
 
-    private static long compilerTicks(ProcSample sample) {
-        long ticks = 0;
-        for (ProcSample.ThreadSample t : sample.threads().values()) {
-            if (t.name().contains("Compiler")) {
-                ticks += t.cpuTicks();
-            }
-        }
-        return ticks;
-    }
 
     /**
      * Whether traffic stopped: the loop always holds the frames {@code --tx-first} put in, so a block

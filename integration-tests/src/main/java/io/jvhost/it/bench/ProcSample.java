@@ -105,6 +105,17 @@ record ProcSample(long nanoTime, long cpuTicks, Map<Long, ThreadSample> threads)
     }
 
     /** What happened between this sample and {@code later}. */
+    /** CPU ticks of the JIT compiler threads (HotSpot's {@code C1/C2 CompilerThre...}): warm-up is over when they stop. */
+    long compilerTicks() {
+        long ticks = 0;
+        for (ThreadSample t : threads.values()) {
+            if (t.name().contains("Compiler")) {
+                ticks += t.cpuTicks();
+            }
+        }
+        return ticks;
+    }
+
     Delta until(ProcSample later) {
         double seconds = (later.nanoTime - nanoTime) / 1e9;
         double cpuSeconds = (later.cpuTicks - cpuTicks) / (double) CLOCK_TICKS_PER_SECOND;
