@@ -50,10 +50,10 @@ class BenchSmokeTest {
         String namespacesBefore = NetNamespaceList.now();
         Instant started = Instant.now();
         Process bench = ProcessReaper.start(pb, "scripts/bench.sh --quick");
-        boolean finished = bench.waitFor(5, TimeUnit.MINUTES);
+        boolean finished = bench.waitFor(7, TimeUnit.MINUTES);
         ProcessReaper.terminate(bench.toHandle(), Duration.ofSeconds(10));
         String log = Files.readString(output, StandardCharsets.UTF_8);
-        assertTrue(finished, "bench.sh --quick did not finish in 5 minutes:\n" + log);
+        assertTrue(finished, "bench.sh --quick did not finish in 7 minutes:\n" + log);
         assertEquals(0, bench.exitValue(), "bench.sh exit status; its output:\n" + log);
 
         Path runDir;
@@ -76,6 +76,14 @@ class BenchSmokeTest {
         assertPositiveRow(report, "| guest → guest | 1024 | ", 7);
         assertPositiveRow(report, "| host → guest | 1024 | ", 7);
         assertPositiveRow(report, "| guest → host | 1024 | ", 4);
+        // Case 5, the mesh: 2 ports (the generator's loopback) and 4: Mpps, CPU ms/Mpkt, the ratio to 2 ports.
+        String mesh = report.substring(report.indexOf("## 5. Mesh"));
+        assertPositiveRow(mesh, "| 2 | ", 3);
+        assertPositiveRow(mesh, "| 4 | ", 3);
+        // Case 1's pair table: the one pair's jvhost/DPDK Mpps, ratio and level, then the median ratio.
+        String pairs = report.substring(report.indexOf("Pairs (each jvhost run"));
+        assertTrue(Pattern.compile("\\| 64 \\| [0-9.]+/[0-9.]+ \\([0-9.]+, (high|low)\\) \\| [0-9.]+ \\|")
+                .matcher(pairs).find(), pairs);
         assertTrue(report.contains("| CPU model | "), report);
         assertTrue(report.contains("| DPDK (testpmd) | dpdk-dev "), report);
         assertFalse(report.contains("Failed measurements"), report);
@@ -93,6 +101,7 @@ class BenchSmokeTest {
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("loopback,percpu,64,1,mpps,")), csv.toString());
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("guests,dpdk,rr:4,1,value,")), csv.toString());
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("offloads,bridge,h2g/1024,1,value,")), csv.toString());
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("mesh,percpu,4,1,mpps,")), csv.toString());
         assertFalse(Files.exists(dir.resolve("latest")), "a quick run must not replace latest/");
 
         // Every process the bench started is gone: jvhost's config and QEMU's logs are under dir,
