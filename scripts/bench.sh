@@ -12,6 +12,8 @@
 #   --only CASES comma-separated subset of loopback,scaling,guests,offloads,mesh (default: all five)
 #   --no-build   use the jars and classes as they are (JVBENCH_CLASSPATH, JVBENCH_JVHOST_CLASSPATH
 #                override where they are)
+#   JVBENCH_JVHOST_JAVA_OPTS  extra JVM options for jvhost (as bin/jvhost's JVHOST_JAVA_OPTS), e.g.
+#                "-XX:+UseTransparentHugePages"; the report's command lines show them
 #
 # Cases (see README "Benchmarks"): 1. loopback packet rate, testpmd front-end through jvhost and
 # through testpmd's vhost PMD, 64/256/1518-byte frames; 2. scaling with 1..16 port pairs, jvhost

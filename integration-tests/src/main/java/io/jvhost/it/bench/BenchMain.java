@@ -119,7 +119,12 @@ public final class BenchMain {
             throw new UncheckedIOException("creating " + logDir + " and " + socketDir, e);
         }
         String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> javaCommand = List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", jvhostClasspath, MAIN_CLASS);
+        List<String> javaCommand = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED"));
+        String extraOptions = System.getenv("JVBENCH_JVHOST_JAVA_OPTS"); // as bin/jvhost's JVHOST_JAVA_OPTS
+        if (extraOptions != null && !extraOptions.isBlank()) {
+            javaCommand.addAll(List.of(extraOptions.trim().split("\\s+")));
+        }
+        javaCommand.addAll(List.of("-cp", jvhostClasspath, MAIN_CLASS));
         BenchEnv env = new BenchEnv(socketDir, logDir, javaCommand, new AtomicInteger(), new LinkedHashMap<>());
 
         String loadBefore = Machine.loadAverage();
