@@ -92,7 +92,7 @@ write(*OF, "checksum-only", offload(0, 1, 0, 0, 0, 777, False))
 TYPES = ["GET_FEATURES", "SET_FEATURES", "SET_OWNER", "RESET_OWNER", "SET_MEM_TABLE", "SET_VRING_NUM",
          "SET_VRING_ADDR", "SET_VRING_BASE", "GET_VRING_BASE", "SET_VRING_KICK", "SET_VRING_CALL",
          "SET_VRING_ERR", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES", "GET_QUEUE_NUM",
-         "SET_VRING_ENABLE", "NET_SET_MTU"]
+         "SET_VRING_ENABLE", "NET_SET_MTU", "GET_MAX_MEM_SLOTS", "ADD_MEM_REG", "REM_MEM_REG"]
 
 def codec_message(name, payload, fds=()):
     # Structured; flags VERSION; the payload's size (SET_MEM_TABLE's range, 8..264, takes two bytes); declared = size.
@@ -134,5 +134,13 @@ SESSION = ("vhost-user-backend", "io.jvhost.backend.protocol", "SessionFuzzTest"
 write(*SESSION, "qemu-start-stop-reset", u8(0, 1) + s("GET_FEATURES") + s("GET_PROTOCOL_FEATURES")
       + s("SET_PROTOCOL_FEATURES", u8(1, 0x09)) + s("SET_OWNER") + s("SET_FEATURES", u8(1), u64(-1))
       + memtable + ring(0) + ring(1) + s("GET_VRING_BASE", idx(0)) + memtable + s("RESET_OWNER"))
+# CONFIGURE_MEM_SLOTS (protocol byte 0x29: MQ, REPLY_ACK, bit 5 = slots) as QEMU 7.2 sends it: two
+# ADD_MEM_REG instead of SET_MEM_TABLE, ring 0 in the first region, a third region while it runs, the
+# second removed (an existing one, no fd), then a REM_MEM_REG of a region never added.
+def add_reg(gpa, pages, va, offset): return s("ADD_MEM_REG", u8(1, gpa, pages - 1, va, offset), u8(2))
+write(*SESSION, "mem-slots-add-rem", u8(0, 1) + s("GET_FEATURES") + s("GET_PROTOCOL_FEATURES")
+      + s("SET_PROTOCOL_FEATURES", u8(1, 0x29)) + s("SET_OWNER") + s("SET_FEATURES", u8(1), u64(-1))
+      + s("GET_MAX_MEM_SLOTS") + add_reg(0, 4, 0, 0) + add_reg(1, 4, 1, 1) + ring(0) + add_reg(2, 4, 2, 2)
+      + s("REM_MEM_REG", u8(1, 1, 0), u8(1)) + s("REM_MEM_REG", u8(0, 1, 3, 3, 3, 0), u8(1)))
 write(*SESSION, "kick-before-memory-legacy", u8(1, 0) + s("SET_OWNER") + ring(0) + ring(3) + memtable
       + s("SET_VRING_CALL", u8(0), idx(0)) + s("GET_VRING_BASE", idx(0)))

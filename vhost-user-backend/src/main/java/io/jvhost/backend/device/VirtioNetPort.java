@@ -35,8 +35,11 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
 
     private static final System.Logger LOG = System.getLogger(VirtioNetPort.class.getName());
 
-    /** vhost-user protocol features offered: MQ (bit 0), REPLY_ACK (bit 3) and NET_MTU (bit 4). */
-    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 3) | (1L << 4);
+    /**
+     * vhost-user protocol features offered: MQ (bit 0), REPLY_ACK (bit 3), NET_MTU (bit 4) and
+     * CONFIGURE_MEM_SLOTS (bit 15: memory hotplug beyond SET_MEM_TABLE's 8 regions).
+     */
+    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 3) | (1L << 4) | (1L << 15);
     /** The default MTU of a port (as a Linux Ethernet device). */
     public static final int DEFAULT_MTU = 1500;
     /** What a frame without GSO may carry beyond the MTU: the Ethernet header and one VLAN tag. */

@@ -44,24 +44,28 @@ public final class MemoryTablePayload {
         return REGIONS + regions * REGION_LENGTH;
     }
 
-    public static long gpa(MemorySegment payload, int region) {
-        return Wire.u64(payload, regionOffset(region) + REGION_GPA);
-    }
-
-    public static long size(MemorySegment payload, int region) {
-        return Wire.u64(payload, regionOffset(region) + REGION_SIZE);
-    }
-
-    public static long frontendVa(MemorySegment payload, int region) {
-        return Wire.u64(payload, regionOffset(region) + REGION_FRONTEND_VA);
-    }
-
-    public static long mmapOffset(MemorySegment payload, int region) {
-        return Wire.u64(payload, regionOffset(region) + REGION_MMAP_OFFSET);
-    }
-
     private static long regionOffset(int region) {
         return REGIONS + (long) region * REGION_LENGTH;
+    }
+
+    /** Decodes the {@link #REGION_LENGTH}-byte region description at {@code base}. */
+    static VhostUserRequest.RegionDescriptor readRegion(MemorySegment payload, long base) {
+        return new VhostUserRequest.RegionDescriptor(Wire.u64(payload, base + REGION_GPA),
+                Wire.u64(payload, base + REGION_SIZE), Wire.u64(payload, base + REGION_FRONTEND_VA),
+                Wire.u64(payload, base + REGION_MMAP_OFFSET));
+    }
+
+    /** Encodes {@code region} at {@code base}. */
+    static void writeRegion(MemorySegment payload, long base, VhostUserRequest.RegionDescriptor region) {
+        Wire.putU64(payload, base + REGION_GPA, region.gpa());
+        Wire.putU64(payload, base + REGION_SIZE, region.size());
+        Wire.putU64(payload, base + REGION_FRONTEND_VA, region.frontendVa());
+        Wire.putU64(payload, base + REGION_MMAP_OFFSET, region.mmapOffset());
+    }
+
+    /** Region {@code region} of a table. */
+    static VhostUserRequest.RegionDescriptor region(MemorySegment payload, int region) {
+        return readRegion(payload, regionOffset(region));
     }
 
     /** Encodes {@code regions} (as a front-end would). */
@@ -69,11 +73,7 @@ public final class MemoryTablePayload {
         MemorySegment payload = MemorySegment.ofArray(new byte[sizeFor(regions.length)]);
         Wire.putU32(payload, NREGIONS, regions.length);
         for (int i = 0; i < regions.length; i++) {
-            long base = regionOffset(i);
-            Wire.putU64(payload, base + REGION_GPA, regions[i].gpa());
-            Wire.putU64(payload, base + REGION_SIZE, regions[i].size());
-            Wire.putU64(payload, base + REGION_FRONTEND_VA, regions[i].frontendVa());
-            Wire.putU64(payload, base + REGION_MMAP_OFFSET, regions[i].mmapOffset());
+            writeRegion(payload, regionOffset(i), regions[i]);
         }
         return payload;
     }

@@ -4,12 +4,15 @@ import io.jvhost.backend.linux.EventFd;
 import io.jvhost.backend.linux.FdList;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.UnixSocket;
+import io.jvhost.backend.protocol.VhostUserRequest.AddMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.GetMaxMemSlots;
 import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetQueueNum;
 import io.jvhost.backend.protocol.VhostUserRequest.GetVringBase;
 import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
 import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
+import io.jvhost.backend.protocol.VhostUserRequest.RemMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
 import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
@@ -200,6 +203,14 @@ public final class MessageCodec {
                 }
                 yield new NetSetMtu((int) mtu);
             }
+            case GET_MAX_MEM_SLOTS -> new GetMaxMemSlots();
+            case ADD_MEM_REG -> {
+                if (fds.size() != 1) {
+                    throw VhostUserException.protocol(type, "no fd attached for the region");
+                }
+                yield new AddMemReg(MemoryRegionPayload.region(payload));
+            }
+            case REM_MEM_REG -> new RemMemReg(MemoryRegionPayload.region(payload));
         };
     }
 
@@ -219,8 +230,7 @@ public final class MessageCodec {
         }
         List<RegionDescriptor> list = new ArrayList<>(regions);
         for (int i = 0; i < regions; i++) {
-            list.add(new RegionDescriptor(MemoryTablePayload.gpa(payload, i), MemoryTablePayload.size(payload, i),
-                    MemoryTablePayload.frontendVa(payload, i), MemoryTablePayload.mmapOffset(payload, i)));
+            list.add(MemoryTablePayload.region(payload, i));
         }
         return new SetMemTable(list);
     }

@@ -27,7 +27,12 @@ public enum RequestType {
     SET_PROTOCOL_FEATURES(16, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_FEATURES_OFFERED),
     GET_QUEUE_NUM(17, 0, 0, 0, Gate.PROTOCOL_F_MQ),
     SET_VRING_ENABLE(18, VringStatePayload.SIZE, VringStatePayload.SIZE, 0, Gate.PROTOCOL_FEATURES_ACKED),
-    NET_SET_MTU(20, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_F_NET_MTU);
+    NET_SET_MTU(20, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_F_NET_MTU),
+    GET_MAX_MEM_SLOTS(36, 0, 0, 0, Gate.PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+    ADD_MEM_REG(37, MemoryRegionPayload.SIZE, MemoryRegionPayload.SIZE, 1, Gate.PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+    // QEMU before 7.1 attached the region's fd to REM_MEM_REG too; the spec now says none. One is
+    // accepted and ignored, as libvhost-user does.
+    REM_MEM_REG(38, MemoryRegionPayload.SIZE, MemoryRegionPayload.SIZE, 1, Gate.PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 
     /** What must have been offered or negotiated before a request is legal. */
     public enum Gate {
@@ -39,10 +44,12 @@ public enum RequestType {
         /** vhost-user.rst: GET_QUEUE_NUM "sent only when VHOST_USER_PROTOCOL_F_MQ is set". */
         PROTOCOL_F_MQ,
         /** vhost-user.rst: NET_SET_MTU "only legal if VHOST_USER_PROTOCOL_F_NET_MTU is negotiated". */
-        PROTOCOL_F_NET_MTU
+        PROTOCOL_F_NET_MTU,
+        /** vhost-user.rst: GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG need VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS. */
+        PROTOCOL_F_CONFIGURE_MEM_SLOTS
     }
 
-    private static final RequestType[] BY_CODE = new RequestType[32];
+    private static final RequestType[] BY_CODE = new RequestType[64];
 
     static {
         for (RequestType type : values()) {
@@ -92,6 +99,7 @@ public enum RequestType {
 
     /** True when the request has a reply of its own (vhost-user.rst, "Communication"), so REPLY_ACK adds none. */
     public boolean hasReply() {
-        return this == GET_FEATURES || this == GET_PROTOCOL_FEATURES || this == GET_VRING_BASE || this == GET_QUEUE_NUM;
+        return this == GET_FEATURES || this == GET_PROTOCOL_FEATURES || this == GET_VRING_BASE || this == GET_QUEUE_NUM
+                || this == GET_MAX_MEM_SLOTS;
     }
 }

@@ -129,4 +129,28 @@ public sealed interface VhostUserRequest {
             return RequestType.NET_SET_MTU;
         }
     }
+
+    /** VHOST_USER_GET_MAX_MEM_SLOTS: how many regions ADD_MEM_REG may build up. */
+    record GetMaxMemSlots() implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.GET_MAX_MEM_SLOTS;
+        }
+    }
+
+    /** One more region for the memory table; it is backed by message fd 0. */
+    record AddMemReg(RegionDescriptor region) implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.ADD_MEM_REG;
+        }
+    }
+
+    /**
+     * Removes the region with the same gpa, size and front-end address (vhost-user.rst: "the mmap
+     * offset is ignored"); an fd attached by an older front-end is not used.
+     */
+    record RemMemReg(RegionDescriptor region) implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.REM_MEM_REG;
+        }
+    }
 }

@@ -2,11 +2,15 @@ package io.jvhost.backend.protocol;
 
 import io.jvhost.backend.linux.FdList;
 import io.jvhost.backend.linux.Fds;
+import io.jvhost.backend.protocol.VhostUserRequest.AddMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.GetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.GetMaxMemSlots;
 import io.jvhost.backend.protocol.VhostUserRequest.GetProtocolFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.GetQueueNum;
 import io.jvhost.backend.protocol.VhostUserRequest.GetVringBase;
+import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
+import io.jvhost.backend.protocol.VhostUserRequest.RemMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
 import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
@@ -54,9 +58,16 @@ public final class VhostUserSession implements AutoCloseable {
     public static final int PROTOCOL_F_MQ = 0;
     public static final int PROTOCOL_F_REPLY_ACK = 3;
     public static final int PROTOCOL_F_NET_MTU = 4;
+    public static final int PROTOCOL_F_CONFIGURE_MEM_SLOTS = 15;
     /** Protocol features this state machine implements; the device's offer is masked with them. */
     public static final long SUPPORTED_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK)
-            | (1L << PROTOCOL_F_NET_MTU);
+            | (1L << PROTOCOL_F_NET_MTU) | (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+    /**
+     * Regions a memory table may have with CONFIGURE_MEM_SLOTS (GET_MAX_MEM_SLOTS); SET_MEM_TABLE
+     * carries at most {@link MemoryTablePayload#MAX_REGIONS}. libvhost-user also offers 32; QEMU takes
+     * the smaller of this and its own limit (512 on x86) and refuses a DIMM beyond it.
+     */
+    public static final int MAX_MEM_SLOTS = 32;
     /** Vring fd messages carry the queue index in 8 bits: at most 256 queues. */
     public static final int MAX_QUEUE_PAIRS = 128;
 
@@ -182,6 +193,8 @@ public final class VhostUserSession implements AutoCloseable {
                     ? "protocol feature MQ was not negotiated" : null;
             case PROTOCOL_F_NET_MTU -> (ackedProtocolFeatures & (1L << PROTOCOL_F_NET_MTU)) == 0
                     ? "protocol feature NET_MTU was not negotiated" : null;
+            case PROTOCOL_F_CONFIGURE_MEM_SLOTS -> (ackedProtocolFeatures & (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS)) == 0
+                    ? "protocol feature CONFIGURE_MEM_SLOTS was not negotiated" : null;
         };
         if (missing != null) {
             throw VhostUserException.protocol(type, missing);
@@ -283,8 +296,54 @@ public final class VhostUserSession implements AutoCloseable {
                     throw VhostUserException.refused(type, e.getMessage());
                 }
             }
+            case GetMaxMemSlots ignored -> {
+                return U64Payload.of(MAX_MEM_SLOTS);
+            }
+            case AddMemReg(RegionDescriptor region) -> addMemRegion(region, fds.get(0));
+            case RemMemReg(RegionDescriptor region) -> removeMemRegion(region);
         }
         return null;
+    }
+
+    /**
+     * ADD_MEM_REG: maps the region, hands the device a table with it added, as SET_MEM_TABLE does,
+     * then starts rings that waited for a memory table. Regions already mapped stay mapped (shared
+     * with the new table), so nothing the workers still use is unmapped.
+     */
+    private void addMemRegion(RegionDescriptor region, int fd) throws VhostUserException {
+        MappedMemoryTable current = memory == null ? MappedMemoryTable.empty() : memory;
+        MappedMemoryTable next = current.withRegion(region, fd, MAX_MEM_SLOTS);
+        try {
+            device.setMemory(next.memory());
+        } catch (RuntimeException e) {
+            next.closeRegion(next.regionCount() - 1); // the new region only: the others are still in use
+            throw e;
+        }
+        memory = next;
+        LOG.log(Level.INFO, "ADD_MEM_REG: mapped " + MappedMemoryTable.describe(region) + " ("
+                + next.regionCount() + " of " + MAX_MEM_SLOTS + " slots in use)");
+        reconcileAll(RequestType.ADD_MEM_REG);
+        // The fd stays in the message and is closed with it: the mapping keeps the memory.
+    }
+
+    /**
+     * REM_MEM_REG: hands the device a table without the region and unmaps it only once setMemory
+     * returned, when no worker can reach it any more (VhostUserDevice's contract). A running ring
+     * whose areas were in it stops (the device reports it broken), as with SET_MEM_TABLE.
+     */
+    private void removeMemRegion(RegionDescriptor region) throws VhostUserException {
+        int index = memory == null ? -1 : memory.indexOf(region);
+        if (index < 0) {
+            throw VhostUserException.protocol(RequestType.REM_MEM_REG, "no mapped region matches "
+                    + MappedMemoryTable.describe(region));
+        }
+        MappedMemoryTable old = memory;
+        MappedMemoryTable next = old.withoutRegion(index);
+        device.setMemory(next.memory());
+        memory = next;
+        old.closeRegion(index);
+        LOG.log(Level.INFO, "REM_MEM_REG: unmapped " + MappedMemoryTable.describe(region) + " ("
+                + next.regionCount() + " of " + MAX_MEM_SLOTS + " slots in use)");
     }
 
     private void setMemTable(SetMemTable table, FdList fds) throws VhostUserException {

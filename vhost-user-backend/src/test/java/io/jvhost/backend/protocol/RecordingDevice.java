@@ -76,6 +76,13 @@ final class RecordingDevice implements VhostUserDevice {
 
     @Override
     public synchronized void setMemory(GuestMemory newMemory) {
+        // The contract: the session unmaps what the old table had only once this returned.
+        GuestMemory old = memory;
+        for (int i = 0; old != null && i < old.regionCount(); i++) {
+            if (!old.segment(i).scope().isAlive()) {
+                record("ERROR: region gpa=0x" + Long.toHexString(old.regionGpa(i)) + " unmapped before setMemory");
+            }
+        }
         StringBuilder text = new StringBuilder("setMemory(");
         for (int i = 0; i < newMemory.regionCount(); i++) {
             MemoryRegion r = newMemory.region(i);
@@ -138,6 +145,7 @@ final class RecordingDevice implements VhostUserDevice {
         if (!running.isEmpty()) {
             fail("disconnected with running queues " + running.keySet());
         }
+        memory = null; // the session unmaps it next
         record("disconnected()");
     }
 

@@ -6,6 +6,7 @@ import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import io.jvhost.virtio.fuzz.FuzzInput;
 import io.jvhost.virtio.fuzz.FuzzStats;
 import io.jvhost.virtio.memory.GuestMemory;
+import io.jvhost.virtio.memory.MemoryRegion;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.foreign.MemorySegment;
@@ -16,6 +17,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -29,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  *
  * <p>Asserted after every request: a rejection is a {@link VhostUserException} that is not a
  * disguised {@link RuntimeException} of the session itself; session and device agree on which queues
- * run; a memory table replaced is unmapped. After the session closes: nothing runs, every memory
+ * run; a region the device's new table lost is unmapped, one it kept (ADD_MEM_REG, REM_MEM_REG) is not. After the session closes: nothing runs, every memory
  * table the device saw is unmapped, and the process has exactly the fds it had before.
  */
 class SessionFuzzTest {
@@ -88,7 +90,7 @@ class SessionFuzzTest {
         int[] fds = new int[0];
         MemorySegment payload = switch (type) {
             case SET_FEATURES -> U64Payload.of(in.below(8) == 0 ? in.u64() : device.offeredFeatures & in.u64());
-            case SET_PROTOCOL_FEATURES -> U64Payload.of(in.below(8) == 0 ? in.u64() : in.u8() & 0x1F);
+            case SET_PROTOCOL_FEATURES -> U64Payload.of(in.below(8) == 0 ? in.u64() : protocolFeatures(in.u8()));
             case SET_MEM_TABLE -> {
                 RegionDescriptor[] regions = new RegionDescriptor[1 + in.below(in.below(8) == 0 ? 8 : 2)];
                 for (int i = 0; i < regions.length; i++) {
@@ -111,6 +113,27 @@ class SessionFuzzTest {
                 yield VringFdPayload.of(index(in), noFd);
             }
             case NET_SET_MTU -> U64Payload.of(in.below(8) == 0 ? in.u64() : 68 + in.below(12000));
+            case ADD_MEM_REG -> {
+                RegionDescriptor region = region(in);
+                int kind = in.below(8);
+                fds = kind == 0 ? new int[0] : new int[] {kind == 1 ? FuzzWire.eventfd() : FuzzWire.memfd()};
+                yield MemoryRegionPayload.of(region);
+            }
+            case REM_MEM_REG -> {
+                GuestMemory memory = device.memory;
+                boolean existing = in.below(4) != 0 && memory != null && memory.regionCount() > 0;
+                RegionDescriptor region;
+                if (existing) {
+                    MemoryRegion r = memory.region(in.below(memory.regionCount()));
+                    region = new RegionDescriptor(r.gpa(), r.size(), r.frontendVa(), in.u8());
+                } else {
+                    region = region(in);
+                }
+                if (in.below(8) == 0) { // QEMU before 7.1 attached the fd
+                    fds = new int[] {FuzzWire.memfd()};
+                }
+                yield MemoryRegionPayload.of(region);
+            }
             default -> MemorySegment.ofArray(new byte[0]);
         };
         wire.send(type.code(), flags, payload, fds);
@@ -133,10 +156,18 @@ class SessionFuzzTest {
                 keep = e.keepsConnection();
             }
             GuestMemory now = device.memory;
-            if (now != before) {
+            if (now == null && before != null) { // RESET_OWNER ended the device session
+                assertFalse(mapped(before), "memory still mapped after RESET_OWNER");
+            } else if (now != before) {
                 tables.add(now);
-                if (before != null) {
-                    assertFalse(mapped(before), "the replaced memory table is still mapped");
+                for (int i = 0; i < now.regionCount(); i++) {
+                    assertTrue(now.segment(i).scope().isAlive(), "a region of the device's table is not mapped");
+                }
+                // SET_MEM_TABLE replaces every region; ADD_MEM_REG and REM_MEM_REG keep the others mapped.
+                for (int i = 0; before != null && i < before.regionCount(); i++) {
+                    assertEquals(contains(now, before.region(i)), before.segment(i).scope().isAlive(),
+                            "region gpa 0x" + Long.toHexString(before.regionGpa(i)) + " after " + message.request()
+                                    + ": mapped exactly while the new table has it");
                 }
             }
             checkQueuesAgree(session, device);
@@ -164,8 +195,28 @@ class SessionFuzzTest {
         return in.below(16) == 0 ? in.u8() : in.below(5);
     }
 
+    /** Whether any region of {@code table} is still mapped. */
     private static boolean mapped(GuestMemory table) {
-        return table.segment(0).scope().isAlive();
+        for (int i = 0; i < table.regionCount(); i++) {
+            if (table.segment(i).scope().isAlive()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean contains(GuestMemory table, MemoryRegion region) {
+        for (int i = 0; i < table.regionCount(); i++) {
+            if (table.region(i) == region) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Bits 0-4 as they are (MQ .. NET_MTU), bit 5 for CONFIGURE_MEM_SLOTS (15), so seeds stay short. */
+    private static long protocolFeatures(int bits) {
+        return (bits & 0x1F) | ((bits & 0x20) != 0 ? 1L << VhostUserSession.PROTOCOL_F_CONFIGURE_MEM_SLOTS : 0);
     }
 
     private static void checkQueuesAgree(VhostUserSession session, RecordingDevice device) {
