@@ -6,6 +6,7 @@ import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.Mapping;
 import io.jvhost.backend.linux.UnixSocket;
+import io.jvhost.backend.protocol.MemoryRegionPayload;
 import io.jvhost.backend.protocol.MemoryTablePayload;
 import io.jvhost.backend.protocol.MessageCodec;
 import io.jvhost.backend.protocol.MessageHeader;
@@ -17,6 +18,7 @@ import io.jvhost.backend.protocol.VringFdPayload;
 import io.jvhost.backend.protocol.VringStatePayload;
 import io.jvhost.virtio.driver.DriverVirtqueue;
 import io.jvhost.virtio.driver.GuestRam;
+import io.jvhost.virtio.memory.MemoryRegion;
 import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.net.VirtioNetFeatures;
 
@@ -39,8 +41,10 @@ import java.util.List;
  * error notifiers are eventfds, and the control channel is an AF_UNIX connection carrying fds.
  *
  * <p>{@link #connect} negotiates as QEMU does (vhost-user.rst, "Starting the device"): GET_FEATURES,
- * GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES (MQ, REPLY_ACK), GET_QUEUE_NUM, SET_OWNER, SET_FEATURES,
- * SET_MEM_TABLE, and per virtqueue SET_VRING_NUM / BASE / ADDR / KICK / CALL (/ ERR); it posts the
+ * GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES (MQ, REPLY_ACK, NET_MTU, CONFIGURE_MEM_SLOTS), GET_QUEUE_NUM,
+ * GET_MAX_MEM_SLOTS, SET_OWNER, SET_FEATURES, SET_MEM_TABLE (one region; QEMU with CONFIGURE_MEM_SLOTS
+ * sends ADD_MEM_REG instead, which {@link #addMemory} uses for regions added later), and per
+ * virtqueue SET_VRING_NUM / BASE / ADDR / KICK / CALL (/ ERR); it posts the
  * receive buffers, then sends SET_VRING_ENABLE 1 for both queues. Once REPLY_ACK is negotiated every
  * request without a reply of its own carries NEED_REPLY and a non-zero status fails the call.
  *
@@ -84,9 +88,10 @@ public final class VhostUserFrontend implements AutoCloseable {
     public static final int PROTOCOL_F_MQ = 0;
     public static final int PROTOCOL_F_REPLY_ACK = 3;
     public static final int PROTOCOL_F_NET_MTU = 4;
+    public static final int PROTOCOL_F_CONFIGURE_MEM_SLOTS = 15;
     /** Protocol features this front-end implements. */
     public static final long DRIVER_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK)
-            | (1L << PROTOCOL_F_NET_MTU);
+            | (1L << PROTOCOL_F_NET_MTU) | (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 
     /** How long a device may take to signal after publishing, before a missed notification is reported. */
     private static final long NOTIFY_GRACE_MILLIS = 200;
@@ -162,6 +167,8 @@ public final class VhostUserFrontend implements AutoCloseable {
     private long offeredProtocolFeatures;
     private long ackedProtocolFeatures;
     private long queueNum = -1;
+    private long maxMemSlots = -1;
+    private final List<HotRegion> hotRegions = new ArrayList<>();
     private boolean eventIdx;
     private boolean mergeable;
     private int rxUsedSeen;
@@ -258,6 +265,9 @@ public final class VhostUserFrontend implements AutoCloseable {
                 if (queueNum < 1) {
                     throw new IllegalStateException("GET_QUEUE_NUM answered " + queueNum);
                 }
+            }
+            if ((ackedProtocolFeatures & (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS)) != 0) {
+                maxMemSlots = get(RequestType.GET_MAX_MEM_SLOTS); // as QEMU asks, right after negotiating
             }
         }
         request(RequestType.SET_OWNER, new byte[0]);
@@ -388,6 +398,70 @@ public final class VhostUserFrontend implements AutoCloseable {
             fds[queue] = fd;
         }
         return status;
+    }
+
+    /**
+     * A DIMM plugged in at runtime: its own memfd of {@code size} bytes at {@code gpa}, mapped here
+     * (front-end VA = the mapping's address), announced with ADD_MEM_REG (CONFIGURE_MEM_SLOTS must be
+     * negotiated) and part of {@link #ram()} from then on. The memfd is named {@code memfdName}.
+     */
+    public record HotRegion(long gpa, long size, int memfd, Mapping mapping, String memfdName) {
+
+        public RegionDescriptor descriptor() {
+            return new RegionDescriptor(gpa, size, mapping.segment().address(), 0);
+        }
+    }
+
+    /**
+     * Hot-adds a region (see {@link HotRegion}).
+     *
+     * @throws IllegalStateException when the back-end refused it (it then closes the connection)
+     */
+    public HotRegion addMemory(long gpa, long size) throws IOException {
+        if ((ackedProtocolFeatures & (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS)) == 0) {
+            throw new IllegalStateException("CONFIGURE_MEM_SLOTS was not negotiated");
+        }
+        String name = "jvhost-it-dimm-" + Long.toHexString(gpa);
+        int fd = Fds.memfdCreate(name);
+        Mapping m = null;
+        try {
+            Fds.ftruncate(fd, size);
+            m = Mapping.map(fd, size, 0);
+            HotRegion region = new HotRegion(gpa, size, fd, m, name);
+            request(RequestType.ADD_MEM_REG, bytes(MemoryRegionPayload.of(region.descriptor())), fd);
+            ram.addRegion(new MemoryRegion(gpa, size, m.segment().address(), m.segment()));
+            hotRegions.add(region);
+            return region;
+        } catch (IOException | RuntimeException e) {
+            if (m != null) {
+                m.close();
+            }
+            Fds.closeQuietly(fd);
+            throw e;
+        }
+    }
+
+    /** Hot-removes {@code region} (REM_MEM_REG, no fd); no buffer posted in it may be outstanding. */
+    public void removeMemory(HotRegion region) throws IOException {
+        request(RequestType.REM_MEM_REG, bytes(MemoryRegionPayload.of(region.descriptor())));
+        ram.removeRegion(region.gpa());
+        hotRegions.remove(region);
+        region.mapping().close();
+        Fds.closeQuietly(region.memfd());
+    }
+
+    /** Posts a receive buffer of {@code length} bytes at {@code gpa} (e.g. in a {@link HotRegion}) and publishes it. */
+    public void postRxBufferAt(long gpa, int length) throws LinuxException {
+        rx.chain().writableAt(gpa, length).add();
+        rx.publishAvail();
+        if (rx.needsKick(eventIdx)) {
+            kick(RX_QUEUE);
+        }
+    }
+
+    /** GET_MAX_MEM_SLOTS's answer, or -1 when CONFIGURE_MEM_SLOTS was not negotiated. */
+    public long maxMemSlots() {
+        return maxMemSlots;
     }
 
     /** The memfd behind guest RAM (region 0 of the memory table). */
@@ -864,6 +938,10 @@ public final class VhostUserFrontend implements AutoCloseable {
         }
         mapping.close();
         Fds.closeQuietly(memfd);
+        for (HotRegion region : hotRegions) {
+            region.mapping().close();
+            Fds.closeQuietly(region.memfd());
+        }
         closeEventFds();
     }
 }

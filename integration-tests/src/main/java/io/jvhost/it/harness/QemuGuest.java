@@ -311,6 +311,9 @@ public final class QemuGuest implements AutoCloseable {
         private GuestImage image;
         private String qemuBinary = "qemu-system-x86_64";
         private int memoryMiB = 256;
+        private int memorySlots;
+        private int maxMemoryMiB;
+        private Path qmpSocket;
         private int smp = 1;
         private final Map<String, String> jv = new LinkedHashMap<>();
         private final List<GuestNic> nics = new ArrayList<>();
@@ -344,6 +347,26 @@ public final class QemuGuest implements AutoCloseable {
                 throw new IllegalArgumentException("the guest needs at least 64 MiB: " + mib);
             }
             this.memoryMiB = mib;
+            return this;
+        }
+
+        /**
+         * Room for memory hotplug: {@code -m SIZE,slots=N,maxmem=M}, so DIMMs ({@code pc-dimm}) can be
+         * added at runtime through the monitor ({@link #qmpSocket}) up to {@code maxMiB} in all.
+         */
+        public Builder memorySlots(int slots, int maxMiB) {
+            if (slots < 1 || maxMiB <= memoryMiB) {
+                throw new IllegalArgumentException("need slots >= 1 and maxmem above " + memoryMiB + " MiB: " + slots
+                        + ", " + maxMiB);
+            }
+            this.memorySlots = slots;
+            this.maxMemoryMiB = maxMiB;
+            return this;
+        }
+
+        /** A QMP monitor on a Unix socket at {@code path} (server, not waiting): see {@link QemuMonitor}. */
+        public Builder qmpSocket(Path path) {
+            this.qmpSocket = path.toAbsolutePath();
             return this;
         }
 
@@ -510,9 +533,13 @@ public final class QemuGuest implements AutoCloseable {
             cmd.add(qemuBinary);
             cmd.addAll(List.of("-name", "guest=" + name + ",debug-threads=on"));
             cmd.addAll(List.of("-accel", "tcg", "-machine", "pc"));
-            cmd.addAll(List.of("-m", memoryMiB + "M", "-smp", Integer.toString(smp)));
+            String memory = memoryMiB + "M" + (memorySlots > 0 ? ",slots=" + memorySlots + ",maxmem=" + maxMemoryMiB + "M" : "");
+            cmd.addAll(List.of("-m", memory, "-smp", Integer.toString(smp)));
             cmd.addAll(List.of("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-monitor", "none"));
             cmd.addAll(List.of("-serial", "file:" + escapeOption(serialLog().toString())));
+            if (qmpSocket != null) {
+                cmd.addAll(List.of("-qmp", "unix:" + escapeOption(qmpSocket.toString()) + ",server=on,wait=off"));
+            }
             cmd.addAll(List.of("-kernel", guestImage.kernel().toString(), "-initrd", guestImage.initrd().toString()));
             cmd.addAll(List.of("-append", append()));
             // vhost-user: the backend maps guest RAM through the memfd QEMU passes with SET_MEM_TABLE.

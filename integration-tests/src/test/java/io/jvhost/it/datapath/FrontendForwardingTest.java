@@ -83,7 +83,7 @@ class FrontendForwardingTest {
 
         assertEquals(EXPECTED_OFFER, a.offeredFeatures(), "offered features (1 queue pair: no MQ, no CTRL_VQ)");
         assertEquals(EXPECTED_FEATURES, a.ackedFeatures());
-        assertEquals(VhostUserFrontend.DRIVER_PROTOCOL_FEATURES, a.offeredProtocolFeatures(), "MQ, REPLY_ACK, NET_MTU");
+        assertEquals(VhostUserFrontend.DRIVER_PROTOCOL_FEATURES, a.offeredProtocolFeatures(), "MQ, REPLY_ACK, NET_MTU, CONFIGURE_MEM_SLOTS");
         assertEquals(1, a.queueNum(), "GET_QUEUE_NUM");
         PortStatus status = jvhost.awaitPort("a", PortStatus::connected, "connected");
         assertEquals(EXPECTED_FEATURES, status.features(), "acked features as the port reports them");

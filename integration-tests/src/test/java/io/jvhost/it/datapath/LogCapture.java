@@ -16,14 +16,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * What jvhost's loggers say while a test runs (System.Logger goes to java.util.logging here): one
  * line per record, "LEVEL message | thrown", for tests that check a failure was logged with its reason.
  */
-final class LogCapture extends Handler implements AutoCloseable {
+public final class LogCapture extends Handler implements AutoCloseable {
 
     /** Held strongly: java.util.logging keeps loggers only weakly, and with them their handlers. */
     private final Logger logger = Logger.getLogger("io.jvhost");
     private final Formatter formatter = new SimpleFormatter();
     private final List<String> lines = new CopyOnWriteArrayList<>();
 
-    LogCapture() {
+    public LogCapture() {
         setLevel(Level.ALL);
         logger.addHandler(this);
     }
@@ -38,7 +38,7 @@ final class LogCapture extends Handler implements AutoCloseable {
     }
 
     /** Waits until a line contains every one of {@code parts}, and returns it. */
-    String await(Duration timeout, String... parts) {
+    public String await(Duration timeout, String... parts) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             for (String line : lines) {
@@ -60,7 +60,7 @@ final class LogCapture extends Handler implements AutoCloseable {
     }
 
     /** Lines logged so far that contain {@code part}. */
-    List<String> linesWith(String part) {
+    public List<String> linesWith(String part) {
         return lines.stream().filter(line -> line.contains(part)).toList();
     }
 

@@ -22,7 +22,7 @@ import java.util.List;
  */
 public final class GuestRam {
 
-    private final MemoryRegion[] regions;
+    private MemoryRegion[] regions;
     private long next;
 
     /** RAM made of {@code regions} (any order, non-overlapping); allocation starts at the lowest gpa. */
@@ -53,6 +53,30 @@ public final class GuestRam {
 
     public List<MemoryRegion> regions() {
         return List.of(regions);
+    }
+
+    /**
+     * Plugs in one more region (a hot-added DIMM); the bump allocator does not hand it out, callers
+     * place buffers there by gpa.
+     */
+    public void addRegion(MemoryRegion region) {
+        MemoryRegion[] grown = Arrays.copyOf(regions, regions.length + 1);
+        grown[regions.length] = region;
+        Arrays.sort(grown, (a, b) -> Long.compareUnsigned(a.gpa(), b.gpa()));
+        GuestMemory.of(grown); // validates overlaps
+        regions = grown;
+    }
+
+    /** Unplugs the region that starts at {@code gpa}. */
+    public void removeRegion(long gpa) {
+        int r = checkedRegion(gpa);
+        if (regions[r].gpa() != gpa || regions.length == 1) {
+            throw new IllegalArgumentException("no removable region starts at gpa 0x" + Long.toHexString(gpa));
+        }
+        MemoryRegion[] shrunk = new MemoryRegion[regions.length - 1];
+        System.arraycopy(regions, 0, shrunk, 0, r);
+        System.arraycopy(regions, r + 1, shrunk, r, regions.length - r - 1);
+        regions = shrunk;
     }
 
     /**
