@@ -4,9 +4,11 @@ import io.jvhost.backend.linux.EventFd;
 import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.UnixSocket;
 import io.jvhost.backend.management.QueueStatus;
+import io.jvhost.backend.protocol.MemoryRegionPayload;
 import io.jvhost.backend.protocol.MemoryTablePayload;
 import io.jvhost.backend.protocol.RequestType;
 import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
+import io.jvhost.backend.protocol.VhostUserSession;
 import io.jvhost.backend.protocol.VringAddrPayload;
 import io.jvhost.backend.protocol.VringFdPayload;
 import io.jvhost.it.frontend.VhostUserFrontend;
@@ -40,9 +42,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A hostile front-end on port {@code victim} (network {@code red}, with {@code peer}) tries to stop
  * more than its own port: fds of the wrong kind, memory that shrinks or moves under running rings,
  * heads re-posted before they were used, chains that are expensive to walk, messages that never end,
- * regions no process could map. Each case checks that the victim fails cleanly, with the reason logged,
- * that the {@code blue} pair of the same daemon forwards during and after the attack, and that the
- * victim's socket serves the next front-end.
+ * regions no process could map, hot-added regions that overlap, do not fit or do not exist. Each
+ * case checks that the victim fails cleanly, with the reason logged, that the {@code blue} pair of
+ * the same daemon forwards during and after the attack, and that the victim's socket serves the next
+ * front-end.
  */
 class HostileFrontendTest extends TwoNetworksTest {
 
@@ -242,6 +245,93 @@ class HostileFrontendTest extends TwoNetworksTest {
         assertFrames(List.of(), peer.receive(QUIET), "peer: the victim's TX ring stopped");
         assertEquals(usedBefore, victim.txRing().usedIdx(), "TX used idx");
         assertEquals(txPackets, jvhost.queue("victim", TX_QUEUE).packets(), "victim TX packets");
+        assertEquals(List.of(), logs.linesWith("unexpected"), "no queue touched unmapped memory");
+        assertTrue(jvhost.port("victim").connected(), "the connection stays");
+        assertBlueForwardsPromptly();
+        reconnectVictimAndForward();
+    }
+
+    // ---- 4b. memory slots (CONFIGURE_MEM_SLOTS): ADD_MEM_REG and REM_MEM_REG ----
+
+    /** A region of a fresh memfd of {@code fileSize} bytes (tracked), not yet sent. */
+    private int dimmFd(long fileSize) throws Exception {
+        int fd = trackFd(Fds.memfdCreate("jvhost-hostile-dimm"));
+        Fds.ftruncate(fd, fileSize);
+        return fd;
+    }
+
+    private static byte[] memReg(long gpa, long size, long frontendVa, long mmapOffset) {
+        return MemoryRegionPayload.of(new RegionDescriptor(gpa, size, frontendVa, mmapOffset)).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    static Stream<Arguments> hostileMemorySlots() {
+        return Stream.of(
+                Arguments.of("a region overlapping the boot memory", "ADD_MEM_REG: region gpa 0x80000 size 0x100000",
+                        "overlaps the mapped region gpa 0x0 size 0x1000000"),
+                Arguments.of("a region beyond its file", "ADD_MEM_REG: region gpa 0x100000000 size 0x100000",
+                        "mmap_offset 0x1000 + size 0x100000 exceeds the file size 0x100000"),
+                Arguments.of("an empty region", "ADD_MEM_REG: region gpa 0x100000000 size 0x0", "is empty or too large"),
+                Arguments.of("a region without an fd", "ADD_MEM_REG: no fd attached for the region", ""),
+                Arguments.of("the removal of a region never added",
+                        "REM_MEM_REG: no mapped region matches region gpa 0x100000000 size 0x100000", ""),
+                Arguments.of("one region more than the slots", "ADD_MEM_REG: all 32 memory slots are in use", ""));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("hostileMemorySlots")
+    void shouldRefuseHostileMemorySlotRequests(String attack, String reason, String detail) throws Exception {
+        long dimmVa = 0x10_0000_0000L;
+        byte[] refused = switch (attack) {
+            case "a region overlapping the boot memory" -> memReg(0x8_0000, 1 << 20, dimmVa, 0);
+            case "a region beyond its file" -> memReg(1L << 32, 1 << 20, dimmVa, 0x1000);
+            case "an empty region" -> memReg(1L << 32, 0, dimmVa, 0);
+            case "a region without an fd", "the removal of a region never added" -> memReg(1L << 32, 1 << 20, dimmVa, 0);
+            case "one region more than the slots" -> {
+                int fd = dimmFd(32 * 4096);
+                for (int slot = 1; slot < VhostUserSession.MAX_MEM_SLOTS; slot++) { // slot 0: the boot memory
+                    assertEquals(0, victim.requestStatus(RequestType.ADD_MEM_REG,
+                            memReg((1L << 32) + slot * 4096L, 4096, dimmVa + slot * 4096L, slot * 4096L), fd), "slot " + slot);
+                }
+                yield memReg(1L << 33, 4096, dimmVa + (1L << 30), 0);
+            }
+            default -> throw new IllegalArgumentException(attack);
+        };
+        RequestType type = attack.startsWith("the removal") ? RequestType.REM_MEM_REG : RequestType.ADD_MEM_REG;
+        int[] fds = type == RequestType.REM_MEM_REG || attack.equals("a region without an fd")
+                ? new int[0] : new int[] {dimmFd(1 << 20)};
+
+        assertEquals(1, victim.requestStatus(type, refused, fds), "REPLY_ACK status");
+        assertTrue(victim.awaitClosedByBackend(TIMEOUT), "jvhost closed the connection");
+        logs.await(TIMEOUT, "port victim: closing the connection: " + reason, detail);
+        jvhost.awaitPort("victim", p -> !p.connected(), "disconnected");
+        assertNull(jvhost.queue("victim", TX_QUEUE).workerCpu(), "worker of the victim's TX queue");
+        assertBlueForwards();
+        reconnectVictimAndForward();
+    }
+
+    /**
+     * REM_MEM_REG of the region that holds the running rings (the boot memory): as with a
+     * SET_MEM_TABLE that no longer covers them, both rings stop for real and the region is unmapped
+     * only once no worker can touch it; the connection stays.
+     */
+    @Test
+    @Tag(ONE_WORKER)
+    void shouldStopRingsWhoseRegionIsRemoved() throws Exception {
+        long bootVa = victim.ram().regions().getFirst().frontendVa();
+        int usedBefore = victim.txRing().usedIdx();
+
+        assertEquals(0, victim.requestStatus(RequestType.REM_MEM_REG, memReg(0, 16 << 20, bootVa, 0)),
+                "the region exists");
+        assertEquals(1, victim.awaitQueueError(TX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the TX queue");
+        assertEquals(1, victim.awaitQueueError(RX_QUEUE, TIMEOUT), "SET_VRING_ERR eventfd of the RX queue");
+        assertQueueError("victim", TX_QUEUE, "ring no longer mapped after a memory table change");
+        assertQueueError("victim", RX_QUEUE, "ring no longer mapped after a memory table change");
+        logs.await(TIMEOUT, "REM_MEM_REG: unmapped region gpa 0x0 size 0x1000000", "(0 of 32 slots in use)");
+
+        victim.send(frame(BROADCAST, MAC_VICTIM, ++seq));
+        victim.kick(TX_QUEUE);
+        assertFrames(List.of(), peer.receive(QUIET), "peer: the victim's TX ring stopped");
+        assertEquals(usedBefore, victim.txRing().usedIdx(), "TX used idx");
         assertEquals(List.of(), logs.linesWith("unexpected"), "no queue touched unmapped memory");
         assertTrue(jvhost.port("victim").connected(), "the connection stays");
         assertBlueForwardsPromptly();
