@@ -1,7 +1,9 @@
 package io.jvhost.it.qemu;
 
+import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.PortStatus;
+import io.jvhost.backend.protocol.VhostUserSession;
 import io.jvhost.it.datapath.LogCapture;
 import io.jvhost.it.harness.GuestImage;
 import io.jvhost.it.harness.GuestRole;
@@ -47,7 +49,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * sender. The guest never writes that sequence itself (its own frames have the MACs the other way
  * round, and the copies its stack makes leave the virtio-net header behind), and QEMU does not touch
  * guest memory for a vhost-user device. A DIMM jvhost ignored, mapped at the wrong offset or could not
- * translate into would have no such frame, and its buffers would stop the guest's RX queue.
+ * translate into would have no such frame, and its buffers would stop the guest's RX queue. (Without
+ * {@code memhp_default_state=online} the guest leaves the DIMMs offline and the count is 0: the
+ * pattern does not turn up by chance.)
+ *
+ * <p>Then jvhost restarts: QEMU reconnects and sends boot memory and DIMMs again as ADD_MEM_REG, and
+ * the guest answers a new guest's pings.
  */
 class MemoryHotplugTest {
 
@@ -68,15 +75,21 @@ class MemoryHotplugTest {
         Path vm0 = dir.resolve("vm0.sock");
         Path vm1 = dir.resolve("vm1.sock");
         Path qmpPath = dir.resolve("vm0.qmp");
+        List<PortConfig> ports = List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1));
+        JvhostDaemon[] daemon = new JvhostDaemon[1]; // the running one: the test restarts it
         try (LogCapture logs = new LogCapture();
-             JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU,
-                     List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1)));
+             AutoCloseable stopDaemon = () -> {
+                 if (daemon[0] != null) {
+                     daemon[0].close();
+                 }
+             };
              QemuGuest server = QemuGuest.builder("vm0", dir).image(image)
                      .memorySlots(DIMMS + 1, 256 + (DIMMS + 1) * DIMM_MIB).qmpSocket(qmpPath)
                      .extraKernelArg("memhp_default_state=online")
                      .role(GuestRole.SERVER).ip("192.0.2.1/24")
                      .nic(VhostUserNic.client(vm0).withReconnect(1).withMac(SERVER_MAC))
                      .start()) {
+            daemon[0] = JvhostDaemon.start(WorkersConfig.Model.PER_CPU, ports);
             server.awaitReady(BOOT);
             List<Long> dimmGpas = new ArrayList<>();
             int slotsInUse = 0;
@@ -112,9 +125,23 @@ class MemoryHotplugTest {
             assertEquals(DIMMS, framesPerDimm.size(), "QEMU's DIMM memfds");
             assertTrue(framesPerDimm.stream().mapToLong(Long::longValue).sum() > 0,
                     "no frame jvhost delivered to vm0 is in hot-added memory: " + framesPerDimm);
-            PortStatus port = jvhost.port("vm0");
+            PortStatus port = daemon[0].port("vm0");
             assertTrue(port.connected(), "vm0 still connected: " + port);
             assertEquals(0, port.errors(), "vm0's queues: " + port);
+
+            // jvhost restarts (an upgrade): QEMU reconnects (reconnect=1) and sends the whole table
+            // again, boot memory and every DIMM, as ADD_MEM_REG; a new guest's pings get answers.
+            String full = "(" + slotsInUse + " of " + VhostUserSession.MAX_MEM_SLOTS + " slots in use)";
+            daemon[0].close();
+            daemon[0] = JvhostDaemon.start(WorkersConfig.Model.PER_CPU, ports);
+            try (QemuGuest pinger = QemuGuest.builder("vm2", dir).image(image)
+                    .role(GuestRole.PING).ip("192.0.2.3/24").peer("192.0.2.1").pingCount(5).pingInterval("0.2")
+                    .nic(VhostUserNic.client(vm1).withReconnect(1).withMac("52:54:00:00:00:03"))
+                    .start()) {
+                assertEquals(new PingResult(5, 5), pinger.awaitPingResult(BOOT));
+            }
+            assertEquals(2, logs.linesWith(full).size(), "the full table once before the restart, once after: "
+                    + logs.linesWith("MEM_REG"));
         }
     }
 
