@@ -4,8 +4,8 @@ import io.jvhost.backend.protocol.VhostUserSession;
 import io.jvhost.it.datapath.InProcessJvhost.Port;
 import io.jvhost.it.frontend.VhostUserFrontend;
 import io.jvhost.it.frontend.VhostUserFrontend.HotRegion;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -43,12 +43,8 @@ class FrontendMemoryHotplugTest {
     @TempDir
     Path dir;
 
-    private final Resources resources = new Resources();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        resources.close();
-    }
+    @RegisterExtension
+    final Resources resources = new Resources();
 
     @Test
     void shouldDeliverIntoHotAddedMemoryAndKeepForwardingWhileRegionsComeAndGo() throws Exception {

@@ -3,8 +3,14 @@ package io.jvhost.backend.protocol;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.UnixSocket;
 
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A {@link VhostUserConnection} serving one end of a socketpair on its own thread, with a
@@ -38,6 +44,28 @@ final class ConnectionHarness implements AutoCloseable {
     /** How the connection ended: null when the front-end closed it, else the back-end's reason. */
     VhostUserException awaitOutcome() throws Exception {
         return outcome.get(TestFrontend.TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Runs {@code steps} on a new connection to {@code device}, then expects the back-end to close it
+     * for a reason that ends only this connection, with the device connected first, disconnected last
+     * and no contract error recorded; returns the reason.
+     */
+    static String rejection(RecordingDevice device, Consumer<TestFrontend> steps) throws Exception {
+        VhostUserException e;
+        try (ConnectionHarness h = new ConnectionHarness(device)) {
+            steps.accept(h.frontend);
+            assertTrue(h.frontend.isClosedByBackend(), "back-end closed the connection");
+            e = h.awaitOutcome();
+        }
+        assertTrue(e != null && e.shouldReconnect(), "a protocol error ends only this connection");
+        List<String> calls = device.calls();
+        assertEquals("connected(1234)", calls.getFirst());
+        assertEquals("disconnected()", calls.getLast());
+        for (String call : calls) {
+            assertFalse(call.startsWith("ERROR"), call);
+        }
+        return e.getMessage();
     }
 
     /** Closes the front-end's end and waits for the back-end to finish. */

@@ -307,21 +307,7 @@ class VhostUserMemorySlotsTest {
         return reason;
     }
 
-    /** Runs {@code steps}, then expects the back-end to close the connection; returns its reason. */
     private String rejection(Consumer<TestFrontend> steps) throws Exception {
-        VhostUserException e;
-        try (ConnectionHarness h = new ConnectionHarness(device)) {
-            steps.accept(h.frontend);
-            assertTrue(h.frontend.isClosedByBackend(), "back-end closed the connection");
-            e = h.awaitOutcome();
-        }
-        assertTrue(e != null && e.shouldReconnect(), "a protocol error ends only this connection");
-        List<String> calls = device.drain();
-        assertEquals("connected(1234)", calls.getFirst());
-        assertEquals("disconnected()", calls.getLast());
-        for (String call : calls) {
-            assertFalse(call.startsWith("ERROR"), call);
-        }
-        return e.getMessage();
+        return ConnectionHarness.rejection(device, steps);
     }
 }

@@ -62,19 +62,8 @@ class VhostUserValidationTest {
         assertEquals(fdsBefore, OpenFds.count(), () -> "open fds after the test: " + OpenFds.describe());
     }
 
-    /** Runs {@code steps}, then expects the back-end to close the connection; returns its reason. */
     private String rejection(Consumer<TestFrontend> steps) throws Exception {
-        VhostUserException e;
-        try (ConnectionHarness h = new ConnectionHarness(device)) {
-            steps.accept(h.frontend);
-            assertTrue(h.frontend.isClosedByBackend(), "back-end closed the connection");
-            e = h.awaitOutcome();
-        }
-        assertTrue(e != null && e.shouldReconnect(), "a protocol error ends only this connection");
-        List<String> calls = device.calls();
-        assertEquals("connected(1234)", calls.getFirst());
-        assertEquals("disconnected()", calls.getLast());
-        return e.getMessage();
+        return ConnectionHarness.rejection(device, steps);
     }
 
     private static void negotiate(TestFrontend fe) {
