@@ -307,8 +307,8 @@ public final class VhostUserSession implements AutoCloseable {
 
     /**
      * ADD_MEM_REG: maps the region, hands the device a table with it added, as SET_MEM_TABLE does,
-     * then starts rings that waited for a memory table. Regions already mapped stay mapped (shared
-     * with the new table), so nothing the workers still use is unmapped.
+     * then starts rings that waited for memory and are now mapped whole. Regions already mapped stay
+     * mapped (shared with the new table), so nothing the workers still use is unmapped.
      */
     private void addMemRegion(RegionDescriptor region, int fd) throws VhostUserException {
         MappedMemoryTable current = memory == null ? MappedMemoryTable.empty() : memory;
@@ -322,7 +322,14 @@ public final class VhostUserSession implements AutoCloseable {
         memory = next;
         LOG.log(Level.INFO, "ADD_MEM_REG: mapped " + MappedMemoryTable.describe(region) + " ("
                 + next.regionCount() + " of " + MAX_MEM_SLOTS + " slots in use)");
-        reconcileAll(RequestType.ADD_MEM_REG);
+        for (Vring vring : vrings) {
+            // The table comes region by region: a ring that waited for memory starts once all of it
+            // is mapped (DPDK, too, translates the rings again after each ADD_MEM_REG); until then it
+            // waits instead of failing the connection.
+            if (vring.running || vring.mappedBy(next.memory())) {
+                reconcile(vring, RequestType.ADD_MEM_REG);
+            }
+        }
         // The fd stays in the message and is closed with it: the mapping keeps the memory.
     }
 

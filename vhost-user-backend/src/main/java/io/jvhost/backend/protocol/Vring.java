@@ -1,6 +1,10 @@
 package io.jvhost.backend.protocol;
 
 import io.jvhost.backend.linux.Fds;
+import io.jvhost.virtio.memory.GuestMemory;
+import io.jvhost.virtio.ring.AvailRing;
+import io.jvhost.virtio.ring.Descriptor;
+import io.jvhost.virtio.ring.UsedRing;
 
 /**
  * What the session knows about one virtqueue, and the fds it owns for it.
@@ -38,6 +42,13 @@ final class Vring {
     VringConfig config() {
         return new VringConfig(index, size, nextAvail, descFrontendVa, availFrontendVa, usedFrontendVa,
                 kickFd, callFd, errFd);
+    }
+
+    /** Whether {@code memory} maps each of the ring's three areas whole (each within one region). */
+    boolean mappedBy(GuestMemory memory) {
+        return memory.sliceAtFrontendVa(descFrontendVa, (long) Descriptor.SIZE * size) != null
+                && memory.sliceAtFrontendVa(availFrontendVa, AvailRing.byteSize(size)) != null
+                && memory.sliceAtFrontendVa(usedFrontendVa, UsedRing.byteSize(size)) != null;
     }
 
     /** Closes every fd this ring owns; the device must not be running it. */

@@ -164,6 +164,30 @@ class VhostUserMemorySlotsTest {
     }
 
     @Test
+    void shouldStartAWaitingRingOnlyOnceEveryRegionHoldingItIsAdded() throws Exception {
+        ConnectionHarness h = new ConnectionHarness(device);
+        try (GuestRam ram = new GuestRam(2 * REGION); h) {
+            TestFrontend fe = h.frontend;
+            negotiate(fe, MQ_REPLY_ACK_SLOTS);
+            // Descriptor table in slot 0, avail and used rings in slot 1; the ring is set up first.
+            long slot1 = region(1).frontendVa();
+            assertEquals(0, fe.sendAcked(SET_VRING_NUM, VringStatePayload.of(0, 256)));
+            assertEquals(0, fe.sendAcked(SET_VRING_ADDR, VringAddrPayload.of(0, 0, VA + 0x1000, slot1 + 0x2000,
+                    slot1 + 0x1000, 0)));
+            assertEquals(0, fe.sendAcked(SET_VRING_KICK, VringFdPayload.of(0, false), kick));
+            assertEquals(0, fe.sendAcked(SET_VRING_ENABLE, VringStatePayload.of(0, 1)));
+            device.drain();
+
+            assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(region(0)), ram.fd));
+            assertEquals(List.of(table(0)), device.drain(), "half the ring is mapped: it waits");
+            assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(region(1)), ram.fd));
+            assertEquals(List.of(table(0, 1), "startQueue(index=0 size=256 nextAvail=0 desc=0x7f0000001000"
+                    + " avail=0x7f0000101000 used=0x7f0000102000 kick=fd call=none err=none)"), device.drain());
+        }
+        assertNull(h.awaitOutcome(), "front-end closed: no error");
+    }
+
+    @Test
     void shouldTakeAllThirtyTwoSlotsAndRefuseTheNext() throws Exception {
         try (GuestRam ram = new GuestRam(33 * REGION)) {
             String reason = rejection(fe -> {
