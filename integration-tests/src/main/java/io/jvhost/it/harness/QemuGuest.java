@@ -542,7 +542,8 @@ public final class QemuGuest implements AutoCloseable {
             }
             cmd.addAll(List.of("-kernel", guestImage.kernel().toString(), "-initrd", guestImage.initrd().toString()));
             cmd.addAll(List.of("-append", append()));
-            // vhost-user: the backend maps guest RAM through the memfd QEMU passes with SET_MEM_TABLE.
+            // vhost-user: the backend maps guest RAM through the memfd QEMU passes with ADD_MEM_REG
+            // (CONFIGURE_MEM_SLOTS) or SET_MEM_TABLE.
             // Kept with TAP NICs too, so every setup runs the same guest.
             cmd.addAll(List.of("-object", "memory-backend-memfd,id=mem,size=" + memoryMiB + "M,share=on",
                     "-numa", "node,memdev=mem"));
