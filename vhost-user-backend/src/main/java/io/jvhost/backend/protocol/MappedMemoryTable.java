@@ -39,8 +39,15 @@ final class MappedMemoryTable implements AutoCloseable {
      */
     static final long MAX_TABLE_BYTES = 1L << 44;
 
-    /** One mapped region: what the front-end said, the mapping, and the view the device reads. */
-    private record Slot(RegionDescriptor descriptor, Mapping mapping, MemoryRegion region) {
+    /**
+     * One mapped region: what the front-end said, the mapping, the view the device reads, and how
+     * many ADD_MEM_REG of exactly this region no REM_MEM_REG matched yet ({@link #withRepeatedAdd}).
+     */
+    private record Slot(RegionDescriptor descriptor, Mapping mapping, MemoryRegion region, int adds) {
+
+        Slot withAdds(int n) {
+            return new Slot(descriptor, mapping, region, n);
+        }
     }
 
     private static final MappedMemoryTable EMPTY = new MappedMemoryTable(List.of());
@@ -50,12 +57,20 @@ final class MappedMemoryTable implements AutoCloseable {
 
     /** @throws IllegalArgumentException when regions overlap (GuestMemory's check) */
     private MappedMemoryTable(List<Slot> slots) {
+        this(slots, guestMemory(slots));
+    }
+
+    private MappedMemoryTable(List<Slot> slots, GuestMemory memory) {
         this.slots = List.copyOf(slots);
+        this.memory = memory;
+    }
+
+    private static GuestMemory guestMemory(List<Slot> slots) {
         List<MemoryRegion> regions = new ArrayList<>(slots.size());
         for (Slot slot : slots) {
             regions.add(slot.region());
         }
-        this.memory = GuestMemory.of(regions);
+        return GuestMemory.of(regions);
     }
 
     /** No regions: where ADD_MEM_REG starts from before any table. */
@@ -132,6 +147,38 @@ final class MappedMemoryTable implements AutoCloseable {
         }
     }
 
+    /**
+     * ADD_MEM_REG of a region this table already has, exactly (mmap_offset too): QEMU sends every
+     * ADD_MEM_REG and REM_MEM_REG once per queue pair (each of its vhost devices keeps its own copy of
+     * the table, and only SET_MEM_TABLE is sent once per connection), so a region comes once per
+     * pair. The same table, with one more add to match by a REM_MEM_REG before the region goes.
+     *
+     * @return the table with the count raised, or null when no region is exactly {@code region}
+     */
+    MappedMemoryTable withRepeatedAdd(RegionDescriptor region) {
+        for (int i = 0; i < slots.size(); i++) {
+            Slot slot = slots.get(i);
+            if (slot.descriptor().equals(region)) {
+                List<Slot> next = new ArrayList<>(slots);
+                next.set(i, slot.withAdds(slot.adds() + 1));
+                return new MappedMemoryTable(next, memory); // the device's table as it is
+            }
+        }
+        return null;
+    }
+
+    /** How many ADD_MEM_REG of region {@code index} no REM_MEM_REG matched yet (1 for SET_MEM_TABLE's). */
+    int adds(int index) {
+        return slots.get(index).adds();
+    }
+
+    /** REM_MEM_REG of region {@code index} while other adds of it remain: the same table, one add less. */
+    MappedMemoryTable withOneAddLess(int index) {
+        List<Slot> next = new ArrayList<>(slots);
+        next.set(index, slots.get(index).withAdds(slots.get(index).adds() - 1));
+        return new MappedMemoryTable(next, memory);
+    }
+
     /** Index of the region REM_MEM_REG names: same gpa, size and front-end address; or -1. */
     int indexOf(RegionDescriptor region) {
         for (int i = 0; i < slots.size(); i++) {
@@ -202,7 +249,7 @@ final class MappedMemoryTable implements AutoCloseable {
         Mapping mapping = mapRegion(type, name, region, fd);
         try {
             return new Slot(region, mapping, new MemoryRegion(region.gpa(), region.size(), region.frontendVa(),
-                    mapping.segment().asSlice(region.mmapOffset(), region.size())));
+                    mapping.segment().asSlice(region.mmapOffset(), region.size())), 1);
         } catch (RuntimeException e) {
             mapping.close();
             throw e;

@@ -308,10 +308,17 @@ public final class VhostUserSession implements AutoCloseable {
     /**
      * ADD_MEM_REG: maps the region, hands the device a table with it added, as SET_MEM_TABLE does,
      * then starts rings that waited for memory and are now mapped whole. Regions already mapped stay
-     * mapped (shared with the new table), so nothing the workers still use is unmapped.
+     * mapped (shared with the new table), so nothing the workers still use is unmapped. The same
+     * region once more (QEMU sends it once per queue pair) only counts: see
+     * {@link MappedMemoryTable#withRepeatedAdd}.
      */
     private void addMemRegion(RegionDescriptor region, int fd) throws VhostUserException {
         MappedMemoryTable current = memory == null ? MappedMemoryTable.empty() : memory;
+        MappedMemoryTable repeated = current.withRepeatedAdd(region);
+        if (repeated != null) { // QEMU's next queue pair: nothing changes but the count
+            memory = repeated;
+            return;
+        }
         MappedMemoryTable next = current.withRegion(region, fd, MAX_MEM_SLOTS);
         try {
             device.setMemory(next.memory());
@@ -335,7 +342,8 @@ public final class VhostUserSession implements AutoCloseable {
 
     /**
      * REM_MEM_REG: hands the device a table without the region and unmaps it only once setMemory
-     * returned, when no worker can reach it any more (VhostUserDevice's contract). A running ring
+     * returned, when no worker can reach it any more (VhostUserDevice's contract); a region added
+     * more than once goes with the last of its removals. A running ring
      * whose areas were in it stops (the device reports it broken), as with SET_MEM_TABLE.
      */
     private void removeMemRegion(RegionDescriptor region) throws VhostUserException {
@@ -343,6 +351,10 @@ public final class VhostUserSession implements AutoCloseable {
         if (index < 0) {
             throw VhostUserException.protocol(RequestType.REM_MEM_REG, "no mapped region matches "
                     + MappedMemoryTable.describe(region));
+        }
+        if (memory.adds(index) > 1) { // another queue pair of QEMU's still has it: it stays
+            memory = memory.withOneAddLess(index);
+            return;
         }
         MappedMemoryTable old = memory;
         MappedMemoryTable next = old.withoutRegion(index);

@@ -187,6 +187,34 @@ class VhostUserMemorySlotsTest {
         assertNull(h.awaitOutcome(), "front-end closed: no error");
     }
 
+    /**
+     * QEMU sends ADD_MEM_REG and REM_MEM_REG once per queue pair (each vhost device has its own copy
+     * of the table): a region comes twice with two pairs, and goes with the second removal.
+     */
+    @Test
+    void shouldCountARegionAddedOncePerQueuePairAndDropItWithTheLastRemoval() throws Exception {
+        ConnectionHarness h = new ConnectionHarness(device);
+        try (GuestRam ram = new GuestRam(2 * REGION); h) {
+            TestFrontend fe = h.frontend;
+            negotiate(fe, MQ_REPLY_ACK_SLOTS);
+            for (int pair = 0; pair < 2; pair++) {
+                assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(region(0)), ram.fd));
+                assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(region(1)), ram.fd));
+            }
+            assertEquals(List.of("connected(1234)", "setFeatures(0x140008000)", table(0), table(0, 1)), device.drain(),
+                    "the second pair's regions change nothing");
+            GuestMemory both = device.memory;
+
+            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(region(1))));
+            assertEquals(List.of(), device.drain(), "the other pair still has it");
+            assertTrue(both.segment(1).scope().isAlive(), "still mapped");
+            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(region(1))));
+            assertEquals(List.of(table(0)), device.drain());
+            assertFalse(both.segment(1).scope().isAlive(), "unmapped with the last removal");
+        }
+        assertNull(h.awaitOutcome(), "front-end closed: no error");
+    }
+
     @Test
     void shouldTakeAllThirtyTwoSlotsAndRefuseTheNext() throws Exception {
         try (GuestRam ram = new GuestRam(33 * REGION)) {
@@ -285,9 +313,11 @@ class VhostUserMemorySlotsTest {
     }
 
     @Test
-    void shouldRefuseTheSameRegionTwice() throws Exception {
+    void shouldRefuseTheSameAddressesAtAnotherFileOffset() throws Exception {
+        RegionDescriptor slot0 = region(0);
         assertEquals("ADD_MEM_REG: region gpa 0x0 size 0x10000 frontendVa 0x7f0000000000 overlaps the mapped"
-                + " region gpa 0x0 size 0x10000 frontendVa 0x7f0000000000", addRejection(REGION, region(0), region(0)));
+                + " region gpa 0x0 size 0x10000 frontendVa 0x7f0000000000", addRejection(2 * REGION, slot0,
+                new RegionDescriptor(slot0.gpa(), slot0.size(), slot0.frontendVa(), REGION)));
     }
 
     @Test
