@@ -11,6 +11,7 @@ import io.jvhost.it.harness.IperfResult;
 import io.jvhost.it.harness.PingResult;
 import io.jvhost.it.harness.QemuGuest;
 import io.jvhost.it.harness.QemuMonitor;
+import io.jvhost.it.harness.SerialLog;
 import io.jvhost.it.harness.VhostUserNic;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -39,6 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Memory hotplug on a running guest (QEMU 7.2, TCG) served by jvhost: DIMMs added through QMP
  * ({@code object-add memory-backend-memfd}, {@code device_add pc-dimm}) reach jvhost as ADD_MEM_REG
  * (CONFIGURE_MEM_SLOTS), one by one, until the table has more regions than SET_MEM_TABLE could carry;
+ * the guest has two queue pairs, so QEMU sends every region twice (once per pair's vhost device);
  * the guest onlines them ({@code memhp_default_state=online}) and its kernel, which allocates from
  * the hot-added ZONE_NORMAL before the boot memory's ZONE_DMA32, posts receive buffers there. Then a
  * second guest streams iperf3 into it.
@@ -75,7 +77,7 @@ class MemoryHotplugTest {
         Path vm0 = dir.resolve("vm0.sock");
         Path vm1 = dir.resolve("vm1.sock");
         Path qmpPath = dir.resolve("vm0.qmp");
-        List<PortConfig> ports = List.of(JvhostDaemon.server("vm0", vm0, 1), JvhostDaemon.server("vm1", vm1, 1));
+        List<PortConfig> ports = List.of(JvhostDaemon.server("vm0", vm0, 2), JvhostDaemon.server("vm1", vm1, 1));
         JvhostDaemon[] daemon = new JvhostDaemon[1]; // the running one: the test restarts it
         try (LogCapture logs = new LogCapture();
              AutoCloseable stopDaemon = () -> {
@@ -83,13 +85,16 @@ class MemoryHotplugTest {
                      daemon[0].close();
                  }
              };
-             QemuGuest server = QemuGuest.builder("vm0", dir).image(image)
+             QemuGuest server = QemuGuest.builder("vm0", dir).image(image).smp(2)
                      .memorySlots(DIMMS + 1, 256 + (DIMMS + 1) * DIMM_MIB).qmpSocket(qmpPath)
                      .extraKernelArg("memhp_default_state=online")
                      .role(GuestRole.SERVER).ip("192.0.2.1/24")
-                     .nic(VhostUserNic.client(vm0).withReconnect(1).withMac(SERVER_MAC))
+                     .nic(VhostUserNic.client(vm0).withReconnect(1).withQueues(2).withMac(SERVER_MAC))
                      .start()) {
             daemon[0] = JvhostDaemon.start(WorkersConfig.Model.PER_CPU, ports);
+            // Both queue pairs in use: QEMU has a vhost device per pair, each sending every region.
+            SerialLog.LineMatch net = server.awaitNet(BOOT);
+            assertEquals("2 2", net.group(2) + " " + net.group(3), "rxq txq");
             server.awaitReady(BOOT);
             List<Long> dimmGpas = new ArrayList<>();
             int slotsInUse = 0;
