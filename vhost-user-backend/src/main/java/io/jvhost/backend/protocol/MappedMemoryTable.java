@@ -41,7 +41,7 @@ final class MappedMemoryTable implements AutoCloseable {
 
     /**
      * One mapped region: what the front-end said, the mapping, the view the device reads, and how
-     * many ADD_MEM_REG of exactly this region no REM_MEM_REG matched yet ({@link #withRepeatedAdd}).
+     * many times ADD_MEM_REG brought exactly this region ({@link #withRepeatedAdd}).
      */
     private record Slot(RegionDescriptor descriptor, Mapping mapping, MemoryRegion region, int adds) {
 
@@ -151,7 +151,7 @@ final class MappedMemoryTable implements AutoCloseable {
      * ADD_MEM_REG of a region this table already has, exactly (mmap_offset too): QEMU sends every
      * ADD_MEM_REG and REM_MEM_REG once per queue pair (each of its vhost devices keeps its own copy of
      * the table, and only SET_MEM_TABLE is sent once per connection), so a region comes once per
-     * pair. The same table, with one more add to match by a REM_MEM_REG before the region goes.
+     * pair. The same table, the region counted once more.
      *
      * @return the table with the count raised, or null when no region is exactly {@code region}
      */
@@ -167,16 +167,9 @@ final class MappedMemoryTable implements AutoCloseable {
         return null;
     }
 
-    /** How many ADD_MEM_REG of region {@code index} no REM_MEM_REG matched yet (1 for SET_MEM_TABLE's). */
+    /** How many times region {@code index} was added (1, or once per QEMU queue pair; 1 for SET_MEM_TABLE's). */
     int adds(int index) {
         return slots.get(index).adds();
-    }
-
-    /** REM_MEM_REG of region {@code index} while other adds of it remain: the same table, one add less. */
-    MappedMemoryTable withOneAddLess(int index) {
-        List<Slot> next = new ArrayList<>(slots);
-        next.set(index, slots.get(index).withAdds(slots.get(index).adds() - 1));
-        return new MappedMemoryTable(next, memory);
     }
 
     /** Index of the region REM_MEM_REG names: same gpa, size and front-end address; or -1. */

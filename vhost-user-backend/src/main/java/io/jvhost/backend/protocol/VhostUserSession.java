@@ -26,6 +26,8 @@ import io.jvhost.backend.protocol.VhostUserRequest.SetVringNum;
 import io.jvhost.virtio.memory.GuestMemory;
 
 import java.lang.System.Logger.Level;
+import java.util.HashMap;
+import java.util.Map;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -81,6 +83,12 @@ public final class VhostUserSession implements AutoCloseable {
     private long ackedProtocolFeatures;
     private boolean protocolFeaturesSet;
     private MappedMemoryTable memory;
+    /**
+     * REM_MEM_REG still to come for regions already removed, by gpa, size and front-end address
+     * (mmap_offset 0): QEMU sends a removal once per queue pair, and the first one removes the region
+     * (so the next pair's ADD_MEM_REG of a region in its place does not overlap it).
+     */
+    private final Map<RegionDescriptor, Integer> pendingRemovals = new HashMap<>();
     private boolean closed;
 
     /**
@@ -316,6 +324,11 @@ public final class VhostUserSession implements AutoCloseable {
         MappedMemoryTable current = memory == null ? MappedMemoryTable.empty() : memory;
         MappedMemoryTable repeated = current.withRepeatedAdd(region);
         if (repeated != null) { // QEMU's next queue pair: nothing changes but the count
+            int index = repeated.indexOf(region);
+            if (repeated.adds(index) > maxQueuePairs) {
+                throw VhostUserException.protocol(RequestType.ADD_MEM_REG, MappedMemoryTable.describe(region)
+                        + " added more often than once per queue pair (" + maxQueuePairs + ")");
+            }
             memory = repeated;
             return;
         }
@@ -342,19 +355,30 @@ public final class VhostUserSession implements AutoCloseable {
 
     /**
      * REM_MEM_REG: hands the device a table without the region and unmaps it only once setMemory
-     * returned, when no worker can reach it any more (VhostUserDevice's contract); a region added
-     * more than once goes with the last of its removals. A running ring
+     * returned, when no worker can reach it any more (VhostUserDevice's contract). A region QEMU
+     * added once per queue pair goes with the first removal; the other pairs' removals are acked. A running ring
      * whose areas were in it stops (the device reports it broken), as with SET_MEM_TABLE.
      */
     private void removeMemRegion(RegionDescriptor region) throws VhostUserException {
         int index = memory == null ? -1 : memory.indexOf(region);
+        RegionDescriptor key = new RegionDescriptor(region.gpa(), region.size(), region.frontendVa(), 0);
         if (index < 0) {
-            throw VhostUserException.protocol(RequestType.REM_MEM_REG, "no mapped region matches "
-                    + MappedMemoryTable.describe(region));
-        }
-        if (memory.adds(index) > 1) { // another queue pair of QEMU's still has it: it stays
-            memory = memory.withOneAddLess(index);
+            Integer pending = pendingRemovals.remove(key);
+            if (pending == null) {
+                throw VhostUserException.protocol(RequestType.REM_MEM_REG, "no mapped region matches "
+                        + MappedMemoryTable.describe(region));
+            }
+            if (pending > 1) { // the next queue pair's copy of a removal already done
+                pendingRemovals.put(key, pending - 1);
+            }
             return;
+        }
+        if (memory.adds(index) > 1) { // QEMU's other queue pairs send this removal too: acked then
+            if (pendingRemovals.size() >= MAX_MEM_SLOTS && !pendingRemovals.containsKey(key)) {
+                throw VhostUserException.protocol(RequestType.REM_MEM_REG, "removals of " + MAX_MEM_SLOTS
+                        + " regions added once per queue pair are still incomplete");
+            }
+            pendingRemovals.merge(key, memory.adds(index) - 1, Integer::sum);
         }
         MappedMemoryTable old = memory;
         MappedMemoryTable next = old.withoutRegion(index);
@@ -382,6 +406,7 @@ public final class VhostUserSession implements AutoCloseable {
         if (old != null) {
             old.close(); // setMemory returned: no worker uses the old table any more
         }
+        pendingRemovals.clear(); // a whole new table: nothing of the old one is still to be removed
         reconcileAll(RequestType.SET_MEM_TABLE);
         // The region fds stay in the message and are closed with it: the mappings keep the memory.
     }
@@ -454,6 +479,7 @@ public final class VhostUserSession implements AutoCloseable {
             memory.close();
             memory = null;
         }
+        pendingRemovals.clear();
         for (int i = 0; i < vrings.length; i++) {
             vrings[i].closeFds();
             vrings[i] = new Vring(i);

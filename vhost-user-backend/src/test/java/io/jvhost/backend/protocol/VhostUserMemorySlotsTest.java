@@ -189,12 +189,13 @@ class VhostUserMemorySlotsTest {
 
     /**
      * QEMU sends ADD_MEM_REG and REM_MEM_REG once per queue pair (each vhost device has its own copy
-     * of the table): a region comes twice with two pairs, and goes with the second removal.
+     * of the table): with two pairs a region comes twice and goes with the first removal, the second
+     * is acked; the first pair may put a region in its place before the second pair's removal.
      */
     @Test
-    void shouldCountARegionAddedOncePerQueuePairAndDropItWithTheLastRemoval() throws Exception {
+    void shouldTakeEachRegionOncePerQueuePairAsQemuSendsIt() throws Exception {
         ConnectionHarness h = new ConnectionHarness(device);
-        try (GuestRam ram = new GuestRam(2 * REGION); h) {
+        try (GuestRam ram = new GuestRam(3 * REGION); h) {
             TestFrontend fe = h.frontend;
             negotiate(fe, MQ_REPLY_ACK_SLOTS);
             for (int pair = 0; pair < 2; pair++) {
@@ -205,14 +206,35 @@ class VhostUserMemorySlotsTest {
                     "the second pair's regions change nothing");
             GuestMemory both = device.memory;
 
-            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(region(1))));
-            assertEquals(List.of(), device.drain(), "the other pair still has it");
-            assertTrue(both.segment(1).scope().isAlive(), "still mapped");
-            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(region(1))));
-            assertEquals(List.of(table(0)), device.drain());
-            assertFalse(both.segment(1).scope().isAlive(), "unmapped with the last removal");
+            // Region 1 grows into a region twice its size at the same place (a resized RAM block).
+            RegionDescriptor slot1 = region(1);
+            RegionDescriptor grown = new RegionDescriptor(slot1.gpa(), 2 * REGION, slot1.frontendVa(), REGION);
+            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(slot1)), "pair 0");
+            assertFalse(both.segment(1).scope().isAlive(), "unmapped with the first removal");
+            assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(grown), ram.fd), "pair 0");
+            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(slot1)), "pair 1: acked");
+            assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(grown), ram.fd), "pair 1");
+            String grownTable = table(0).replace(")", ", gpa=0x100000 size=0x20000 va=0x7f0000100000)");
+            assertEquals(List.of(table(0), grownTable), device.drain());
         }
         assertNull(h.awaitOutcome(), "front-end closed: no error");
+    }
+
+    @Test
+    void shouldRefuseARemovalBeyondTheQueuePairsCopies() throws Exception {
+        try (GuestRam ram = new GuestRam(REGION)) {
+            assertEquals("REM_MEM_REG: no mapped region matches region gpa 0x0 size 0x10000 frontendVa 0x7f0000000000",
+                    rejection(fe -> {
+                        negotiate(fe, MQ_REPLY_ACK_SLOTS);
+                        for (int pair = 0; pair < 2; pair++) {
+                            assertEquals(0, fe.sendAcked(ADD_MEM_REG, MemoryRegionPayload.of(region(0)), ram.fd));
+                        }
+                        for (int pair = 0; pair < 2; pair++) {
+                            assertEquals(0, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(region(0))));
+                        }
+                        assertEquals(1, fe.sendAcked(REM_MEM_REG, MemoryRegionPayload.of(region(0))), "a third: nack");
+                    }));
+        }
     }
 
     @Test
