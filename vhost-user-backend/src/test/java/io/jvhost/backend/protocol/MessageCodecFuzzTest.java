@@ -2,6 +2,8 @@ package io.jvhost.backend.protocol;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.jvhost.backend.linux.OpenFds;
+import io.jvhost.backend.protocol.VhostUserRequest.AddMemReg;
+import io.jvhost.backend.protocol.VhostUserRequest.RemMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
 import io.jvhost.backend.protocol.VhostUserRequest.SetVringAddr;
 import io.jvhost.backend.protocol.VhostUserRequest.SetVringBase;
@@ -123,6 +125,8 @@ class MessageCodecFuzzTest {
             case SetVringCall call -> assertEquals(call.fd() < 0 ? 0 : 1, fds);
             case SetVringErr err -> assertEquals(err.fd() < 0 ? 0 : 1, fds);
             case NetSetMtu mtu -> assertTrue(mtu.mtu() >= MessageCodec.MIN_MTU && mtu.mtu() <= MessageCodec.MAX_MTU);
+            case AddMemReg add -> assertEquals(1, fds, "ADD_MEM_REG: the region's fd");
+            case RemMemReg rem -> assertTrue(fds <= 1, "REM_MEM_REG: none, or the one older QEMU sent");
             default -> assertEquals(0, fds, type + " carries no fd");
         }
     }
