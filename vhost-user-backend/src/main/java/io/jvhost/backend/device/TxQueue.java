@@ -103,6 +103,7 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     int stop() {
         running = false;
         detach();
+        ring.flushLog(); // no worker has the ring any more: GET_VRING_BASE replies with every bit logged
         return ring.nextAvail();
     }
 

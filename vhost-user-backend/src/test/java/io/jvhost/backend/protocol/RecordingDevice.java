@@ -1,6 +1,7 @@
 package io.jvhost.backend.protocol;
 
 import io.jvhost.backend.linux.OpenFds;
+import io.jvhost.virtio.memory.DirtyLog;
 import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.memory.MemoryRegion;
 
@@ -72,6 +73,25 @@ final class RecordingDevice implements VhostUserDevice {
             throw new IllegalArgumentException("MTU " + mtu + " above " + maxMtu);
         }
         record("setMtu(" + mtu + ")");
+    }
+
+    /** The last log SET_LOG_BASE handed over, or null. */
+    volatile DirtyLog log;
+
+    @Override
+    public synchronized void setLog(DirtyLog newLog) {
+        log = newLog;
+        record("setLog(" + (newLog == null ? "null" : newLog.pages() + " pages") + ")");
+    }
+
+    @Override
+    public synchronized void setUsedLog(int index, long usedLogGpa) {
+        record("setUsedLog(" + index + ", " + (usedLogGpa < 0 ? "-1" : "0x" + Long.toHexString(usedLogGpa)) + ")");
+    }
+
+    @Override
+    public synchronized void sendRarp(long mac) {
+        record("sendRarp(" + String.format("%012x", mac) + ")");
     }
 
     @Override
