@@ -124,7 +124,8 @@ final class RecordingDevice implements VhostUserDevice {
         record("startQueue(index=" + c.index() + " size=" + c.size() + " nextAvail=" + c.nextAvail()
                 + " desc=0x" + Long.toHexString(c.descFrontendVa()) + " avail=0x" + Long.toHexString(c.availFrontendVa())
                 + " used=0x" + Long.toHexString(c.usedFrontendVa()) + " kick=" + fd(c.kickFd())
-                + " call=" + fd(c.callFd()) + " err=" + fd(c.errFd()) + ")");
+                + " call=" + fd(c.callFd()) + " err=" + fd(c.errFd())
+                + (c.usedLogGpa() >= 0 ? " log=0x" + Long.toHexString(c.usedLogGpa()) : "") + ")");
     }
 
     @Override

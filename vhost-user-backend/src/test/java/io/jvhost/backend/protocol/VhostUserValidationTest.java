@@ -179,6 +179,24 @@ class VhostUserValidationTest {
     }
 
     @Test
+    void shouldGateSetLogBaseOnLogShmfd() throws Exception {
+        assertEquals("SET_LOG_BASE: protocol feature LOG_SHMFD was not negotiated",
+                rejection(fe -> fe.send(RequestType.SET_LOG_BASE, LogPayload.of(4096, 0), eventFd)));
+    }
+
+    @Test
+    void shouldRejectSetLogBaseWithoutItsFd() throws Exception {
+        assertEquals("SET_LOG_BASE: no log fd attached (the back-end offers only LOG_SHMFD)",
+                rejection(fe -> fe.send(RequestType.SET_LOG_BASE, LogPayload.of(4096, 0))));
+    }
+
+    @Test
+    void shouldGateSendRarpOnRarp() throws Exception {
+        assertEquals("SEND_RARP: protocol feature RARP was not negotiated",
+                rejection(fe -> fe.send(RequestType.SEND_RARP, U64Payload.of(0x5634_1200_5452L))));
+    }
+
+    @Test
     void shouldGateVringEnableOnNegotiatedProtocolFeatures() throws Exception {
         assertEquals("SET_VRING_ENABLE: VHOST_USER_F_PROTOCOL_FEATURES was not negotiated",
                 rejection(fe -> fe.send(SET_VRING_ENABLE, VringStatePayload.of(0, 1))));
