@@ -335,8 +335,9 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
             errFds[c.index()] = -1;
             throw new IllegalArgumentException("queue " + c.index() + ": cannot serve its kick fd: " + e.getMessage(), e);
         }
-        LOG.log(System.Logger.Level.DEBUG, "port {0}: queue {1} started on {2} (size {3}, base {4})",
-                name, c.index(), worker, c.size(), c.nextAvail());
+        LOG.log(c.nextAvail() != 0 ? System.Logger.Level.INFO : System.Logger.Level.DEBUG,
+                "port {0}: queue {1} started on {2} (size {3}, base {4}, used idx {5})",
+                name, c.index(), worker, c.size(), c.nextAvail(), q.ring.usedIndex());
     }
 
     @Override
@@ -347,6 +348,13 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         synchronized (q) { // no move in between: the worker released is the one the queue left
             worker = q.owner;
             nextAvail = q instanceof RxQueue r ? r.stop() : ((TxQueue) q).stop();
+        }
+        DirtyLog stoppedLog = q.ring.dirtyLog();
+        if (stoppedLog != null) {
+            // The end of a migration's source side (GET_VRING_BASE while logging): where the ring stands.
+            LOG.log(System.Logger.Level.INFO, "port " + name + ": queue " + index + " stopped while logging: next avail "
+                    + nextAvail + ", used idx " + q.ring.usedIndex() + ", " + stoppedLog.dirtyPages() + " pages dirty in the log"
+                    + (stoppedLog.outOfRange() > 0 ? ", " + stoppedLog.outOfRange() + " pages past its end not logged" : ""));
         }
         if (q instanceof RxQueue) {
             refreshActiveRx();

@@ -210,6 +210,9 @@ public final class RxFrameWriter {
             }
             heads[0] = first.head();
             usedLengths[0] = headerLength + (int) fill(first, headerLength);
+            // Logged now and again once its header is in: a frame that runs out of buffers gives the chain
+            // back, and then only this marks what was written into it.
+            rx.logWritten(first, usedLengths[0]);
             int chains = 1;
             while (prefixRemaining > 0 || sourceRemaining > 0) {
                 if (chains == heads.length) {
