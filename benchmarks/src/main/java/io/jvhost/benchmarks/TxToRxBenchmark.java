@@ -71,7 +71,8 @@ public class TxToRxBenchmark {
         tx = StaticRing.tx(ram, 1, "two".equals(layout), frameSize, features);
         rx = StaticRing.rx(ram, 0, features);
         if ("on".equals(dirtyLog)) {
-            DirtyLog log = DirtyLog.over(memoryArena.allocate((GuestArena.GPA_BASE + (4L << 20)) / DirtyLog.PAGE_SIZE / 8, 8));
+            long pages = (GuestArena.GPA_BASE + (4L << 20)) / DirtyLog.PAGE_SIZE; // the log covers gpa 0 up
+            DirtyLog log = DirtyLog.over(memoryArena.allocate(pages / 8, 8));
             tx.queue.setDirtyLog(log, 0x1000); // log_guest_addr: any address inside the log will do
             rx.queue.setDirtyLog(log, 0x2000);
         }

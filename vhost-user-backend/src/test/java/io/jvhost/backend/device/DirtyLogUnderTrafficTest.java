@@ -101,33 +101,8 @@ class DirtyLogUnderTrafficTest {
             AtomicReference<Throwable> failure = new AtomicReference<>();
             AtomicInteger sent = new AtomicInteger();
             AtomicInteger swaps = new AtomicInteger();
-            sender = Thread.ofPlatform().name("test-sender").start(() -> {
-                try {
-                    for (int seq = 0; sending.get() && (seq < FRAMES || swaps.get() < MIN_SWAPS); ) {
-                        tx.pollUsed();
-                        int burst = Math.min(32, tx.freeDescriptors());
-                        if (burst == 0) {
-                            if (a.errors() > 0) {
-                                break;
-                            }
-                            Thread.onSpinWait();
-                            continue;
-                        }
-                        for (int i = 0; i < burst; i++) {
-                            tx.addTx(NumberedFrames.fromAToB(seq++));
-                        }
-                        sent.set(seq);
-                        tx.publishAvail();
-                        if (tx.needsKick(eventIdx)) {
-                            Native.eventFdWrite(kickA.intValue(), 1);
-                        }
-                    }
-                } catch (Throwable t) {
-                    failure.set(t);
-                } finally {
-                    sending.set(false);
-                }
-            });
+            sender = NumberedFrames.startSender(tx, eventIdx, kickA.intValue(), a,
+                    seq -> sending.get() && (seq < FRAMES || swaps.get() < MIN_SWAPS), sent, sending, failure);
             replacer = Thread.ofPlatform().name("test-set-log-base").start(() -> {
                 try {
                     while (sending.get()) {
