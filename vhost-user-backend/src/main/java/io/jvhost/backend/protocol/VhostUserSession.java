@@ -224,16 +224,18 @@ public final class VhostUserSession implements AutoCloseable {
             case SetVringAddr addr -> {
                 Vring vring = vrings[addr.index()];
                 long usedLogGpa = (addr.flags() & VringAddrPayload.VHOST_VRING_F_LOG) != 0 ? addr.logGpa() : -1;
-                boolean sameRings = vring.addressesSet && vring.descFrontendVa == addr.descFrontendVa()
-                        && vring.availFrontendVa == addr.availFrontendVa() && vring.usedFrontendVa == addr.usedFrontendVa();
+                boolean onlyLogChanged = vring.addressesSet && vring.descFrontendVa == addr.descFrontendVa()
+                        && vring.availFrontendVa == addr.availFrontendVa() && vring.usedFrontendVa == addr.usedFrontendVa()
+                        && vring.usedLogGpa != usedLogGpa;
                 vring.descFrontendVa = addr.descFrontendVa();
                 vring.availFrontendVa = addr.availFrontendVa();
                 vring.usedFrontendVa = addr.usedFrontendVa();
                 vring.usedLogGpa = usedLogGpa;
                 vring.addressesSet = true;
-                if (vring.running && sameRings) {
+                if (vring.running && onlyLogChanged) {
                     // vhost-user.rst "Migration": the front-end turns used-ring logging on and off with
-                    // SET_VRING_ADDR on live rings; only the log changes, so the ring keeps running.
+                    // SET_VRING_ADDR on live rings; only the log changes, so the ring keeps running. Any
+                    // other SET_VRING_ADDR of a running ring restarts it, as before.
                     device.setUsedLog(vring.index, usedLogGpa);
                 } else if (vring.running) {
                     restart(vring, type);
