@@ -7,13 +7,11 @@ import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.LeastQueuesScheduler;
 import io.jvhost.virtio.driver.DriverVirtqueue;
 import io.jvhost.virtio.net.NetHeader;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.List;
 
 import static io.jvhost.backend.device.TestGuest.await;
@@ -30,29 +28,33 @@ class SendRarpTest {
     private static final byte[] MAC_A = NumberedFrames.MAC_A;
     private static final byte[] MAC_MOVED = NumberedFrames.MAC_B;
 
-    private final List<AutoCloseable> resources = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
-    }
-
-    private <T extends AutoCloseable> T track(T resource) {
-        resources.add(resource);
-        return resource;
-    }
-
     @Test
     @Timeout(60)
     void shouldAnnounceTheMovedMacFromTheNewPortAndDeliverItsTrafficThere() throws Exception {
-        Worker w0 = track(new Worker("jvhost-worker-cpu0", 0));
-        LeastQueuesScheduler scheduler = new LeastQueuesScheduler(new DataWorker[] {new DataWorker(w0)});
         L2Switch network = new L2Switch("default");
-        TestGuest a = track(new TestGuest("a", network, scheduler, 0x7f00_0000_0000L, 0));
-        TestGuest oldPort = track(new TestGuest("b1", network, scheduler, 0x7e00_0000_0000L, 0));
-        TestGuest newPort = track(new TestGuest("b2", network, scheduler, 0x7d00_0000_0000L, 0));
+        try (Worker w0 = new Worker("jvhost-worker-cpu0", 0);
+             Guests guests = new Guests(network, new LeastQueuesScheduler(new DataWorker[] {new DataWorker(w0)}))) {
+            announce(network, guests.a, guests.oldPort, guests.newPort);
+        }
+    }
+
+    /** Three guests on one worker: a, and the moved guest's old and new ports. */
+    private record Guests(TestGuest a, TestGuest oldPort, TestGuest newPort) implements AutoCloseable {
+        Guests(L2Switch network, LeastQueuesScheduler scheduler) throws Exception {
+            this(new TestGuest("a", network, scheduler, 0x7f00_0000_0000L, 0),
+                    new TestGuest("b1", network, scheduler, 0x7e00_0000_0000L, 0),
+                    new TestGuest("b2", network, scheduler, 0x7d00_0000_0000L, 0));
+        }
+
+        @Override
+        public void close() throws Exception {
+            newPort.close();
+            oldPort.close();
+            a.close();
+        }
+    }
+
+    private static void announce(L2Switch network, TestGuest a, TestGuest oldPort, TestGuest newPort) {
         a.refill(16);
         oldPort.refill(16);
         newPort.refill(16);
