@@ -352,9 +352,10 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort {
         DirtyLog stoppedLog = q.ring.dirtyLog();
         if (stoppedLog != null) {
             // The end of a migration's source side (GET_VRING_BASE while logging): where the ring stands.
+            // No scan of the log here: this runs inside the migration's downtime.
             LOG.log(System.Logger.Level.INFO, "port " + name + ": queue " + index + " stopped while logging: next avail "
-                    + nextAvail + ", used idx " + q.ring.usedIndex() + ", " + stoppedLog.dirtyPages() + " pages dirty in the log"
-                    + (stoppedLog.outOfRange() > 0 ? ", " + stoppedLog.outOfRange() + " pages past its end not logged" : ""));
+                    + nextAvail + ", used idx " + q.ring.usedIndex()
+                    + (stoppedLog.outOfRange() > 0 ? ", " + stoppedLog.outOfRange() + " pages past the log's end not logged" : ""));
         }
         if (q instanceof RxQueue) {
             refreshActiveRx();
