@@ -89,10 +89,10 @@ write(*OF, "ufo4-small-mtu", offload(0, 0, 2, 0, 0, 2999, True, mtu=576))
 write(*OF, "checksum-only", offload(0, 1, 0, 0, 0, 777, False))
 
 # MessageCodecFuzzTest ---------------------------------------------------------------------------
-TYPES = ["GET_FEATURES", "SET_FEATURES", "SET_OWNER", "RESET_OWNER", "SET_MEM_TABLE", "SET_VRING_NUM",
-         "SET_VRING_ADDR", "SET_VRING_BASE", "GET_VRING_BASE", "SET_VRING_KICK", "SET_VRING_CALL",
-         "SET_VRING_ERR", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES", "GET_QUEUE_NUM",
-         "SET_VRING_ENABLE", "NET_SET_MTU", "GET_MAX_MEM_SLOTS", "ADD_MEM_REG", "REM_MEM_REG"]
+TYPES = ["GET_FEATURES", "SET_FEATURES", "SET_OWNER", "RESET_OWNER", "SET_MEM_TABLE", "SET_LOG_BASE",
+         "SET_LOG_FD", "SET_VRING_NUM", "SET_VRING_ADDR", "SET_VRING_BASE", "GET_VRING_BASE", "SET_VRING_KICK",
+         "SET_VRING_CALL", "SET_VRING_ERR", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES", "GET_QUEUE_NUM",
+         "SET_VRING_ENABLE", "SEND_RARP", "NET_SET_MTU", "GET_MAX_MEM_SLOTS", "ADD_MEM_REG", "REM_MEM_REG"]
 
 def codec_message(name, payload, fds=()):
     # Structured; flags VERSION; the payload's size (SET_MEM_TABLE's range, 8..264, takes two bytes); declared = size.

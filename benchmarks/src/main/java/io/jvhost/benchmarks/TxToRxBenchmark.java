@@ -1,6 +1,7 @@
 package io.jvhost.benchmarks;
 
 import io.jvhost.virtio.driver.GuestRam;
+import io.jvhost.virtio.memory.DirtyLog;
 import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.net.RxFrameWriter;
 import io.jvhost.virtio.net.VirtioNetFeatures;
@@ -30,6 +31,10 @@ import java.util.concurrent.TimeUnit;
  * {@link RxFrameWriter#write(SplitVirtqueue, DescriptorChain, long, long)} it into a mergeable RX ring
  * (header + frame, one copy), push the TX head; publish both used rings once per batch of 32 or 64.
  * This is what a worker does per frame minus the switch and the RX queue's claim.
+ *
+ * <p>{@code dirtyLog=on} runs it as during a live migration: both rings log into a dirty-page log
+ * (every RX chain's pages and both used rings, flushed before each publish), to compare with
+ * {@code off} in the same run.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -48,6 +53,9 @@ public class TxToRxBenchmark {
     @Param({"shared", "confined", "global"})
     String arena;
 
+    @Param({"off", "on"})
+    String dirtyLog;
+
     private Arena memoryArena;
     private StaticRing tx;
     private StaticRing rx;
@@ -62,6 +70,12 @@ public class TxToRxBenchmark {
                 | VirtioNetFeatures.mask(VirtioNetFeatures.MRG_RXBUF);
         tx = StaticRing.tx(ram, 1, "two".equals(layout), frameSize, features);
         rx = StaticRing.rx(ram, 0, features);
+        if ("on".equals(dirtyLog)) {
+            long pages = (GuestArena.GPA_BASE + (4L << 20)) / DirtyLog.PAGE_SIZE; // the log covers gpa 0 up
+            DirtyLog log = DirtyLog.over(memoryArena.allocate(pages / 8, 8));
+            tx.queue.setDirtyLog(log, 0x1000); // log_guest_addr: any address inside the log will do
+            rx.queue.setDirtyLog(log, 0x2000);
+        }
     }
 
     @TearDown(Level.Trial)

@@ -28,7 +28,15 @@ public enum GuestRole {
      */
     SEND_FILE("send-file"),
     /** Receives one TCP connection on {@code jv.port} into a file; then its {@code JV-FILE-SHA256} and {@code JV-SNMP}. */
-    RECV_FILE("recv-file");
+    RECV_FILE("recv-file"),
+    /**
+     * Both file roles at once with a peer that runs it too: makes {@code jv.size} MiB
+     * ({@code JV-SENT-SHA256}), listens on {@code jv.port}, waits for the peer ({@code JV-SWAP-START}),
+     * then sends paced by {@code jv.pace} while pinging it {@code jv.count} times; prints the received
+     * file's {@code JV-RECV-SHA256}, the ping result and {@code JV-SNMP}. Long enough to overlap a live
+     * migration.
+     */
+    FILE_SWAP("file-swap");
 
     private final String keyword;
 

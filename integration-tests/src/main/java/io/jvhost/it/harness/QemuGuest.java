@@ -164,7 +164,21 @@ public final class QemuGuest implements AutoCloseable {
 
     /** The {@code JV-FILE-SHA256} marker: the file {@link GuestRole#SEND_FILE} made or {@link GuestRole#RECV_FILE} received. */
     public FileDigest awaitFileSha256(Duration timeout) {
-        SerialLog.LineMatch m = awaitLine(FileDigest.MARKER, timeout);
+        return awaitDigest(FileDigest.MARKER, timeout);
+    }
+
+    /** {@link GuestRole#FILE_SWAP}'s {@code JV-SENT-SHA256}: the file it made and sends. */
+    public FileDigest awaitSentSha256(Duration timeout) {
+        return awaitDigest(FileDigest.SENT, timeout);
+    }
+
+    /** {@link GuestRole#FILE_SWAP}'s {@code JV-RECV-SHA256}: the file it received. */
+    public FileDigest awaitReceivedSha256(Duration timeout) {
+        return awaitDigest(FileDigest.RECEIVED, timeout);
+    }
+
+    private FileDigest awaitDigest(Pattern marker, Duration timeout) {
+        SerialLog.LineMatch m = awaitLine(marker, timeout);
         return new FileDigest(m.group(1), Long.parseLong(m.group(2)));
     }
 
@@ -463,6 +477,14 @@ public final class QemuGuest implements AutoCloseable {
                 throw new IllegalArgumentException("file size must be 1..128 MiB (it lives in guest RAM): " + mib);
             }
             return kernelArg("jv.size", Integer.toString(mib));
+        }
+
+        /** {@link GuestRole#FILE_SWAP}: microseconds to wait after each 64 KiB block sent; default 0. */
+        public Builder filePaceMicros(int micros) {
+            if (micros < 0) {
+                throw new IllegalArgumentException("pace must be >= 0: " + micros);
+            }
+            return kernelArg("jv.pace", Integer.toString(micros));
         }
 
         /** Any {@code jv.*} key; the value must not contain whitespace. */

@@ -50,9 +50,9 @@ class FrontendForwardingTest {
             | VirtioNetFeatures.mask(VirtioNetFeatures.RING_INDIRECT_DESC)
             | VirtioNetFeatures.mask(VirtioNetFeatures.RING_EVENT_IDX)
             | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
-    /** The offer: the acked features plus MTU reporting and every offload. */
+    /** The offer: the acked features plus MTU reporting, every offload and live migration (LOG_ALL, GUEST_ANNOUNCE). */
     private static final long EXPECTED_OFFER = EXPECTED_FEATURES | VirtioNetFeatures.mask(VirtioNetFeatures.MTU)
-            | VhostUserFrontend.OFFLOAD_FEATURES;
+            | VhostUserFrontend.OFFLOAD_FEATURES | (1L << 26) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_ANNOUNCE);
 
     @TempDir
     Path dir;
@@ -83,7 +83,8 @@ class FrontendForwardingTest {
 
         assertEquals(EXPECTED_OFFER, a.offeredFeatures(), "offered features (1 queue pair: no MQ, no CTRL_VQ)");
         assertEquals(EXPECTED_FEATURES, a.ackedFeatures());
-        assertEquals(VhostUserFrontend.DRIVER_PROTOCOL_FEATURES, a.offeredProtocolFeatures(), "MQ, REPLY_ACK, NET_MTU, CONFIGURE_MEM_SLOTS");
+        assertEquals(VhostUserFrontend.DRIVER_PROTOCOL_FEATURES | 0b110, a.offeredProtocolFeatures(),
+                "MQ, LOG_SHMFD, RARP, REPLY_ACK, NET_MTU, CONFIGURE_MEM_SLOTS");
         assertEquals(1, a.queueNum(), "GET_QUEUE_NUM");
         PortStatus status = jvhost.awaitPort("a", PortStatus::connected, "connected");
         assertEquals(EXPECTED_FEATURES, status.features(), "acked features as the port reports them");

@@ -111,7 +111,7 @@ class FrontendMalformedInputTest extends TwoNetworksTest {
     // ---- protocol errors: the connection is dropped ----
 
     @ParameterizedTest(name = "request code {0}")
-    @ValueSource(ints = {6, 24, 99, -1}) // SET_LOG_BASE and GET_CONFIG (not implemented), unassigned, 2^32-1
+    @ValueSource(ints = {21, 24, 99, -1}) // SET_BACKEND_REQ_FD and GET_CONFIG (not implemented), unassigned, 2^32-1
     void shouldDropTheConnectionOnUnknownRequest(int code) throws Exception {
         victim.sendRequest(code, MessageHeader.VERSION | MessageHeader.FLAG_NEED_REPLY, new byte[0]);
 

@@ -6,6 +6,7 @@ import io.jvhost.backend.offload.SoftwareOffload;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.virtio.memory.DirtyLog;
 import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.net.FrameSource;
 import io.jvhost.virtio.net.NetHeader;
@@ -147,6 +148,7 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         try {
             running = false;
             publishLocked();
+            ring.flushLog(); // GET_VRING_BASE: every bit of what was written is in the log before the reply
             wakeWaiters(); // they find it stopped and drop
         } finally {
             unlock();
@@ -158,6 +160,21 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         lock();
         try {
             callFd = fd;
+        } finally {
+            unlockPublishing();
+        }
+    }
+
+    /**
+     * Logs this ring's writes into {@code log} from now on (null: not logged), its used ring at
+     * {@code usedLogGpa} (or -1). Under the claim, like every write into the ring: the bits the last
+     * holder gathered go to the old log first, so once this returns nobody writes into that one. Control
+     * thread.
+     */
+    void setDirtyLog(DirtyLog log, long usedLogGpa) {
+        lock();
+        try {
+            ring.setDirtyLog(log, usedLogGpa);
         } finally {
             unlockPublishing();
         }

@@ -102,7 +102,9 @@ final class TxQueue extends NetQueue implements DeliveryContext.Waiter {
     /** Control thread: stop; returns the worker it was assigned to, or null. */
     DataWorker stop() {
         running = false;
-        return detach();
+        DataWorker was = detach();
+        ring.flushLog(); // no worker has the ring any more: GET_VRING_BASE replies with every bit logged
+        return was;
     }
 
     /** Control thread: the new call fd, in use once this returns (the session may close the old one). */

@@ -7,16 +7,22 @@ import io.jvhost.backend.protocol.VringConfig;
 import io.jvhost.backend.switching.DeliveryContext;
 import io.jvhost.backend.switching.Frame;
 import io.jvhost.backend.switching.L2Switch;
+import io.jvhost.backend.switching.MacAddress;
 import io.jvhost.backend.switching.PortIngress;
+import io.jvhost.backend.switching.Rarp;
 import io.jvhost.backend.switching.SwitchPort;
 import io.jvhost.backend.vcpu.VcpuLocator;
 import io.jvhost.backend.vcpu.WatchedPort;
 import io.jvhost.backend.worker.DataWorker;
 import io.jvhost.backend.worker.QueueScheduler;
+import io.jvhost.virtio.VirtioFeatures;
+import io.jvhost.virtio.memory.DirtyLog;
 import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.net.VirtioNetFeatures;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -36,10 +42,13 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
     private static final System.Logger LOG = System.getLogger(VirtioNetPort.class.getName());
 
     /**
-     * vhost-user protocol features offered: MQ (bit 0), REPLY_ACK (bit 3), NET_MTU (bit 4) and
-     * CONFIGURE_MEM_SLOTS (bit 15: memory hotplug beyond SET_MEM_TABLE's 8 regions).
+     * vhost-user protocol features offered: MQ (bit 0), LOG_SHMFD (1) and RARP (2) for live migration,
+     * REPLY_ACK (3), NET_MTU (4) and CONFIGURE_MEM_SLOTS (15: memory hotplug beyond SET_MEM_TABLE's 8
+     * regions).
      */
-    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 3) | (1L << 4) | (1L << 15);
+    static final long PROTOCOL_FEATURES = (1L << 0) | (1L << 1) | (1L << 2) | (1L << 3) | (1L << 4) | (1L << 15);
+    /** VHOST_F_LOG_ALL (vhost-user.rst "Migration", linux/vhost.h): log every write into guest memory. */
+    public static final int VHOST_F_LOG_ALL = 26;
     /** The default MTU of a port (as a Linux Ethernet device). */
     public static final int DEFAULT_MTU = 1500;
     /** What a frame without GSO may carry beyond the MTU: the Ethernet header and one VLAN tag. */
@@ -68,6 +77,12 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
     private volatile int peerPid = -1;
     private final AtomicLong errors = new AtomicLong();
     private GuestMemory memory = GuestMemory.empty();
+    /** The dirty-page log of SET_LOG_BASE, or null (control thread). */
+    private DirtyLog log;
+    /** VHOST_F_LOG_ALL acked: queues write into {@link #log} (control thread). */
+    private boolean logAll;
+    /** Per virtqueue: the used ring's log_guest_addr (VHOST_VRING_F_LOG), or -1 (control thread). */
+    private final long[] usedLogGpas;
     private final int[] errFds;
     private volatile VcpuLocator vcpuLocator;
 
@@ -100,6 +115,8 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
         this.tx = new TxQueue[maxQueuePairs];
         this.errFds = new int[2 * maxQueuePairs];
         Arrays.fill(errFds, -1);
+        this.usedLogGpas = new long[2 * maxQueuePairs];
+        Arrays.fill(usedLogGpas, -1);
         for (int i = 0; i < maxQueuePairs; i++) {
             rx[i] = new RxQueue(this, 2 * i);
             tx[i] = new TxQueue(this, 2 * i + 1);
@@ -149,7 +166,10 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
                 | VirtioNetFeatures.mask(VirtioNetFeatures.RING_INDIRECT_DESC)
                 | VirtioNetFeatures.mask(VirtioNetFeatures.RING_EVENT_IDX)
                 | VirtioNetFeatures.mask(VirtioNetFeatures.VHOST_USER_F_PROTOCOL_FEATURES)
-                | VirtioNetFeatures.mask(VirtioNetFeatures.MTU);
+                | VirtioNetFeatures.mask(VirtioNetFeatures.MTU)
+                // Live migration: dirty logging, and the guest announcing itself on the new host.
+                | (1L << VHOST_F_LOG_ALL)
+                | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_ANNOUNCE);
         if (offloads) {
             f |= Offloads.FEATURES;
         }
@@ -183,6 +203,77 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
         sendable = Offloads.sendable(ackedFeatures);
         LOG.log(System.Logger.Level.INFO, "port " + name + ": features " + VirtioNetFeatures.describe(ackedFeatures));
         network.offloadsChanged();
+        boolean nowLogAll = VirtioFeatures.has(ackedFeatures, VHOST_F_LOG_ALL);
+        if (nowLogAll != logAll) {
+            // A migration starts or ends: the front-end toggles LOG_ALL on the running device.
+            logAll = nowLogAll;
+            LOG.log(System.Logger.Level.INFO, "port " + name + ": dirty-page logging " + (nowLogAll ? "on" : "off"));
+            for (int i = 0; i < 2 * maxQueuePairs; i++) {
+                applyLog(i);
+            }
+        }
+    }
+
+    @Override
+    public void setLog(DirtyLog newLog) {
+        log = newLog;
+        for (int i = 0; i < 2 * maxQueuePairs; i++) {
+            applyLog(i);
+        }
+    }
+
+    @Override
+    public void setUsedLog(int index, long usedLogGpa) {
+        usedLogGpas[index] = usedLogGpa;
+        applyLog(index);
+    }
+
+    /** The log queues write into now: only while LOG_ALL is acked and a log is set. */
+    private DirtyLog effectiveLog() {
+        return logAll ? log : null;
+    }
+
+    /**
+     * Hands the current log to queue {@code index} the way memory tables are handed over: an RX ring
+     * under its claim (senders write it from any worker), a TX ring on its worker. Once this returns no
+     * worker writes into the log the queue had.
+     */
+    private void applyLog(int index) {
+        DirtyLog next = effectiveLog();
+        long usedLogGpa = usedLogGpas[index];
+        NetQueue q = queue(index);
+        if (q instanceof RxQueue r) {
+            r.setDirtyLog(next, usedLogGpa);
+        } else if (!q.onOwner(() -> q.ring.setDirtyLog(next, usedLogGpa))) {
+            q.ring.setDirtyLog(next, usedLogGpa); // stopped: no worker touches the ring
+        }
+    }
+
+    /**
+     * SEND_RARP: the frame goes into the network as if the guest had sent it, from this control
+     * thread with a context of its own (receivers' claims make any thread a valid sender): the switch
+     * learns the MAC on this port and floods the broadcast to every other port, TAP uplinks included.
+     */
+    @Override
+    public void sendRarp(long mac) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = arena.allocate(Rarp.LENGTH, 8); // native: a TAP writes it with writev
+            Rarp.write(bytes, mac);
+            DeliveryContext context = new DeliveryContext();
+            context.startBatch();
+            context.sendFrom(null, false); // a control thread cannot wait for a full receiver
+            Frame frame = context.frame();
+            frame.wrapSegment(bytes, 0, Rarp.LENGTH, MacAddress.BROADCAST, mac, 0);
+            frame.offload().clear();
+            try {
+                network.forward(frame, this, context);
+            } finally {
+                context.releaseHeld();
+                context.settleCopies(0);
+            }
+        }
+        LOG.log(System.Logger.Level.INFO, "port " + name + ": announced "
+                + MacAddress.format(mac) + " (SEND_RARP)");
     }
 
     @Override
@@ -229,6 +320,8 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("queue " + c.index() + ": " + e.getMessage(), e);
         }
+        usedLogGpas[c.index()] = c.usedLogGpa();
+        q.ring.setDirtyLog(effectiveLog(), c.usedLogGpa()); // not served yet: no other thread has the ring
         errFds[c.index()] = c.errFd();
         DataWorker worker = scheduler.assign(q);
         try {
@@ -245,8 +338,9 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
             errFds[c.index()] = -1;
             throw new IllegalArgumentException("queue " + c.index() + ": cannot serve its kick fd: " + e.getMessage(), e);
         }
-        LOG.log(System.Logger.Level.DEBUG, "port {0}: queue {1} started on {2} (size {3}, base {4})",
-                name, c.index(), worker, c.size(), c.nextAvail());
+        LOG.log(c.nextAvail() != 0 ? System.Logger.Level.INFO : System.Logger.Level.DEBUG,
+                "port {0}: queue {1} started on {2} (size {3}, base {4}, used idx {5})",
+                name, c.index(), worker, c.size(), c.nextAvail(), q.ring.usedIndex());
     }
 
     @Override
@@ -255,6 +349,14 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
         // The worker released is the one the queue was assigned to when it stopped (a move reassigns at once).
         DataWorker worker = q instanceof RxQueue r ? r.stop() : ((TxQueue) q).stop();
         int nextAvail = q.ring.nextAvail();
+        DirtyLog stoppedLog = q.ring.dirtyLog();
+        if (stoppedLog != null) {
+            // The end of a migration's source side (GET_VRING_BASE while logging): where the ring stands.
+            // No scan of the log here: this runs inside the migration's downtime.
+            LOG.log(System.Logger.Level.INFO, "port " + name + ": queue " + index + " stopped while logging: next avail "
+                    + nextAvail + ", used idx " + q.ring.usedIndex()
+                    + (stoppedLog.outOfRange() > 0 ? ", " + stoppedLog.outOfRange() + " pages past the log's end not logged" : ""));
+        }
         if (q instanceof RxQueue) {
             refreshActiveRx();
         }
@@ -283,6 +385,12 @@ public final class VirtioNetPort implements VhostUserDevice, SwitchPort, Watched
         sendable = 0;
         mtu = configuredMtu;
         memory = GuestMemory.empty();
+        log = null;
+        logAll = false;
+        Arrays.fill(usedLogGpas, -1);
+        for (int i = 0; i < 2 * maxQueuePairs; i++) {
+            queue(i).ring.setDirtyLog(null, -1); // all stopped: the session unmaps the log next
+        }
         network.forget(this);
         network.offloadsChanged();
     }

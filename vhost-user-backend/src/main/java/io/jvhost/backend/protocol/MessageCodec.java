@@ -14,7 +14,10 @@ import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
 import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import io.jvhost.backend.protocol.VhostUserRequest.RemMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
+import io.jvhost.backend.protocol.VhostUserRequest.SendRarp;
 import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.SetLogBase;
+import io.jvhost.backend.protocol.VhostUserRequest.SetLogFd;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
 import io.jvhost.backend.protocol.VhostUserRequest.SetOwner;
 import io.jvhost.backend.protocol.VhostUserRequest.SetProtocolFeatures;
@@ -158,6 +161,14 @@ public final class MessageCodec {
             case SET_OWNER -> new SetOwner();
             case RESET_OWNER -> new ResetOwner();
             case SET_MEM_TABLE -> decodeMemTable(payload, fds);
+            case SET_LOG_BASE -> {
+                if (fds.size() != 1) {
+                    throw VhostUserException.protocol(type, "no log fd attached (the back-end offers only LOG_SHMFD)");
+                }
+                yield new SetLogBase(LogPayload.mmapSize(payload), LogPayload.mmapOffset(payload), fds.get(0));
+            }
+            case SET_LOG_FD -> new SetLogFd(fds.size() == 1 ? fds.get(0) : -1);
+            case SEND_RARP -> new SendRarp(Wire.mac(payload, 0));
             case SET_VRING_NUM -> {
                 long size = VringStatePayload.num(payload);
                 if (size == 0 || size > MAX_QUEUE_SIZE || (size & (size - 1)) != 0) {
@@ -168,9 +179,9 @@ public final class MessageCodec {
             }
             case SET_VRING_ADDR -> {
                 int flags = VringAddrPayload.flags(payload);
-                if (flags != 0) {
+                if ((flags & ~VringAddrPayload.VHOST_VRING_F_LOG) != 0) {
                     throw VhostUserException.protocol(type, "vring flags 0x" + Integer.toHexString(flags)
-                            + " not supported (no dirty logging)");
+                            + " not supported (only VHOST_VRING_F_LOG, 0x1)");
                 }
                 yield new SetVringAddr(VringAddrPayload.index(payload), flags, VringAddrPayload.descFrontendVa(payload),
                         VringAddrPayload.usedFrontendVa(payload), VringAddrPayload.availFrontendVa(payload),

@@ -16,6 +16,9 @@ public enum RequestType {
     SET_OWNER(3, 0, 0, 0, Gate.NONE),
     RESET_OWNER(4, 0, 0, 0, Gate.NONE),
     SET_MEM_TABLE(5, MemoryTablePayload.MIN_SIZE, MemoryTablePayload.MAX_SIZE, MemoryTablePayload.MAX_REGIONS, Gate.NONE),
+    SET_LOG_BASE(6, LogPayload.SIZE, LogPayload.SIZE, 1, Gate.PROTOCOL_F_LOG_SHMFD),
+    // No payload in the spec ("request payload: N/A"); a u64 is tolerated, as DPDK does.
+    SET_LOG_FD(7, 0, U64Payload.SIZE, 1, Gate.NONE),
     SET_VRING_NUM(8, VringStatePayload.SIZE, VringStatePayload.SIZE, 0, Gate.NONE),
     SET_VRING_ADDR(9, VringAddrPayload.SIZE, VringAddrPayload.SIZE, 0, Gate.NONE),
     SET_VRING_BASE(10, VringStatePayload.SIZE, VringStatePayload.SIZE, 0, Gate.NONE),
@@ -27,6 +30,7 @@ public enum RequestType {
     SET_PROTOCOL_FEATURES(16, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_FEATURES_OFFERED),
     GET_QUEUE_NUM(17, 0, 0, 0, Gate.PROTOCOL_F_MQ),
     SET_VRING_ENABLE(18, VringStatePayload.SIZE, VringStatePayload.SIZE, 0, Gate.PROTOCOL_FEATURES_ACKED),
+    SEND_RARP(19, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_F_RARP),
     NET_SET_MTU(20, U64Payload.SIZE, U64Payload.SIZE, 0, Gate.PROTOCOL_F_NET_MTU),
     GET_MAX_MEM_SLOTS(36, 0, 0, 0, Gate.PROTOCOL_F_CONFIGURE_MEM_SLOTS),
     ADD_MEM_REG(37, MemoryRegionPayload.SIZE, MemoryRegionPayload.SIZE, 1, Gate.PROTOCOL_F_CONFIGURE_MEM_SLOTS),
@@ -46,7 +50,14 @@ public enum RequestType {
         /** vhost-user.rst: NET_SET_MTU "only legal if VHOST_USER_PROTOCOL_F_NET_MTU is negotiated". */
         PROTOCOL_F_NET_MTU,
         /** vhost-user.rst: GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG need VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS. */
-        PROTOCOL_F_CONFIGURE_MEM_SLOTS
+        PROTOCOL_F_CONFIGURE_MEM_SLOTS,
+        /**
+         * vhost-user.rst: SET_LOG_BASE carries the log's fd "when the back-end has
+         * VHOST_USER_PROTOCOL_F_LOG_SHMFD"; without it the log would be the front-end's own memory.
+         */
+        PROTOCOL_F_LOG_SHMFD,
+        /** vhost-user.rst: SEND_RARP "only legal if VHOST_USER_PROTOCOL_F_RARP is negotiated". */
+        PROTOCOL_F_RARP
     }
 
     private static final RequestType[] BY_CODE = new RequestType[64];
@@ -99,7 +110,8 @@ public enum RequestType {
 
     /** True when the request has a reply of its own (vhost-user.rst, "Communication"), so REPLY_ACK adds none. */
     public boolean hasReply() {
+        // SET_LOG_BASE: QEMU waits for a reply when LOG_SHMFD is negotiated (vhost_user_set_log_base).
         return this == GET_FEATURES || this == GET_PROTOCOL_FEATURES || this == GET_VRING_BASE || this == GET_QUEUE_NUM
-                || this == GET_MAX_MEM_SLOTS;
+                || this == GET_MAX_MEM_SLOTS || this == SET_LOG_BASE;
     }
 }

@@ -1,5 +1,6 @@
 package io.jvhost.backend.protocol;
 
+import io.jvhost.virtio.memory.DirtyLog;
 import io.jvhost.virtio.memory.GuestMemory;
 
 /**
@@ -52,6 +53,25 @@ public interface VhostUserDevice {
      *                                  front-end is told (REPLY_ACK) and nothing changes
      */
     void setMtu(int mtu);
+
+    /**
+     * SET_LOG_BASE: the dirty-page log to write into while VHOST_F_LOG_ALL is acked (null: none any
+     * more). Returns once no worker writes into the previous log, whose pending bits it got first, so
+     * that the caller may unmap it.
+     */
+    void setLog(DirtyLog log);
+
+    /**
+     * SET_VRING_ADDR on a running queue that changes only VHOST_VRING_F_LOG or {@code log_guest_addr}:
+     * log its used ring at {@code usedLogGpa} from now on (-1: stop logging it), without a restart.
+     */
+    void setUsedLog(int index, long usedLogGpa);
+
+    /**
+     * SEND_RARP: announce {@code mac} (48 bits, first byte highest) in the device's network, as a guest
+     * without VIRTIO_NET_F_GUEST_ANNOUNCE cannot after a migration.
+     */
+    void sendRarp(long mac);
 
     /** The connection closed (or RESET_OWNER): all queues are already stopped; forget the session. */
     void disconnected();

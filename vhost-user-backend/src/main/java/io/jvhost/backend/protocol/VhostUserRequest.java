@@ -53,6 +53,30 @@ public sealed interface VhostUserRequest {
         }
     }
 
+    /** The dirty log is {@code mmapSize} bytes of message fd 0 ({@code fd}) from {@code mmapOffset}. */
+    record SetLogBase(long mmapSize, long mmapOffset, int fd) implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.SET_LOG_BASE;
+        }
+    }
+
+    /** {@code fd} (message fd 0, or -1 when none came) is the log's change-notification eventfd. */
+    record SetLogFd(int fd) implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.SET_LOG_FD;
+        }
+    }
+
+    /**
+     * Announce the guest's MAC after a migration (for a guest without GUEST_ANNOUNCE): {@code mac} is
+     * the payload's first six bytes, in wire order, as a 48-bit number (first byte highest).
+     */
+    record SendRarp(long mac) implements VhostUserRequest {
+        public RequestType type() {
+            return RequestType.SEND_RARP;
+        }
+    }
+
     record SetVringNum(int index, int size) implements VhostUserRequest {
         public RequestType type() {
             return RequestType.SET_VRING_NUM;

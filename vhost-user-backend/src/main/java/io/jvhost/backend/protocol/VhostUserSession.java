@@ -12,7 +12,10 @@ import io.jvhost.backend.protocol.VhostUserRequest.RegionDescriptor;
 import io.jvhost.backend.protocol.VhostUserRequest.NetSetMtu;
 import io.jvhost.backend.protocol.VhostUserRequest.RemMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.ResetOwner;
+import io.jvhost.backend.protocol.VhostUserRequest.SendRarp;
 import io.jvhost.backend.protocol.VhostUserRequest.SetFeatures;
+import io.jvhost.backend.protocol.VhostUserRequest.SetLogBase;
+import io.jvhost.backend.protocol.VhostUserRequest.SetLogFd;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
 import io.jvhost.backend.protocol.VhostUserRequest.SetOwner;
 import io.jvhost.backend.protocol.VhostUserRequest.SetProtocolFeatures;
@@ -58,12 +61,15 @@ public final class VhostUserSession implements AutoCloseable {
     /** Virtio feature bit 30, reused by vhost-user to announce protocol-feature negotiation. */
     public static final int VHOST_USER_F_PROTOCOL_FEATURES = 30;
     public static final int PROTOCOL_F_MQ = 0;
+    public static final int PROTOCOL_F_LOG_SHMFD = 1;
+    public static final int PROTOCOL_F_RARP = 2;
     public static final int PROTOCOL_F_REPLY_ACK = 3;
     public static final int PROTOCOL_F_NET_MTU = 4;
     public static final int PROTOCOL_F_CONFIGURE_MEM_SLOTS = 15;
     /** Protocol features this state machine implements; the device's offer is masked with them. */
-    public static final long SUPPORTED_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK)
-            | (1L << PROTOCOL_F_NET_MTU) | (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+    public static final long SUPPORTED_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_LOG_SHMFD)
+            | (1L << PROTOCOL_F_RARP) | (1L << PROTOCOL_F_REPLY_ACK) | (1L << PROTOCOL_F_NET_MTU)
+            | (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS);
     /**
      * Regions a memory table may have with CONFIGURE_MEM_SLOTS (GET_MAX_MEM_SLOTS); SET_MEM_TABLE
      * carries at most {@link MemoryTablePayload#MAX_REGIONS}. libvhost-user also offers 32; QEMU takes
@@ -89,6 +95,8 @@ public final class VhostUserSession implements AutoCloseable {
      * (so the next pair's ADD_MEM_REG of a region in its place does not overlap it).
      */
     private final Map<RegionDescriptor, Integer> pendingRemovals = new HashMap<>();
+    /** The dirty-page log (SET_LOG_BASE), or null. */
+    private MappedLog log;
     private boolean closed;
 
     /**
@@ -203,6 +211,10 @@ public final class VhostUserSession implements AutoCloseable {
                     ? "protocol feature NET_MTU was not negotiated" : null;
             case PROTOCOL_F_CONFIGURE_MEM_SLOTS -> (ackedProtocolFeatures & (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS)) == 0
                     ? "protocol feature CONFIGURE_MEM_SLOTS was not negotiated" : null;
+            case PROTOCOL_F_LOG_SHMFD -> (ackedProtocolFeatures & (1L << PROTOCOL_F_LOG_SHMFD)) == 0
+                    ? "protocol feature LOG_SHMFD was not negotiated" : null;
+            case PROTOCOL_F_RARP -> (ackedProtocolFeatures & (1L << PROTOCOL_F_RARP)) == 0
+                    ? "protocol feature RARP was not negotiated" : null;
         };
         if (missing != null) {
             throw VhostUserException.protocol(type, missing);
@@ -233,14 +245,32 @@ public final class VhostUserSession implements AutoCloseable {
             case SetVringNum(int index, int size) -> vrings[index].size = size;
             case SetVringAddr addr -> {
                 Vring vring = vrings[addr.index()];
+                long usedLogGpa = (addr.flags() & VringAddrPayload.VHOST_VRING_F_LOG) != 0 ? addr.logGpa() : -1;
+                boolean onlyLogChanged = vring.addressesSet && vring.descFrontendVa == addr.descFrontendVa()
+                        && vring.availFrontendVa == addr.availFrontendVa() && vring.usedFrontendVa == addr.usedFrontendVa()
+                        && vring.usedLogGpa != usedLogGpa;
                 vring.descFrontendVa = addr.descFrontendVa();
                 vring.availFrontendVa = addr.availFrontendVa();
                 vring.usedFrontendVa = addr.usedFrontendVa();
+                vring.usedLogGpa = usedLogGpa;
                 vring.addressesSet = true;
-                if (vring.running) {
+                if (vring.running && onlyLogChanged) {
+                    // vhost-user.rst "Migration": the front-end turns used-ring logging on and off with
+                    // SET_VRING_ADDR on live rings; only the log changes, so the ring keeps running. Any
+                    // other SET_VRING_ADDR of a running ring restarts it, as before.
+                    device.setUsedLog(vring.index, usedLogGpa);
+                } else if (vring.running) {
                     restart(vring, type);
                 }
             }
+            case SetLogBase base -> {
+                return setLogBase(base, fds);
+            }
+            case SetLogFd ignored -> {
+                // The log-changed notification fd (for a front-end polling the log); nothing here writes it.
+                Fds.closeQuietly(fds.size() == 1 ? fds.detach(0) : -1);
+            }
+            case SendRarp(long mac) -> device.sendRarp(mac);
             case SetVringBase(int index, int nextAvail) -> vrings[index].nextAvail = nextAvail;
             case GetVringBase(int index) -> {
                 Vring vring = vrings[index];
@@ -412,6 +442,28 @@ public final class VhostUserSession implements AutoCloseable {
     }
 
     /**
+     * Maps the new log and hands it to the device, then unmaps the old one: once setLog returned no
+     * worker writes into it, and its pending bits are in it (the front-end syncs the old log after this
+     * reply). Replies with a u64 0, as libvhost-user does (QEMU checks only the reply's request code).
+     */
+    private MemorySegment setLogBase(SetLogBase base, FdList fds) throws VhostUserException {
+        MappedLog mapped = MappedLog.map(base.fd(), base.mmapSize(), base.mmapOffset());
+        try {
+            device.setLog(mapped.log());
+        } catch (RuntimeException e) {
+            mapped.close();
+            throw e;
+        }
+        MappedLog old = log;
+        log = mapped;
+        if (old != null) {
+            old.close();
+        }
+        // The fd stays in the message and is closed with it: the mapping keeps the log.
+        return U64Payload.of(0);
+    }
+
+    /**
      * Whether the front-end uses VHOST_USER_F_PROTOCOL_FEATURES: it acked the bit, or it already sent
      * SET_PROTOCOL_FEATURES (legal only once the bit was offered). QEMU sends SET_VRING_ENABLE before
      * SET_FEATURES (it checks the offered bit, vhost_user_set_vring_enable), so the acked bit alone
@@ -480,6 +532,10 @@ public final class VhostUserSession implements AutoCloseable {
             memory = null;
         }
         pendingRemovals.clear();
+        if (log != null) {
+            log.close(); // disconnected() returned: no worker writes into it
+            log = null;
+        }
         for (int i = 0; i < vrings.length; i++) {
             vrings[i].closeFds();
             vrings[i] = new Vring(i);

@@ -27,6 +27,8 @@ final class Vring {
     long descFrontendVa;
     long availFrontendVa;
     long usedFrontendVa;
+    /** log_guest_addr of SET_VRING_ADDR with VHOST_VRING_F_LOG, or -1: used-ring writes are not logged. */
+    long usedLogGpa = -1;
     int kickFd = -1;
     int callFd = -1;
     int errFd = -1;
@@ -41,7 +43,7 @@ final class Vring {
 
     VringConfig config() {
         return new VringConfig(index, size, nextAvail, descFrontendVa, availFrontendVa, usedFrontendVa,
-                kickFd, callFd, errFd);
+                kickFd, callFd, errFd, usedLogGpa);
     }
 
     /** Whether {@code memory} maps each of the ring's three areas whole (each within one region). */

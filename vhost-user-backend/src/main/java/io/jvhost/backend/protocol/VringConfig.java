@@ -19,7 +19,16 @@ package io.jvhost.backend.protocol;
  * @param kickFd          eventfd the driver kicks, or -1 when the front-end asked for polling
  * @param callFd          eventfd to signal the driver, or -1 when none was given
  * @param errFd           eventfd to signal an error on this queue, or -1
+ * @param usedLogGpa      guest-physical address the used ring's writes are logged at while dirty
+ *                        logging is on (SET_VRING_ADDR with VHOST_VRING_F_LOG: {@code log_guest_addr}),
+ *                        or -1 when the front-end did not ask for used-ring logging
  */
 public record VringConfig(int index, int size, int nextAvail, long descFrontendVa, long availFrontendVa,
-                          long usedFrontendVa, int kickFd, int callFd, int errFd) {
+                          long usedFrontendVa, int kickFd, int callFd, int errFd, long usedLogGpa) {
+
+    /** A ring whose used ring is not logged. */
+    public VringConfig(int index, int size, int nextAvail, long descFrontendVa, long availFrontendVa,
+                       long usedFrontendVa, int kickFd, int callFd, int errFd) {
+        this(index, size, nextAvail, descFrontendVa, availFrontendVa, usedFrontendVa, kickFd, callFd, errFd, -1);
+    }
 }

@@ -99,34 +99,9 @@ class MigrationUnderTrafficTest {
             AtomicReference<Throwable> failure = new AtomicReference<>();
             AtomicInteger tables = new AtomicInteger();
             AtomicInteger sent = new AtomicInteger();
-            Thread sender = Thread.ofPlatform().name("test-sender").start(() -> {
-                try {
-                    for (int seq = 0; seq < FRAMES || txQueue.migrations() < MIN_MOVES
-                            || (churn && tables.get() < MIN_TABLES); ) {
-                        tx.pollUsed();
-                        int burst = Math.min(32, tx.freeDescriptors());
-                        if (burst == 0) {
-                            if (a.errors() > 0) {
-                                break; // the queue stopped: its ring never empties
-                            }
-                            Thread.onSpinWait();
-                            continue;
-                        }
-                        for (int i = 0; i < burst; i++) {
-                            tx.addTx(NumberedFrames.fromAToB(seq++));
-                        }
-                        sent.set(seq);
-                        tx.publishAvail();
-                        if (tx.needsKick(eventIdx)) {
-                            Native.eventFdWrite(kickA.intValue(), 1);
-                        }
-                    }
-                } catch (Throwable t) {
-                    failure.set(t);
-                } finally {
-                    sending.set(false);
-                }
-            });
+            Thread sender = NumberedFrames.startSender(tx, eventIdx, kickA.intValue(), a,
+                    seq -> seq < FRAMES || txQueue.migrations() < MIN_MOVES || (churn && tables.get() < MIN_TABLES),
+                    sent, sending, failure);
             AtomicReference<Arena> mapped = new AtomicReference<>();
             AtomicReference<FileDescriptor> call = new AtomicReference<>();
             Thread churner = Thread.ofPlatform().name("test-churner").start(() -> {

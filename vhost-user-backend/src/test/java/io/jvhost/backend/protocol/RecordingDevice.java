@@ -1,6 +1,7 @@
 package io.jvhost.backend.protocol;
 
 import io.jvhost.backend.linux.OpenFds;
+import io.jvhost.virtio.memory.DirtyLog;
 import io.jvhost.virtio.memory.GuestMemory;
 import io.jvhost.virtio.memory.MemoryRegion;
 
@@ -74,6 +75,25 @@ final class RecordingDevice implements VhostUserDevice {
         record("setMtu(" + mtu + ")");
     }
 
+    /** The last log SET_LOG_BASE handed over, or null. */
+    volatile DirtyLog log;
+
+    @Override
+    public synchronized void setLog(DirtyLog newLog) {
+        log = newLog;
+        record("setLog(" + (newLog == null ? "null" : newLog.pages() + " pages") + ")");
+    }
+
+    @Override
+    public synchronized void setUsedLog(int index, long usedLogGpa) {
+        record("setUsedLog(" + index + ", " + (usedLogGpa < 0 ? "-1" : "0x" + Long.toHexString(usedLogGpa)) + ")");
+    }
+
+    @Override
+    public synchronized void sendRarp(long mac) {
+        record("sendRarp(" + String.format("%012x", mac) + ")");
+    }
+
     @Override
     public synchronized void setMemory(GuestMemory newMemory) {
         // The contract: the session unmaps what the old table had only once this returned.
@@ -111,7 +131,8 @@ final class RecordingDevice implements VhostUserDevice {
         record("startQueue(index=" + c.index() + " size=" + c.size() + " nextAvail=" + c.nextAvail()
                 + " desc=0x" + Long.toHexString(c.descFrontendVa()) + " avail=0x" + Long.toHexString(c.availFrontendVa())
                 + " used=0x" + Long.toHexString(c.usedFrontendVa()) + " kick=" + fd(c.kickFd())
-                + " call=" + fd(c.callFd()) + " err=" + fd(c.errFd()) + ")");
+                + " call=" + fd(c.callFd()) + " err=" + fd(c.errFd())
+                + (c.usedLogGpa() >= 0 ? " log=0x" + Long.toHexString(c.usedLogGpa()) : "") + ")");
     }
 
     @Override

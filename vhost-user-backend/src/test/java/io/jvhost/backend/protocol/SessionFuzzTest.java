@@ -104,7 +104,13 @@ class SessionFuzzTest {
             case SET_VRING_BASE -> VringStatePayload.of(index(in), in.u16());
             case GET_VRING_BASE -> VringStatePayload.of(index(in), 0);
             case SET_VRING_ENABLE -> VringStatePayload.of(index(in), in.below(3));
-            case SET_VRING_ADDR -> VringAddrPayload.of(index(in), 0, address(in), address(in), address(in), 0);
+            case SET_VRING_ADDR -> VringAddrPayload.of(index(in), in.below(4) == 0 ? VringAddrPayload.VHOST_VRING_F_LOG : 0,
+                    address(in), address(in), address(in), address(in));
+            case SET_LOG_BASE -> {
+                fds = new int[] {in.below(8) == 0 ? FuzzWire.eventfd() : FuzzWire.memfd()};
+                yield LogPayload.of(in.below(8) == 0 ? in.u64() : 8L << in.below(10), in.below(8) == 0 ? in.u64() : 0);
+            }
+            case SEND_RARP -> U64Payload.of(in.u64());
             case SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR -> {
                 boolean noFd = in.below(4) == 0;
                 if (!noFd) {

@@ -162,9 +162,27 @@ class VhostUserValidationTest {
     }
 
     @Test
-    void shouldRejectDirtyLogging() throws Exception {
-        assertEquals("SET_VRING_ADDR: vring flags 0x1 not supported (no dirty logging)",
-                rejection(fe -> fe.send(SET_VRING_ADDR, VringAddrPayload.of(0, 1, 0x1000, 0x3000, 0x2000, 0))));
+    void shouldRejectUnknownVringFlags() throws Exception {
+        assertEquals("SET_VRING_ADDR: vring flags 0x3 not supported (only VHOST_VRING_F_LOG, 0x1)",
+                rejection(fe -> fe.send(SET_VRING_ADDR, VringAddrPayload.of(0, 3, 0x1000, 0x3000, 0x2000, 0))));
+    }
+
+    @Test
+    void shouldGateSetLogBaseOnLogShmfd() throws Exception {
+        assertEquals("SET_LOG_BASE: protocol feature LOG_SHMFD was not negotiated",
+                rejection(fe -> fe.send(RequestType.SET_LOG_BASE, LogPayload.of(4096, 0), eventFd)));
+    }
+
+    @Test
+    void shouldRejectSetLogBaseWithoutItsFd() throws Exception {
+        assertEquals("SET_LOG_BASE: no log fd attached (the back-end offers only LOG_SHMFD)",
+                rejection(fe -> fe.send(RequestType.SET_LOG_BASE, LogPayload.of(4096, 0))));
+    }
+
+    @Test
+    void shouldGateSendRarpOnRarp() throws Exception {
+        assertEquals("SEND_RARP: protocol feature RARP was not negotiated",
+                rejection(fe -> fe.send(RequestType.SEND_RARP, U64Payload.of(0x5634_1200_5452L))));
     }
 
     @Test

@@ -37,6 +37,11 @@ import java.util.Objects;
  * §5.1.6.3.1; Linux vhost-net also fails the queue on readable RX descriptors).</li>
  * </ul>
  *
+ * <p>While the queue logs dirty pages ({@link SplitVirtqueue#isLogging}), every chain written is logged
+ * once its bytes are in: header, frame and {@code num_buffers}, by guest-physical address
+ * ({@link SplitVirtqueue#logWritten}); a chain given back afterwards stays logged, which costs the
+ * migration one page copy and nothing else.
+ *
  * <p>On {@link RingStatus#OK} the chains are pushed to the RX queue's shadow used ring; the caller
  * publishes ({@link SplitVirtqueue#publishUsed()}) once per batch and notifies if told to.
  *
@@ -195,6 +200,7 @@ public final class RxFrameWriter {
                 }
                 fill(first, headerLength);
                 writeHeader(headerLength, 1);
+                rx.logWritten(first, total);
                 rx.pushUsed(first.head(), total);
                 lastChainCount = 1;
                 return RingStatus.OK;
@@ -204,6 +210,9 @@ public final class RxFrameWriter {
             }
             heads[0] = first.head();
             usedLengths[0] = headerLength + (int) fill(first, headerLength);
+            // Logged now and again once its header is in: a frame that runs out of buffers gives the chain
+            // back, and then only this marks what was written into it.
+            rx.logWritten(first, usedLengths[0]);
             int chains = 1;
             while (prefixRemaining > 0 || sourceRemaining > 0) {
                 if (chains == heads.length) {
@@ -226,9 +235,11 @@ public final class RxFrameWriter {
                 }
                 heads[chains] = current.head();
                 usedLengths[chains] = (int) fill(current, 0);
+                rx.logWritten(current, usedLengths[chains]); // current is refilled by the next pop
                 chains++;
             }
             writeHeader(headerLength, chains);
+            rx.logWritten(first, usedLengths[0]); // its header (num_buffers) is written last
             for (int i = 0; i < chains; i++) {
                 rx.pushUsed(heads[i], usedLengths[i]);
             }

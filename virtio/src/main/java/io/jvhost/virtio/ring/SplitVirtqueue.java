@@ -2,6 +2,8 @@ package io.jvhost.virtio.ring;
 
 import io.jvhost.virtio.LittleEndian;
 import io.jvhost.virtio.VirtioFeatures;
+import io.jvhost.virtio.memory.DirtyLog;
+import io.jvhost.virtio.memory.DirtyLogCache;
 import io.jvhost.virtio.memory.GuestMemory;
 
 import java.lang.foreign.MemorySegment;
@@ -93,6 +95,13 @@ public final class SplitVirtqueue {
 
     private int brokenStatus = RingStatus.OK;
     private String brokenReason;
+
+    /** Dirty bits of this queue's writes into guest memory, while a migration logs them. */
+    private final DirtyLogCache logCache = new DirtyLogCache();
+    /** Whether writes are logged: the one branch per chain and per publish that logging costs when off. */
+    private boolean logging;
+    /** Guest-physical address the used ring is logged at (VHOST_VRING_F_LOG's log_guest_addr), or -1: not logged. */
+    private long usedLogGpa = -1;
 
     public SplitVirtqueue(int queueIndex) {
         this.queueIndex = queueIndex;
@@ -571,6 +580,9 @@ public final class SplitVirtqueue {
     public boolean publishUsed() {
         int n = shadowCount;
         if (n == 0) {
+            if (logging) {
+                logCache.flush(); // writes into chains given back (rewind): harmless, but not left behind
+            }
             return false;
         }
         final int old = usedIdx;
@@ -581,7 +593,14 @@ public final class SplitVirtqueue {
             used.setElement((old + i) & ringMask, ids[i], lengths[i]);
         }
         int now = (old + n) & 0xFFFF;
+        if (logging) {
+            logUsedElements(old & ringMask, n);
+            logCache.flush(); // the buffers' and elements' bits before the idx makes them the guest's
+        }
         used.publishIdx(now);
+        if (logging && usedLogGpa >= 0) {
+            logCache.log().markRange(usedLogGpa + UsedRing.IDX_OFFSET, 2);
+        }
         usedIdx = now;
         shadowCount = 0;
         poppedSincePublish = 0;
@@ -644,11 +663,82 @@ public final class SplitVirtqueue {
         if (eventIdx) {
             if (enable) {
                 used.setAvailEvent(nextAvail);
+                logUsedField(UsedRing.availEventOffset(size));
             }
         } else {
             used.setFlags(enable ? 0 : UsedRing.F_NO_NOTIFY);
+            logUsedField(UsedRing.FLAGS_OFFSET);
         }
         notificationsEnabled = enable;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Dirty-page logging (vhost-user.rst, "Migration")
+
+    /**
+     * Logs this queue's writes into {@code log} from now on (null: stop logging), the used ring at
+     * {@code usedLogGpa} (VHOST_VRING_F_LOG's {@code log_guest_addr}; -1: the used ring is not logged).
+     * Bits gathered so far go to the previous log first. Kept across {@link #configure}.
+     */
+    public void setDirtyLog(DirtyLog log, long usedLogGpa) {
+        logCache.setLog(log);
+        this.logging = log != null;
+        this.usedLogGpa = log == null ? -1 : usedLogGpa;
+    }
+
+    /** The log this queue writes into, or null. */
+    public DirtyLog dirtyLog() {
+        return logCache.log();
+    }
+
+    /** Whether this queue's writes are being logged. */
+    public boolean isLogging() {
+        return logging;
+    }
+
+    /**
+     * The device wrote the first {@code length} bytes of {@code chain}'s writable part: gathers the
+     * pages under them (by guest-physical address), flushed before the next used index is published.
+     * Costs one branch when logging is off.
+     */
+    public void logWritten(DescriptorChain chain, long length) {
+        if (!logging) {
+            return;
+        }
+        final GuestMemory mem = chain.memory();
+        final int end = chain.bufferCount();
+        long remaining = length;
+        for (int i = chain.readableCount(); i < end && remaining > 0; i++) {
+            long n = Math.min(remaining, chain.length(i));
+            // Buffers are split at region ends by the walk, so a buffer's GPA range is contiguous.
+            logCache.mark(mem.regionGpa(chain.region(i)) + chain.offset(i), n);
+            remaining -= n;
+        }
+    }
+
+    /** ORs what this queue gathered into the log now (a stop, a hand-over). */
+    public void flushLog() {
+        logCache.flush();
+    }
+
+    /** Gathers the used-ring elements {@code [slot, slot + n)} (wrapping at the ring's end). */
+    private void logUsedElements(int slot, int n) {
+        if (usedLogGpa < 0) {
+            return;
+        }
+        int first = Math.min(n, size - slot);
+        logCache.mark(usedLogGpa + UsedRing.RING_OFFSET + (long) slot * UsedRing.ELEMENT_SIZE,
+                (long) first * UsedRing.ELEMENT_SIZE);
+        if (first < n) {
+            logCache.mark(usedLogGpa + UsedRing.RING_OFFSET, (long) (n - first) * UsedRing.ELEMENT_SIZE);
+        }
+    }
+
+    /** Logs a 16-bit used-ring field just written (flags or avail_event), at once. */
+    private void logUsedField(long offset) {
+        if (logging && usedLogGpa >= 0) {
+            logCache.log().markRange(usedLogGpa + offset, 2);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
