@@ -1,7 +1,7 @@
 package io.jvhost.benchmarks;
 
-import io.jvhost.backend.switching.DeliveryContext;
-import io.jvhost.backend.switching.Frame;
+import io.jvhost.backend.datapath.DeliveryContext;
+import io.jvhost.backend.datapath.Frame;
 import io.jvhost.backend.switching.L2Switch;
 import io.jvhost.backend.switching.MacAddress;
 import io.jvhost.backend.switching.PortIngress;

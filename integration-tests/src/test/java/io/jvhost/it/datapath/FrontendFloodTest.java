@@ -1,5 +1,6 @@
 package io.jvhost.it.datapath;
 
+import io.jvhost.backend.testing.Resources;
 import io.jvhost.backend.config.PortConfig;
 import io.jvhost.backend.config.StormControl;
 import io.jvhost.backend.switching.MacTable;

@@ -1,5 +1,6 @@
 package io.jvhost.it.datapath;
 
+import io.jvhost.backend.testing.Resources;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.backend.management.QueueStatus;

@@ -1,5 +1,6 @@
 package io.jvhost.it.datapath;
 
+import io.jvhost.backend.testing.Resources;
 import io.jvhost.backend.protocol.VhostUserSession;
 import io.jvhost.it.datapath.InProcessJvhost.Port;
 import io.jvhost.it.frontend.VhostUserFrontend;

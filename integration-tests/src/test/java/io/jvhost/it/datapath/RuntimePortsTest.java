@@ -1,5 +1,6 @@
 package io.jvhost.it.datapath;
 
+import io.jvhost.backend.testing.Resources;
 import io.jvhost.backend.cli.ControlClient;
 import io.jvhost.backend.cli.ControlClient.Response;
 import io.jvhost.backend.config.ConfigException;

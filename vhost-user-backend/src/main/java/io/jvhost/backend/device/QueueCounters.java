@@ -78,7 +78,7 @@ final class QueueCounters {
 
     /**
      * Worker time spent on this queue's kicks and polls, less what its copies into other ports' RX
-     * rings charged them ({@link io.jvhost.backend.switching.DeliveryContext#settleCopies}).
+     * rings charged them ({@link io.jvhost.backend.datapath.DeliveryContext#settleCopies}).
      */
     void addCpuNanos(long n) {
         CPU_NANOS.setRelease(this, cpuNanos + n);

@@ -2,10 +2,10 @@ package io.jvhost.backend.device;
 
 import io.jvhost.affinity.pool.Worker;
 import io.jvhost.backend.offload.FrameOffload;
-import io.jvhost.backend.switching.DeliveryContext;
-import io.jvhost.backend.switching.Frame;
+import io.jvhost.backend.datapath.DeliveryContext;
+import io.jvhost.backend.datapath.Frame;
 import io.jvhost.backend.switching.MacAddress;
-import io.jvhost.backend.worker.DataWorker;
+import io.jvhost.backend.datapath.DataWorker;
 import io.jvhost.virtio.LittleEndian;
 import io.jvhost.virtio.net.NetHeader;
 import io.jvhost.virtio.ring.DescriptorChain;

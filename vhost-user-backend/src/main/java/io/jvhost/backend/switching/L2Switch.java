@@ -1,5 +1,7 @@
 package io.jvhost.backend.switching;
 
+import io.jvhost.backend.datapath.Frame;
+import io.jvhost.backend.datapath.DeliveryContext;
 import java.util.Arrays;
 import java.util.concurrent.atomic.LongAdder;
 

@@ -1,5 +1,7 @@
 package io.jvhost.backend.switching;
 
+import io.jvhost.backend.datapath.Frame;
+import io.jvhost.backend.datapath.DeliveryContext;
 /** Something a learning switch can deliver frames to: a guest's RX queues, a TAP device. */
 public interface SwitchPort {
 

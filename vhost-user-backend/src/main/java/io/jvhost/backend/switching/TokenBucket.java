@@ -1,5 +1,6 @@
 package io.jvhost.backend.switching;
 
+import io.jvhost.backend.datapath.DeliveryContext;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 

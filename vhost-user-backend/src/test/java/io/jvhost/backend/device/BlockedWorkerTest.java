@@ -1,16 +1,16 @@
 package io.jvhost.backend.device;
 
+import io.jvhost.backend.testing.Resources;
 import io.jvhost.affinity.pool.Worker;
 import io.jvhost.backend.switching.L2Switch;
-import io.jvhost.backend.worker.DataWorker;
-import io.jvhost.backend.worker.LeastQueuesScheduler;
+import io.jvhost.backend.datapath.DataWorker;
+import io.jvhost.backend.scheduling.LeastQueuesScheduler;
 import io.netty.channel.epoll.Native;
 import io.netty.channel.unix.FileDescriptor;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
@@ -36,18 +36,11 @@ class BlockedWorkerTest {
     private static final byte[] MAC_C = {0x52, 0x54, 0, 0, 0, 0x0c};
     private static final long BLOCKED_NANOS = 11_000_000_000L;
 
-    private final List<AutoCloseable> resources = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Resources resources = new Resources();
 
     private <T extends AutoCloseable> T track(T resource) {
-        resources.add(resource);
-        return resource;
+        return resources.track(resource);
     }
 
     @Test

@@ -1,16 +1,16 @@
 package io.jvhost.backend.device;
 
+import io.jvhost.backend.testing.Resources;
 import io.jvhost.affinity.pool.Worker;
 import io.jvhost.backend.switching.L2Switch;
-import io.jvhost.backend.worker.DataWorker;
-import io.jvhost.backend.worker.LeastQueuesScheduler;
-import org.junit.jupiter.api.AfterEach;
+import io.jvhost.backend.datapath.DataWorker;
+import io.jvhost.backend.scheduling.LeastQueuesScheduler;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
 import java.util.List;
 
 import static io.jvhost.backend.device.TestGuest.await;
@@ -40,18 +40,11 @@ class ClaimContentionTest {
         }
     }
 
-    private final List<AutoCloseable> resources = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Resources resources = new Resources();
 
     private <T extends AutoCloseable> T track(T resource) {
-        resources.add(resource);
-        return resource;
+        return resources.track(resource);
     }
 
     @Test

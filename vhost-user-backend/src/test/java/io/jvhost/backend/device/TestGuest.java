@@ -2,7 +2,7 @@ package io.jvhost.backend.device;
 
 import io.jvhost.backend.protocol.VringConfig;
 import io.jvhost.backend.switching.L2Switch;
-import io.jvhost.backend.worker.LeastQueuesScheduler;
+import io.jvhost.backend.scheduling.LeastQueuesScheduler;
 import io.jvhost.virtio.driver.DriverVirtqueue;
 import io.jvhost.virtio.driver.GuestRam;
 import io.jvhost.virtio.net.NetHeader;

@@ -1,5 +1,7 @@
 package io.jvhost.backend.switching;
 
+import io.jvhost.backend.datapath.Frame;
+import io.jvhost.backend.datapath.DeliveryContext;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;

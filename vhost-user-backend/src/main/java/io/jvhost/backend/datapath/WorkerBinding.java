@@ -1,4 +1,4 @@
-package io.jvhost.backend.worker;
+package io.jvhost.backend.datapath;
 
 import io.netty.channel.IoRegistration;
 import io.netty.channel.epoll.EpollIoHandle;

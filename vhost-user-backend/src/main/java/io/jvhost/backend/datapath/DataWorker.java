@@ -1,7 +1,6 @@
-package io.jvhost.backend.worker;
+package io.jvhost.backend.datapath;
 
 import io.jvhost.affinity.pool.Worker;
-import io.jvhost.backend.switching.DeliveryContext;
 
 /**
  * A worker thread as the data path uses it: the thread itself plus the per-thread forwarding scratch
@@ -73,11 +72,11 @@ public final class DataWorker {
         return queueCount;
     }
 
-    synchronized void queueAssigned() {
+    public synchronized void queueAssigned() {
         queueCount++;
     }
 
-    synchronized void queueReleased() {
+    public synchronized void queueReleased() {
         queueCount--;
     }
 
@@ -86,7 +85,7 @@ public final class DataWorker {
         return migrationsIn;
     }
 
-    synchronized void queueMovedIn() {
+    public synchronized void queueMovedIn() {
         queueCount++;
         migrationsIn++;
     }

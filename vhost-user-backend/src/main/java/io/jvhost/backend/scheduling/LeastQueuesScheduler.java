@@ -1,5 +1,6 @@
-package io.jvhost.backend.worker;
+package io.jvhost.backend.scheduling;
 
+import io.jvhost.backend.datapath.DataWorker;
 /**
  * The simplest fair placement: the worker serving the fewest virtqueues, lowest CPU first on ties.
  * Used where no topology-aware placement applies (tests, a single worker).

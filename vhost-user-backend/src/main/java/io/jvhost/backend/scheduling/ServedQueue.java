@@ -1,5 +1,6 @@
-package io.jvhost.backend.worker;
+package io.jvhost.backend.scheduling;
 
+import io.jvhost.backend.datapath.DataWorker;
 /** A virtqueue as the schedulers see it: who kicks it, who serves it, and how to move it. */
 public interface ServedQueue {
 

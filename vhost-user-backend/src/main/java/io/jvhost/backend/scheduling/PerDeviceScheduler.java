@@ -1,5 +1,6 @@
-package io.jvhost.backend.worker;
+package io.jvhost.backend.scheduling;
 
+import io.jvhost.backend.datapath.DataWorker;
 import java.util.Map;
 
 /**

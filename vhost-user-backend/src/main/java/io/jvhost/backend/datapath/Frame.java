@@ -1,4 +1,4 @@
-package io.jvhost.backend.switching;
+package io.jvhost.backend.datapath;
 
 import io.jvhost.backend.offload.FrameOffload;
 import io.jvhost.virtio.net.FrameSource;

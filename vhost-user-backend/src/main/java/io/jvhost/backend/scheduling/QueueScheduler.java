@@ -1,5 +1,6 @@
-package io.jvhost.backend.worker;
+package io.jvhost.backend.scheduling;
 
+import io.jvhost.backend.datapath.DataWorker;
 /**
  * Chooses the worker that serves each virtqueue. Control threads call {@link #assign} and
  * {@link #release} when a queue starts or stops; the housekeeping thread calls {@link #rebalance}.

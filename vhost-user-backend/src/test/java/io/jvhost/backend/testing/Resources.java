@@ -1,4 +1,4 @@
-package io.jvhost.it.datapath;
+package io.jvhost.backend.testing;
 
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -10,11 +10,11 @@ import java.util.Deque;
  * What a test opened, closed in reverse order even when some closes fail (the first failure wins).
  * As a {@code @RegisterExtension} field it closes everything after each test by itself.
  */
-final class Resources implements AutoCloseable, AfterEachCallback {
+public final class Resources implements AutoCloseable, AfterEachCallback {
 
     private final Deque<AutoCloseable> opened = new ArrayDeque<>();
 
-    <T extends AutoCloseable> T track(T resource) {
+    public <T extends AutoCloseable> T track(T resource) {
         opened.push(resource);
         return resource;
     }

@@ -1,4 +1,4 @@
-package io.jvhost.backend.switching;
+package io.jvhost.backend.datapath;
 
 import org.junit.jupiter.api.Test;
 
