@@ -229,40 +229,51 @@ public final class BenchMain {
         }
     }
 
-    /** Case 5: per run every port count once, the 2-port loopback first, so drift hits them alike. */
+    /**
+     * Case 5: per run every port count once, the 2-port loopback first and right after it the same with
+     * dirty-page logging on, so drift hits them alike.
+     */
     private void mesh() {
         MeshBench rig = new MeshBench(env);
         for (int run = 1; run <= plan.runs(); run++) {
             for (int ports : plan.meshPorts()) {
-                String what = String.format(Locale.ROOT, "mesh %d ports, run %d/%d", ports, run, plan.runs());
-                String param = Integer.toString(ports);
-                Backend b = Backend.JVHOST_PER_CPU;
-                try {
-                    MeshBench.Result r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, plan.meshWarmup(),
-                            plan.maxWarmup(), plan.meshWindow());
-                    for (int attempt = 2; attempt <= plan.attempts() && r.otherCores() > MAX_OTHER_LOAD; attempt++) {
-                        progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window;"
-                                + " measuring again (attempt %d of %d)", what, r.otherCores(), attempt, plan.attempts()));
-                        SerialLog.sleep(Duration.ofSeconds(10));
-                        r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, plan.meshWarmup(), plan.maxWarmup(),
-                                plan.meshWindow());
-                    }
-                    results.add(Results.MESH, b, param, run, Results.MPPS, r.mpps());
-                    results.add(Results.MESH, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
-                    results.add(Results.MESH, b, param, run, Results.CORES, r.backendCores());
-                    results.add(Results.MESH, b, param, run, Results.SWITCHES, r.switchesPerSecond());
-                    results.add(Results.MESH, b, param, run, Results.OTHER_CORES, r.otherCores());
-                    results.add(Results.MESH, b, param, run, Results.WARMUP, r.warmupSeconds());
-                    progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.2f cores, %.0f ctx sw/s;"
-                            + " warm-up %.0f s; other load %.2f cores", what, r.mpps(), r.cpuMsPerMillion(),
-                            r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
-                } catch (RuntimeException e) {
-                    results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
-                    results.fail(what, e);
-                    progress(what + ": FAILED " + e);
-                    writeFailure(what, e);
+                meshMeasurement(rig, ports, false, run);
+                if (ports == plan.meshPorts().getFirst()) {
+                    meshMeasurement(rig, ports, true, run);
                 }
             }
+        }
+    }
+
+    private void meshMeasurement(MeshBench rig, int ports, boolean dirtyLog, int run) {
+        String what = String.format(Locale.ROOT, "mesh %d ports%s, run %d/%d", ports, dirtyLog ? ", LOG_ALL on" : "",
+                run, plan.runs());
+        String param = Report.meshParam(ports, dirtyLog);
+        Backend b = Backend.JVHOST_PER_CPU;
+        try {
+            MeshBench.Result r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, dirtyLog, plan.meshWarmup(),
+                    plan.maxWarmup(), plan.meshWindow());
+            for (int attempt = 2; attempt <= plan.attempts() && r.otherCores() > MAX_OTHER_LOAD; attempt++) {
+                progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window;"
+                        + " measuring again (attempt %d of %d)", what, r.otherCores(), attempt, plan.attempts()));
+                SerialLog.sleep(Duration.ofSeconds(10));
+                r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, dirtyLog, plan.meshWarmup(), plan.maxWarmup(),
+                        plan.meshWindow());
+            }
+            results.add(Results.MESH, b, param, run, Results.MPPS, r.mpps());
+            results.add(Results.MESH, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
+            results.add(Results.MESH, b, param, run, Results.CORES, r.backendCores());
+            results.add(Results.MESH, b, param, run, Results.SWITCHES, r.switchesPerSecond());
+            results.add(Results.MESH, b, param, run, Results.OTHER_CORES, r.otherCores());
+            results.add(Results.MESH, b, param, run, Results.WARMUP, r.warmupSeconds());
+            progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.2f cores, %.0f ctx sw/s;"
+                    + " warm-up %.0f s; other load %.2f cores", what, r.mpps(), r.cpuMsPerMillion(),
+                    r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
+        } catch (RuntimeException e) {
+            results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
+            results.fail(what, e);
+            progress(what + ": FAILED " + e);
+            writeFailure(what, e);
         }
     }
 

@@ -19,7 +19,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * other ports ({@link MeshGenerator}, our own front-end: testpmd addresses one peer per port), so a TX
  * batch holds interleaved destinations and every receiver's used ring and interrupt are shared by
  * several senders. With {@code N = 2} it is a loopback through the same generator, the reference the
- * mesh is compared with in the same run. jvhost is confined to {@link BenchEnv#BACKEND_CPU}
+ * mesh is compared with in the same run; run again with dirty-page logging on (LOG_ALL on every port, as
+ * while guests migrate) it shows what logging costs. jvhost is confined to {@link BenchEnv#BACKEND_CPU}
  * ({@code taskset}, {@code workers.cpus}), the generator's thread is pinned to {@link BenchEnv#LOAD_CPU}.
  *
  * <p>Thread safety: one bench thread (plus the generator thread it starts and stops).
@@ -48,8 +49,13 @@ final class MeshBench {
         this.env = env;
     }
 
-    Result measure(int ports, int frameBytes, Duration minWarmup, Duration maxWarmup, Duration window) {
-        String name = env.nextName("mesh-" + ports + "p-" + frameBytes + "b");
+    /**
+     * @param dirtyLog with the back-end's dirty-page logging on for every port (LOG_ALL, as while a guest
+     *                 migrates): what logging costs the data path
+     */
+    Result measure(int ports, int frameBytes, boolean dirtyLog, Duration minWarmup, Duration maxWarmup,
+                   Duration window) {
+        String name = env.nextName("mesh-" + ports + "p-" + frameBytes + "b" + (dirtyLog ? "-log" : ""));
         List<Path> sockets = new ArrayList<>();
         List<JvhostProcess.Port> config = new ArrayList<>();
         for (int i = 0; i < ports; i++) {
@@ -62,7 +68,7 @@ final class MeshBench {
         Thread driver = null;
         try (JvhostProcess jvhost = JvhostProcess.start(env.logDir(), name + "-jvhost", env.javaCommand(),
                 Integer.toString(BenchEnv.BACKEND_CPU), "per-cpu", config, START_TIMEOUT);
-             MeshGenerator generator = new MeshGenerator(sockets, frameBytes)) {
+             MeshGenerator generator = new MeshGenerator(sockets, frameBytes, dirtyLog)) {
             env.remember("mesh, jvhost backend", jvhost.commandLine());
             driver = Thread.ofPlatform().name("mesh-generator").start(() -> {
                 Affinity.setAffinity(BenchEnv.LOAD_CPU);
@@ -83,6 +89,9 @@ final class MeshBench {
             ProcSample selfAfter = ProcSample.read(ProcessHandle.current().pid());
             long machineAfter = ProcSample.machineBusyTicks();
             check(jvhost, failure, name);
+            if (dirtyLog && generator.dirtyPages() == 0) {
+                throw new IllegalStateException(name + ": LOG_ALL on, yet jvhost logged no page written");
+            }
             ProcSample.Delta d = before.until(after);
             ProcSample.Delta self = selfBefore.until(selfAfter);
             double frames = receivedAfter - receivedBefore;
@@ -94,7 +103,7 @@ final class MeshBench {
             return new Result(frames / d.seconds() / 1e6, d.cpuSeconds() * 1000 / (frames / 1e6),
                     d.cpuSeconds() / d.seconds(), d.switchesPerSecond(), otherCores, warmedUp);
         } catch (IOException e) {
-            throw new UncheckedIOException(name + ": the generator could not connect", e);
+            throw new UncheckedIOException(name + ": the generator failed: " + e.getMessage(), e);
         } finally {
             stop.set(true);
             if (driver != null) {

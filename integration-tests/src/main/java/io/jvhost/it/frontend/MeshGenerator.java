@@ -1,5 +1,6 @@
 package io.jvhost.it.frontend;
 
+import io.jvhost.backend.linux.Fds;
 import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.virtio.driver.DriverVirtqueue;
 import io.jvhost.virtio.driver.GuestRam;
@@ -34,15 +35,23 @@ public final class MeshGenerator implements AutoCloseable {
     private final int chainLength;
     private final int rxBufferSize;
     private final int[] nextDestination;
+    private final List<VhostUserFrontend.DirtyLogFile> logs = new ArrayList<>();
     private final AtomicLong received = new AtomicLong();
     private final AtomicLong sent = new AtomicLong();
+
+    /** {@link #MeshGenerator(List, int, boolean)} without dirty-page logging. */
+    public MeshGenerator(List<Path> sockets, int frameBytes) throws IOException {
+        this(sockets, frameBytes, false);
+    }
 
     /**
      * Connects to every socket and prebuilds the frames.
      *
      * @param frameBytes Ethernet frame length (without the virtio-net header), 60..1514
+     * @param dirtyLog   turn the back-end's dirty-page logging on for every port, as a migration does
+     *                   ({@link VhostUserFrontend#startDirtyLog})
      */
-    public MeshGenerator(List<Path> sockets, int frameBytes) throws IOException {
+    public MeshGenerator(List<Path> sockets, int frameBytes, boolean dirtyLog) throws IOException {
         if (sockets.size() < 2) {
             throw new IllegalArgumentException("a mesh needs at least two ports: " + sockets.size());
         }
@@ -57,8 +66,12 @@ public final class MeshGenerator implements AutoCloseable {
         try {
             for (Path socket : sockets) {
                 // RX buffers are the generator's own (streamed): the front-end posts none.
-                ports.add(VhostUserFrontend.connect(socket, VhostUserFrontend.Options.defaults()
-                        .withRxBuffers(0, rxBufferSize)));
+                VhostUserFrontend port = VhostUserFrontend.connect(socket, VhostUserFrontend.Options.defaults()
+                        .withRxBuffers(0, rxBufferSize));
+                ports.add(port);
+                if (dirtyLog) {
+                    logs.add(port.startDirtyLog());
+                }
             }
             for (int p = 0; p < n; p++) {
                 GuestRam ram = ports.get(p).ram();
@@ -166,6 +179,15 @@ public final class MeshGenerator implements AutoCloseable {
         return sent.get();
     }
 
+    /** Pages the back-end logged as written, all ports' logs together (0 without logging). */
+    public long dirtyPages() throws LinuxException {
+        long n = 0;
+        for (VhostUserFrontend.DirtyLogFile log : logs) {
+            n += log.dirtyPages();
+        }
+        return n;
+    }
+
     public int portCount() {
         return ports.size();
     }
@@ -174,6 +196,9 @@ public final class MeshGenerator implements AutoCloseable {
     public void close() {
         for (VhostUserFrontend p : ports) {
             p.close();
+        }
+        for (VhostUserFrontend.DirtyLogFile log : logs) {
+            Fds.closeQuietly(log.fd());
         }
     }
 }

@@ -7,6 +7,7 @@ import io.jvhost.backend.linux.LinuxException;
 import io.jvhost.backend.linux.Mapping;
 import io.jvhost.backend.linux.UnixSocket;
 import io.jvhost.backend.protocol.MemoryRegionPayload;
+import io.jvhost.backend.protocol.LogPayload;
 import io.jvhost.backend.protocol.MemoryTablePayload;
 import io.jvhost.backend.protocol.MessageCodec;
 import io.jvhost.backend.protocol.MessageHeader;
@@ -86,12 +87,17 @@ public final class VhostUserFrontend implements AutoCloseable {
             | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_ECN) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_UFO)
             | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_USO4) | VirtioNetFeatures.mask(VirtioNetFeatures.GUEST_USO6);
     public static final int PROTOCOL_F_MQ = 0;
+    public static final int PROTOCOL_F_LOG_SHMFD = 1;
     public static final int PROTOCOL_F_REPLY_ACK = 3;
     public static final int PROTOCOL_F_NET_MTU = 4;
     public static final int PROTOCOL_F_CONFIGURE_MEM_SLOTS = 15;
     /** Protocol features this front-end implements. */
-    public static final long DRIVER_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_REPLY_ACK)
-            | (1L << PROTOCOL_F_NET_MTU) | (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+    public static final long DRIVER_PROTOCOL_FEATURES = (1L << PROTOCOL_F_MQ) | (1L << PROTOCOL_F_LOG_SHMFD)
+            | (1L << PROTOCOL_F_REPLY_ACK) | (1L << PROTOCOL_F_NET_MTU) | (1L << PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+    /** VHOST_F_LOG_ALL: the device logs every write into guest memory (migration). */
+    public static final long LOG_ALL = 1L << 26;
+    /** SET_VRING_ADDR's flag: log the used ring's writes at its log_guest_addr. */
+    private static final int VRING_F_LOG = 1;
 
     /** How long a device may take to signal after publishing, before a missed notification is reported. */
     private static final long NOTIFY_GRACE_MILLIS = 200;
@@ -465,6 +471,50 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /** The memfd behind guest RAM (region 0 of the memory table). */
+    /**
+     * Turns dirty-page logging on, as QEMU does when a migration starts: SET_LOG_BASE with a log memfd
+     * of one bit per 4 KiB page of this guest's RAM (jvhost replies), SET_FEATURES with LOG_ALL added,
+     * and SET_VRING_ADDR with the LOG flag for both rings, their used rings logged at their own GPAs.
+     *
+     * @return the log memfd and its size (the caller closes it after {@link #close()})
+     */
+    public DirtyLogFile startDirtyLog() throws IOException {
+        if ((ackedProtocolFeatures & (1L << PROTOCOL_F_LOG_SHMFD)) == 0 || (offeredFeatures & LOG_ALL) == 0) {
+            throw new IllegalStateException("the back-end offers no dirty-page logging");
+        }
+        long pages = (options.memoryBytes() + 4095) / 4096;
+        long size = Math.max(4096, ((pages + 7) / 8 + 4095) & ~4095L);
+        int log = Fds.memfdCreate("jvhost-it-dirty-log");
+        Fds.ftruncate(log, size);
+        sendRequest(RequestType.SET_LOG_BASE.code(), MessageHeader.VERSION, bytes(LogPayload.of(size, 0)), log);
+        readReply(RequestType.SET_LOG_BASE, U64Payload.SIZE);
+        ackedFeatures |= LOG_ALL;
+        request(RequestType.SET_FEATURES, u64(ackedFeatures));
+        DriverVirtqueue[] rings = {rx, tx};
+        for (int q = 0; q < QUEUES; q++) {
+            DriverVirtqueue ring = rings[q];
+            request(RequestType.SET_VRING_ADDR, bytes(VringAddrPayload.of(q, VRING_F_LOG, ring.descFrontendVa(),
+                    ring.usedFrontendVa(), ring.availFrontendVa(), ring.usedGpa())));
+        }
+        return new DirtyLogFile(log, size);
+    }
+
+    /** A dirty-page log the front-end handed over: one bit per 4 KiB page, set by the back-end. */
+    public record DirtyLogFile(int fd, long size) {
+
+        /** Pages logged as written so far (maps the log for a moment). */
+        public long dirtyPages() throws LinuxException {
+            try (Mapping m = Mapping.map(fd, size, 0)) {
+                MemorySegment bits = m.segment();
+                long n = 0;
+                for (long i = 0; i < size; i += 8) {
+                    n += Long.bitCount(bits.get(ValueLayout.JAVA_LONG_UNALIGNED, i));
+                }
+                return n;
+            }
+        }
+    }
+
     public int memfd() {
         return memfd;
     }
