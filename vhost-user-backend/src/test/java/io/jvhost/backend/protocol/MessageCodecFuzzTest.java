@@ -4,6 +4,8 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.jvhost.backend.linux.OpenFds;
 import io.jvhost.backend.protocol.VhostUserRequest.AddMemReg;
 import io.jvhost.backend.protocol.VhostUserRequest.RemMemReg;
+import io.jvhost.backend.protocol.VhostUserRequest.SetLogBase;
+import io.jvhost.backend.protocol.VhostUserRequest.SetLogFd;
 import io.jvhost.backend.protocol.VhostUserRequest.SetMemTable;
 import io.jvhost.backend.protocol.VhostUserRequest.SetVringAddr;
 import io.jvhost.backend.protocol.VhostUserRequest.SetVringBase;
@@ -120,12 +122,14 @@ class MessageCodecFuzzTest {
             case SetVringNum num -> assertTrue(num.size() >= 1 && num.size() <= MessageCodec.MAX_QUEUE_SIZE
                     && Integer.bitCount(num.size()) == 1, "queue size " + num.size());
             case SetVringBase base -> assertTrue(base.nextAvail() >= 0 && base.nextAvail() <= 0xFFFF);
-            case SetVringAddr addr -> assertEquals(0, addr.flags());
+            case SetVringAddr addr -> assertEquals(0, addr.flags() & ~1, "flags beyond VHOST_VRING_F_LOG: 0x" + Integer.toHexString(addr.flags()));
             case SetVringKick kick -> assertEquals(kick.fd() < 0 ? 0 : 1, fds);
             case SetVringCall call -> assertEquals(call.fd() < 0 ? 0 : 1, fds);
             case SetVringErr err -> assertEquals(err.fd() < 0 ? 0 : 1, fds);
             case NetSetMtu mtu -> assertTrue(mtu.mtu() >= MessageCodec.MIN_MTU && mtu.mtu() <= MessageCodec.MAX_MTU);
             case AddMemReg add -> assertEquals(1, fds, "ADD_MEM_REG: the region's fd");
+            case SetLogBase base -> assertEquals(1, fds, "SET_LOG_BASE: the log's fd");
+            case SetLogFd logFd -> assertEquals(logFd.fd() < 0 ? 0 : 1, fds);
             case RemMemReg rem -> assertTrue(fds <= 1, "REM_MEM_REG: none, or the one older QEMU sent");
             default -> assertEquals(0, fds, type + " carries no fd");
         }
