@@ -20,6 +20,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
 
 /**
  * jvhost's benchmark against DPDK testpmd (and, for guests with offloads, against QEMU's own
@@ -200,15 +203,9 @@ public final class BenchMain {
     private void packetRate(String caseKey, PacketRateBench rig, Backend b, int pairs, int frameBytes, String param,
                             int run, String what, Duration warmup, Duration window) {
         try {
-            PacketRateBench.Result r = rig.measure(b, pairs, frameBytes, warmup, plan.maxWarmup(), window);
-            // Another process on the two CPUs takes its share from the backend or the front-end: measure
-            // again (a few times at most) rather than publish a number that is half someone else's.
-            for (int attempt = 2; attempt <= plan.attempts() && r.otherCores() > MAX_OTHER_LOAD; attempt++) {
-                progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window (%.3f Mpps);"
-                        + " measuring again (attempt %d of %d)", what, r.otherCores(), r.mpps(), attempt, plan.attempts()));
-                SerialLog.sleep(Duration.ofSeconds(10));
-                r = rig.measure(b, pairs, frameBytes, warmup, plan.maxWarmup(), window);
-            }
+            PacketRateBench.Result r = whenQuiet(what,
+                    () -> rig.measure(b, pairs, frameBytes, warmup, plan.maxWarmup(), window),
+                    PacketRateBench.Result::otherCores, x -> String.format(Locale.ROOT, " (%.3f Mpps)", x.mpps()));
             results.add(caseKey, b, param, run, Results.MPPS, r.mpps());
             results.add(caseKey, b, param, run, Results.GBPS, r.gbps());
             results.add(caseKey, b, param, run, Results.SWITCHES, r.switchesPerSecond());
@@ -227,6 +224,23 @@ public final class BenchMain {
             progress(what + ": FAILED " + e);
             writeFailure(what, e);
         }
+    }
+
+    /**
+     * Runs {@code measure}, and again (up to {@link BenchPlan#attempts()} times) while other processes used
+     * more than {@link #MAX_OTHER_LOAD} of the two CPUs: they take their share from the backend or the
+     * front-end, and a number half someone else's is not published. Returns the last measurement.
+     */
+    private <R> R whenQuiet(String what, Supplier<R> measure, ToDoubleFunction<R> otherCores, Function<R, String> rate) {
+        R r = measure.get();
+        for (int attempt = 2; attempt <= plan.attempts() && otherCores.applyAsDouble(r) > MAX_OTHER_LOAD; attempt++) {
+            progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window%s;"
+                    + " measuring again (attempt %d of %d)", what, otherCores.applyAsDouble(r), rate.apply(r), attempt,
+                    plan.attempts()));
+            SerialLog.sleep(Duration.ofSeconds(10));
+            r = measure.get();
+        }
+        return r;
     }
 
     /**
@@ -251,15 +265,8 @@ public final class BenchMain {
         String param = Report.meshParam(ports, dirtyLog);
         Backend b = Backend.JVHOST_PER_CPU;
         try {
-            MeshBench.Result r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, dirtyLog, plan.meshWarmup(),
-                    plan.maxWarmup(), plan.meshWindow());
-            for (int attempt = 2; attempt <= plan.attempts() && r.otherCores() > MAX_OTHER_LOAD; attempt++) {
-                progress(String.format(Locale.ROOT, "%s: other processes used %.2f cores in the window;"
-                        + " measuring again (attempt %d of %d)", what, r.otherCores(), attempt, plan.attempts()));
-                SerialLog.sleep(Duration.ofSeconds(10));
-                r = rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, dirtyLog, plan.meshWarmup(), plan.maxWarmup(),
-                        plan.meshWindow());
-            }
+            MeshBench.Result r = whenQuiet(what, () -> rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, dirtyLog,
+                    plan.meshWarmup(), plan.maxWarmup(), plan.meshWindow()), MeshBench.Result::otherCores, x -> "");
             results.add(Results.MESH, b, param, run, Results.MPPS, r.mpps());
             results.add(Results.MESH, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
             results.add(Results.MESH, b, param, run, Results.CORES, r.backendCores());
@@ -318,7 +325,7 @@ public final class BenchMain {
     }
 
     private void offloadMeasurement(String what, Backend setup, int run, List<OffloadBench.Direction> directions,
-                                    java.util.function.Supplier<Map<String, Double>> measurement) {
+                                    Supplier<Map<String, Double>> measurement) {
         try {
             record(Results.OFFLOADS, what, setup, run, measurement.get());
         } catch (RuntimeException e) {

@@ -378,7 +378,7 @@ public final class QemuGuest implements AutoCloseable {
             return this;
         }
 
-        /** A QMP monitor on a Unix socket at {@code path} (server, not waiting): see {@link QemuMonitor}. */
+        /** A QMP monitor on a Unix socket at {@code path} (server, not waiting): see {@link Qmp}. */
         public Builder qmpSocket(Path path) {
             this.qmpSocket = path.toAbsolutePath();
             return this;
@@ -560,7 +560,7 @@ public final class QemuGuest implements AutoCloseable {
             cmd.addAll(List.of("-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-monitor", "none"));
             cmd.addAll(List.of("-serial", "file:" + escapeOption(serialLog().toString())));
             if (qmpSocket != null) {
-                cmd.addAll(List.of("-qmp", "unix:" + escapeOption(qmpSocket.toString()) + ",server=on,wait=off"));
+                cmd.addAll(List.of(Qmp.qemuArgs(qmpSocket)));
             }
             cmd.addAll(List.of("-kernel", guestImage.kernel().toString(), "-initrd", guestImage.initrd().toString()));
             cmd.addAll(List.of("-append", append()));

@@ -10,7 +10,7 @@ import io.jvhost.it.harness.GuestRole;
 import io.jvhost.it.harness.IperfResult;
 import io.jvhost.it.harness.PingResult;
 import io.jvhost.it.harness.QemuGuest;
-import io.jvhost.it.harness.QemuMonitor;
+import io.jvhost.it.harness.Qmp;
 import io.jvhost.it.harness.SerialLog;
 import io.jvhost.it.harness.VhostUserNic;
 import org.junit.jupiter.api.Test;
@@ -28,6 +28,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -98,12 +99,11 @@ class MemoryHotplugTest {
             server.awaitReady(BOOT);
             List<Long> dimmGpas = new ArrayList<>();
             int slotsInUse = 0;
-            try (QemuMonitor qmp = QemuMonitor.connect(qmpPath, Duration.ofSeconds(30))) {
+            try (Qmp qmp = Qmp.connect(qmpPath, Duration.ofSeconds(30))) {
                 for (int i = 1; i <= DIMMS; i++) {
-                    qmp.execute("{\"execute\": \"object-add\", \"arguments\": {\"qom-type\": \"memory-backend-memfd\","
-                            + " \"id\": \"m" + i + "\", \"size\": " + ((long) DIMM_MIB << 20) + ", \"share\": true}}");
-                    qmp.execute("{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"pc-dimm\", \"id\": \"d" + i
-                            + "\", \"memdev\": \"m" + i + "\"}}");
+                    qmp.execute("object-add", Map.of("qom-type", "memory-backend-memfd", "id", "m" + i,
+                            "size", (long) DIMM_MIB << 20, "share", true));
+                    qmp.execute("device_add", Map.of("driver", "pc-dimm", "id", "d" + i, "memdev", "m" + i));
                     Matcher added = awaitAdded(logs, dimmGpas);
                     dimmGpas.add(Long.parseUnsignedLong(added.group(1), 16));
                     slotsInUse = Integer.parseInt(added.group(2));

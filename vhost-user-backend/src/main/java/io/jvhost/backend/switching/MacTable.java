@@ -90,6 +90,9 @@ public final class MacTable {
                 return PINNED_ELSEWHERE; // a pinned entry never changes in place: no lock needed to know
             }
         }
+        if (port.ingress().learnedMacs() >= MAX_PER_PORT) {
+            return PORT_FULL; // every frame of a port past its share would otherwise take the lock; put re-checks
+        }
         synchronized (writeLock) {
             return put(mac, port, nowNanos, false);
         }
