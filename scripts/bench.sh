@@ -2,7 +2,8 @@
 # jvhost's benchmark against DPDK testpmd (the reference), both measured in the same run; for guests
 # with offloads also against QEMU's own virtio-net on a TAP in a Linux bridge (no vhost backend).
 #
-#   scripts/bench.sh [--quick] [--runs N] [--out DIR] [--only CASES] [--no-build]
+#   scripts/bench.sh [--quick] [--runs N] [--out DIR] [--only CASES] [--offload-setups S]
+#                    [--offload-directions D] [--no-build]
 #
 #   --quick      tiny setting (short windows, a subset of cases, 1 run): checks the machinery, ~2 min
 #   --runs N     repetitions of every measurement; tables show medians (default 3; 1 with --quick)
@@ -10,6 +11,8 @@
 #                ignores): the report goes to DIR/<yyyy-mm-dd-hhmm>/ (…-quick/ for --quick), a full
 #                run is also copied to DIR/latest/, process logs stay in DIR/tmp/<stamp>/
 #   --only CASES comma-separated subset of loopback,scaling,guests,offloads,mesh (default: all five)
+#   --offload-setups S      case 4's setups, a subset of percpu,bridge,jvoff,bridgeoff,dpdktso (default all)
+#   --offload-directions D  case 4's boots, a subset of g2g,host (default both)
 #   --no-build   use the jars and classes as they are (JVBENCH_CLASSPATH, JVBENCH_JVHOST_CLASSPATH
 #                override where they are)
 #   JVBENCH_JVHOST_JAVA_OPTS  extra JVM options for jvhost (as bin/jvhost's JVHOST_JAVA_OPTS), e.g.
@@ -53,6 +56,7 @@ while [[ $# -gt 0 ]]; do
         --runs) [[ $# -ge 2 ]] || usage; args+=(--runs "$2"); shift 2 ;;
         --out) [[ $# -ge 2 ]] || usage; args+=(--out "$(mkdir -p "$2" && cd "$2" && pwd)"); shift 2 ;;
         --only) [[ $# -ge 2 ]] || usage; args+=(--only "$2"); shift 2 ;;
+        --offload-setups|--offload-directions) [[ $# -ge 2 ]] || usage; args+=("$1" "$2"); shift 2 ;;
         --no-build) build=0; shift ;;
         -h|--help) usage ;;
         *) echo "bench: unknown argument $1" >&2; usage ;;

@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -81,6 +82,8 @@ public final class BenchMain {
         String jvhostClasspath = null;
         String command = null;
         List<String> only = Results.CASES;
+        List<Backend> offloadSetups = List.of(Backend.values());
+        List<OffloadBench.Direction> offloadDirections = List.of(OffloadBench.Direction.values());
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> quick = true;
@@ -90,15 +93,20 @@ public final class BenchMain {
                 case "--jvhost-classpath" -> jvhostClasspath = value(args, ++i, "--jvhost-classpath");
                 case "--command" -> command = value(args, ++i, "--command");
                 case "--only" -> only = cases(value(args, ++i, "--only"));
+                case "--offload-setups" -> offloadSetups = offloadSetups(value(args, ++i, "--offload-setups"));
+                case "--offload-directions" ->
+                        offloadDirections = offloadDirections(value(args, ++i, "--offload-directions"));
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
                         + "; usage: BenchMain --jvhost-classpath CP [--quick] [--runs N] [--out DIR]"
-                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests,offloads,mesh]");
+                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests,offloads,mesh]"
+                        + " [--offload-setups percpu,bridge,jvoff,bridgeoff,dpdktso] [--offload-directions g2g,host]");
             }
         }
         if (jvhostClasspath == null) {
             throw new IllegalArgumentException("--jvhost-classpath is required (the shaded jvhost jar)");
         }
-        BenchPlan plan = (quick ? BenchPlan.quick(runs < 0 ? 1 : runs) : BenchPlan.full(runs < 0 ? 3 : runs)).only(only);
+        BenchPlan plan = (quick ? BenchPlan.quick(runs < 0 ? 1 : runs) : BenchPlan.full(runs < 0 ? 3 : runs)).only(only)
+                .withOffloads(offloadSetups, offloadDirections);
         if (projectRoot == null) {
             projectRoot = GuestImage.findProjectRoot();
         }
@@ -303,22 +311,30 @@ public final class BenchMain {
         }
     }
 
-    /** Case 4: per run, every setup once (guest pair, then host and guest), so drift hits all setups alike. */
+    /**
+     * Case 4: per run, every setup once guest to guest, then every setup once with the host, so that drift
+     * hits all setups alike and each jvhost boot is directly followed by its reference's (the setups' order).
+     */
     private void offloads(GuestImage image) {
         if (plan.offloadSizes().isEmpty()) {
             return;
         }
         OffloadBench rig = new OffloadBench(env, image);
+        List<OffloadBench.Direction> hostDirections =
+                List.of(OffloadBench.Direction.HOST_TO_GUEST, OffloadBench.Direction.GUEST_TO_HOST);
+        boolean pairs = plan.offloadDirections().contains(OffloadBench.Direction.GUEST_TO_GUEST);
+        boolean host = plan.offloadDirections().stream().anyMatch(hostDirections::contains);
         for (int run = 1; run <= plan.runs(); run++) {
-            for (Backend setup : plan.offloadSetups()) {
-                String pair = String.format(Locale.ROOT, "offloads guest → guest, %s, run %d/%d", setup.label(), run,
+            for (Backend setup : pairs ? plan.offloadSetups() : List.<Backend>of()) {
+                String what = String.format(Locale.ROOT, "offloads guest → guest, %s, run %d/%d", setup.label(), run,
                         plan.runs());
-                offloadMeasurement(pair, setup, run, List.of(OffloadBench.Direction.GUEST_TO_GUEST),
+                offloadMeasurement(what, setup, run, List.of(OffloadBench.Direction.GUEST_TO_GUEST),
                         () -> rig.measurePair(setup, plan.offloadSizes(), plan.offloadSeconds()));
-                String host = String.format(Locale.ROOT, "offloads host ↔ guest, %s, run %d/%d", setup.label(), run,
+            }
+            for (Backend setup : host ? plan.offloadSetups() : List.<Backend>of()) {
+                String what = String.format(Locale.ROOT, "offloads host ↔ guest, %s, run %d/%d", setup.label(), run,
                         plan.runs());
-                offloadMeasurement(host, setup, run,
-                        List.of(OffloadBench.Direction.HOST_TO_GUEST, OffloadBench.Direction.GUEST_TO_HOST),
+                offloadMeasurement(what, setup, run, hostDirections,
                         () -> rig.measureHost(setup, plan.offloadSizes(), plan.offloadSeconds()));
             }
         }
@@ -400,6 +416,32 @@ public final class BenchMain {
         for (String c : out) {
             if (!Results.CASES.contains(c)) {
                 throw new IllegalArgumentException("--only takes " + String.join(", ", Results.CASES) + "; got '" + c + "'");
+            }
+        }
+        return out;
+    }
+
+    /** {@code --offload-setups}: backend tags ({@link Backend#tag}), case 4's setups only. */
+    private static List<Backend> offloadSetups(String list) {
+        List<Backend> out = new ArrayList<>();
+        for (String tag : list.split(",")) {
+            Backend b = Arrays.stream(Backend.values()).filter(x -> x.tag().equals(tag)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("--offload-setups takes percpu, bridge, jvoff, "
+                            + "bridgeoff, dpdktso; got '" + tag + "'"));
+            out.add(b);
+        }
+        return out;
+    }
+
+    /** {@code --offload-directions}: {@code g2g} (the guest pair's boot) and {@code host} (both host directions). */
+    private static List<OffloadBench.Direction> offloadDirections(String list) {
+        List<OffloadBench.Direction> out = new ArrayList<>();
+        for (String d : list.split(",")) {
+            switch (d) {
+                case "g2g" -> out.add(OffloadBench.Direction.GUEST_TO_GUEST);
+                case "host" -> out.addAll(List.of(OffloadBench.Direction.HOST_TO_GUEST,
+                        OffloadBench.Direction.GUEST_TO_HOST));
+                default -> throw new IllegalArgumentException("--offload-directions takes g2g, host; got '" + d + "'");
             }
         }
         return out;

@@ -26,7 +26,9 @@ import java.util.List;
  * @param guestBackends    case 3: backends compared
  * @param offloadSizes     case 4: iperf3 write sizes ({@code -l}), bytes
  * @param offloadSeconds   case 4: seconds per test
- * @param offloadSetups    case 4: setups compared ({@link OffloadBench})
+ * @param offloadSetups    case 4: setups compared ({@link OffloadBench}), each jvhost one directly followed by
+ *                         its reference so that their runs pair up
+ * @param offloadDirections case 4: which boots run: guest → guest, and host ↔ guest (both host directions)
  * @param meshPorts        case 5: port counts of the mesh ({@link MeshBench}); 2 is its loopback reference
  * @param meshWarmup       case 5: least traffic before the window
  * @param meshWindow       case 5: measured window
@@ -37,6 +39,7 @@ record BenchPlan(boolean quick, int runs, int attempts,
                  List<Integer> pairs, List<Backend> scalingBackends, Duration scalingWarmup, Duration scalingWindow,
                  List<String> guestTests, int guestSeconds, List<Backend> guestBackends,
                  List<Integer> offloadSizes, int offloadSeconds, List<Backend> offloadSetups,
+                 List<OffloadBench.Direction> offloadDirections,
                  List<Integer> meshPorts, Duration meshWarmup, Duration meshWindow) {
 
     /** Frame size of case 2 (the RFC's small-packet case). */
@@ -56,6 +59,7 @@ record BenchPlan(boolean quick, int runs, int attempts,
         guestBackends = List.copyOf(guestBackends);
         offloadSizes = List.copyOf(offloadSizes);
         offloadSetups = List.copyOf(offloadSetups);
+        offloadDirections = List.copyOf(offloadDirections);
         meshPorts = List.copyOf(meshPorts);
     }
 
@@ -67,8 +71,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 List.of(1, 2, 4, 8, 16), all, Duration.ofSeconds(5), Duration.ofSeconds(4),
                 List.of("stream:256", "stream:1024", "stream:4096", "stream:16384", "rr:1", "rr:10", "rr:30"), 5,
                 all,
-                List.of(256, 1024, 4096, 16384), 5, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF,
-                        Backend.BRIDGE, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO),
+                List.of(256, 1024, 4096, 16384), 5, List.of(Backend.JVHOST_PER_CPU, Backend.BRIDGE,
+                        Backend.JVHOST_OFFLOADS_OFF, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO),
+                List.of(OffloadBench.Direction.values()),
                 List.of(2, 4, 8), Duration.ofSeconds(6), Duration.ofSeconds(8));
     }
 
@@ -80,7 +85,21 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 cases.contains(Results.SCALING) ? pairs : List.of(), scalingBackends, scalingWarmup, scalingWindow,
                 cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends,
                 cases.contains(Results.OFFLOADS) ? offloadSizes : List.of(), offloadSeconds, offloadSetups,
+                offloadDirections,
                 cases.contains(Results.MESH) ? meshPorts : List.of(), meshWarmup, meshWindow);
+    }
+
+    /**
+     * This plan with case 4 narrowed to {@code setups} (kept in this plan's order) and to the boots that
+     * measure {@code directions}: a focused comparison, e.g. jvhost against the bridge guest to guest only.
+     */
+    BenchPlan withOffloads(List<Backend> setups, List<OffloadBench.Direction> directions) {
+        return new BenchPlan(quick, runs, attempts, frameSizes, loopbackBackends, loopbackWarmup, maxWarmup,
+                loopbackWindow, pairs, scalingBackends, scalingWarmup, scalingWindow, guestTests, guestSeconds,
+                guestBackends, offloadSizes, offloadSeconds,
+                offloadSetups.stream().filter(setups::contains).toList(),
+                offloadDirections.stream().filter(directions::contains).toList(),
+                meshPorts, meshWarmup, meshWindow);
     }
 
     static BenchPlan quick(int runs) {
@@ -90,8 +109,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 List.of(2), List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_PER_DEVICE, Backend.DPDK),
                 Duration.ofSeconds(2), Duration.ofSeconds(2),
                 List.of("stream:1024", "rr:4"), 2, List.of(Backend.JVHOST_PER_CPU, Backend.DPDK),
-                List.of(1024), 2, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF, Backend.BRIDGE,
+                List.of(1024), 2, List.of(Backend.JVHOST_PER_CPU, Backend.BRIDGE, Backend.JVHOST_OFFLOADS_OFF,
                         Backend.DPDK_TSO),
+                List.of(OffloadBench.Direction.values()),
                 List.of(2, 4), Duration.ofSeconds(2), Duration.ofSeconds(2));
     }
 }

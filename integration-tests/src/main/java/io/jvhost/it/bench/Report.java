@@ -232,7 +232,7 @@ final class Report {
         for (Backend b : plan.offloadSetups()) {
             md.append("- **").append(offloadLabel(b)).append("**: ").append(offloadSetupText(b)).append('\n');
         }
-        md.append('\n').append(offloadTable()).append('\n');
+        md.append('\n').append(offloadTable()).append('\n').append(offloadPairSection());
         String problems = offloadProblems();
         if (!problems.isEmpty()) {
             md.append(problems).append('\n');
@@ -279,7 +279,7 @@ final class Report {
             head.add(offloadLabel(r[0]) + " / " + offloadLabel(r[1]));
         }
         List<List<String>> rows = new ArrayList<>();
-        for (OffloadBench.Direction d : OffloadBench.Direction.values()) {
+        for (OffloadBench.Direction d : plan.offloadDirections()) {
             for (int size : plan.offloadSizes()) {
                 String p = OffloadBench.param(d, size);
                 List<String> row = new ArrayList<>(List.of(d.label(), Integer.toString(size)));
@@ -294,6 +294,45 @@ final class Report {
             }
         }
         return table(head, rows);
+    }
+
+    /**
+     * jvhost (offloads on) against the bridge (on) run by run: a guest's QEMU start sets the machine's speed
+     * level for that boot, so a median of each setup's own runs can compare a high boot with a low one; the
+     * ratio within a run compares two boots that followed each other.
+     */
+    private String offloadPairSection() {
+        List<Backend> bs = plan.offloadSetups();
+        if (!bs.contains(Backend.JVHOST_PER_CPU) || !bs.contains(Backend.BRIDGE)) {
+            return "";
+        }
+        List<String> head = new ArrayList<>(List.of("direction", "write bytes"));
+        for (int run = 1; run <= plan.runs(); run++) {
+            head.add("run " + run);
+        }
+        head.add("median ratio");
+        List<List<String>> rows = new ArrayList<>();
+        for (OffloadBench.Direction d : plan.offloadDirections()) {
+            for (int size : plan.offloadSizes()) {
+                String p = OffloadBench.param(d, size);
+                List<String> row = new ArrayList<>(List.of(d.label(), Integer.toString(size)));
+                List<Double> ratios = new ArrayList<>();
+                for (int run = 1; run <= plan.runs(); run++) {
+                    double j = results.value(Results.OFFLOADS, Backend.JVHOST_PER_CPU, p, run, Results.VALUE);
+                    double b = results.value(Results.OFFLOADS, Backend.BRIDGE, p, run, Results.VALUE);
+                    double ratio = j / b;
+                    if (!Double.isNaN(ratio) && !Double.isInfinite(ratio)) {
+                        ratios.add(ratio);
+                    }
+                    row.add(format("%.0f", j) + "/" + format("%.0f", b) + " (" + format("%.2f", ratio) + ")");
+                }
+                row.add(format("%.2f", Results.median(ratios.stream().mapToDouble(Double::doubleValue).toArray())));
+                rows.add(row);
+            }
+        }
+        return "Run by run, " + offloadLabel(Backend.JVHOST_PER_CPU) + " / " + offloadLabel(Backend.BRIDGE)
+                + " Mbit/s (ratio); in each run the jvhost boot is directly followed by the bridge's (target: median "
+                + "ratio at least 1.0):\n\n" + table(head, rows) + '\n';
     }
 
     /** jvhost (offloads on) against the bridge (on) and against DPDK (tso=1), where the plan has them. */

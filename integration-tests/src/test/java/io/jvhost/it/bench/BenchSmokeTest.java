@@ -71,11 +71,15 @@ class BenchSmokeTest {
         // Case 3: TCP stream with 1 KiB writes and request/response with 4 connections, jvhost and DPDK.
         assertPositiveRow(report, "| 1024 | ", 3);
         assertPositiveRow(report, "| 4 | ", 3);
-        // Case 4, 1 KiB writes: write size, jvhost with offloads on and off, bridge, DPDK, the two ratios;
+        // Case 4, 1 KiB writes: write size, jvhost offloads on, bridge, jvhost offloads off, DPDK, the two ratios;
         // guest → host has no DPDK cell (OffloadBench.measuresGuestToHost).
         assertPositiveRow(report, "| guest → guest | 1024 | ", 7);
         assertPositiveRow(report, "| host → guest | 1024 | ", 7);
         assertPositiveRow(report, "| guest → host | 1024 | ", 4);
+        // Case 4's run-by-run jvhost/bridge table: the one run's rates and ratio, then the median ratio.
+        String offloadRuns = report.substring(report.indexOf("Run by run, jvhost offloads on"));
+        assertTrue(Pattern.compile("\\| guest → guest \\| 1024 \\| [0-9]+/[0-9]+ \\([0-9.]+\\) \\| [0-9.]+ \\|")
+                .matcher(offloadRuns).find(), offloadRuns);
         // Case 5, the mesh: 2 ports (the generator's loopback) and 4: Mpps, CPU ms/Mpkt, the ratio to 2 ports.
         String mesh = report.substring(report.indexOf("## 5. Mesh"));
         assertPositiveRow(mesh, "| 2 | ", 3);
