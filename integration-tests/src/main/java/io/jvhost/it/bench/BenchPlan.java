@@ -28,6 +28,10 @@ import java.util.List;
  * @param offloadSeconds   case 4: seconds per test
  * @param offloadSetups    case 4: setups compared ({@link OffloadBench})
  * @param meshPorts        case 5: port counts of the mesh ({@link MeshBench}); 2 is its loopback reference
+ * @param migrationRows    case 6: idle and pinging guest ({@link MigrationBench})
+ * @param migrationBackends case 6: backends compared
+ * @param migrationPings   case 6: echo requests the pinging guest sends across its migration
+ * @param migrationPingInterval case 6: seconds between them (busybox {@code ping -i})
  * @param meshWarmup       case 5: least traffic before the window
  * @param meshWindow       case 5: measured window
  */
@@ -37,7 +41,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                  List<Integer> pairs, List<Backend> scalingBackends, Duration scalingWarmup, Duration scalingWindow,
                  List<String> guestTests, int guestSeconds, List<Backend> guestBackends,
                  List<Integer> offloadSizes, int offloadSeconds, List<Backend> offloadSetups,
-                 List<Integer> meshPorts, Duration meshWarmup, Duration meshWindow) {
+                 List<Integer> meshPorts, Duration meshWarmup, Duration meshWindow,
+                 List<MigrationBench.Row> migrationRows, List<Backend> migrationBackends, int migrationPings,
+                 String migrationPingInterval) {
 
     /** Frame size of case 2 (the RFC's small-packet case). */
     static final int SCALING_FRAME_BYTES = 64;
@@ -57,6 +63,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
         offloadSizes = List.copyOf(offloadSizes);
         offloadSetups = List.copyOf(offloadSetups);
         meshPorts = List.copyOf(meshPorts);
+        migrationRows = List.copyOf(migrationRows);
+        migrationBackends = List.copyOf(migrationBackends);
     }
 
     static BenchPlan full(int runs) {
@@ -69,7 +77,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 all,
                 List.of(256, 1024, 4096, 16384), 5, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF,
                         Backend.BRIDGE, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO),
-                List.of(2, 4, 8), Duration.ofSeconds(6), Duration.ofSeconds(8));
+                List.of(2, 4, 8), Duration.ofSeconds(6), Duration.ofSeconds(8),
+                List.of(MigrationBench.Row.values()), List.of(Backend.JVHOST_PER_CPU, Backend.DPDK), 30, "0.5");
     }
 
     /** This plan with the cases not in {@code cases} ({@link Results#LOOPBACK} ...) left out. */
@@ -80,7 +89,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 cases.contains(Results.SCALING) ? pairs : List.of(), scalingBackends, scalingWarmup, scalingWindow,
                 cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends,
                 cases.contains(Results.OFFLOADS) ? offloadSizes : List.of(), offloadSeconds, offloadSetups,
-                cases.contains(Results.MESH) ? meshPorts : List.of(), meshWarmup, meshWindow);
+                cases.contains(Results.MESH) ? meshPorts : List.of(), meshWarmup, meshWindow,
+                cases.contains(Results.MIGRATION) ? migrationRows : List.of(), migrationBackends, migrationPings,
+                migrationPingInterval);
     }
 
     static BenchPlan quick(int runs) {
@@ -92,6 +103,7 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 List.of("stream:1024", "rr:4"), 2, List.of(Backend.JVHOST_PER_CPU, Backend.DPDK),
                 List.of(1024), 2, List.of(Backend.JVHOST_PER_CPU, Backend.JVHOST_OFFLOADS_OFF, Backend.BRIDGE,
                         Backend.DPDK_TSO),
-                List.of(2, 4), Duration.ofSeconds(2), Duration.ofSeconds(2));
+                List.of(2, 4), Duration.ofSeconds(2), Duration.ofSeconds(2),
+                List.of(MigrationBench.Row.values()), List.of(Backend.JVHOST_PER_CPU, Backend.DPDK), 30, "0.3");
     }
 }
