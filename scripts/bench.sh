@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh [--quick] [--runs N] [--out DIR] [--only CASES] [--no-build]
 #
-#   --quick      tiny setting (short windows, a subset of cases, 1 run): checks the machinery, ~2 min
+#   --quick      tiny setting (short windows, a subset of cases, 1 run): checks the machinery, ~3 min
 #   --runs N     repetitions of every measurement; tables show medians (default 3; 1 with --quick)
 #   --out DIR    results root (default <repo>/results; with --quick <repo>/results/tmp, which git
 #                ignores): the report goes to DIR/<yyyy-mm-dd-hhmm>/ (…-quick/ for --quick), a full
