@@ -5,12 +5,12 @@
 #   scripts/bench.sh [--quick] [--runs N] [--out DIR] [--only CASES] [--offload-setups S]
 #                    [--offload-directions D] [--no-build]
 #
-#   --quick      tiny setting (short windows, a subset of cases, 1 run): checks the machinery, ~2 min
+#   --quick      tiny setting (short windows, a subset of cases, 1 run): checks the machinery, ~3 min
 #   --runs N     repetitions of every measurement; tables show medians (default 3; 1 with --quick)
 #   --out DIR    results root (default <repo>/results; with --quick <repo>/results/tmp, which git
 #                ignores): the report goes to DIR/<yyyy-mm-dd-hhmm>/ (…-quick/ for --quick), a full
 #                run is also copied to DIR/latest/, process logs stay in DIR/tmp/<stamp>/
-#   --only CASES comma-separated subset of loopback,scaling,guests,offloads,mesh (default: all five)
+#   --only CASES comma-separated subset of loopback,scaling,guests,offloads,mesh,migration (default: all)
 #   --offload-setups S      case 4's setups, a subset of percpu,bridge,jvoff,bridgeoff,dpdktso (default all)
 #   --offload-directions D  case 4's boots, a subset of g2g,host (default both)
 #   --no-build   use the jars and classes as they are (JVBENCH_CLASSPATH, JVBENCH_JVHOST_CLASSPATH
@@ -28,8 +28,12 @@
 # host a net_tap port); ratios jvhost/bridge and jvhost/DPDK. --quick runs case 4 at 1K writes with
 # jvhost (offloads on), the bridge (on) and DPDK; 5. mesh: 2, 4 and 8 ports in one network, each
 # port's frames spread round-robin over all the others (our own front-end generator), jvhost CPU per
-# frame against the 2-port loopback through the same generator. Case 1's table lists its runs as
-# pairs too (jvhost then DPDK, ratio per pair, the machine's level).
+# frame against the 2-port loopback through the same generator; 6. migration: a TCG guest moves live
+# (QMP migrate to a QEMU with -incoming, 32 MiB/s) from port 1 to port 2, idle and while pinging a
+# second guest through the backend: QEMU's downtime, total time, MiB sent, dirty syncs, pings lost;
+# jvhost and testpmd (whose destination in the ping row shares the source's net_vhost socket: io
+# forwarding pairs its ports). Case 1's table lists its runs as pairs too (jvhost then DPDK, ratio
+# per pair, the machine's level).
 #
 # Needs root for case 4: namespaces, bridges and TAP devices (random names, deleted afterwards).
 #

@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -114,6 +116,29 @@ final class Backends {
                 testpmd.close();
             }
         };
+    }
+
+    /**
+     * The backend for guests on {@code sockets} (vhost-user servers, QEMU connects), nothing pinned:
+     * jvhost with the ports {@code vm0, vm1, ...} in one network on a pool of CPUs 0-1, or testpmd
+     * with one {@code net_vhost} port per socket, io forwarding (ports 0-1, 2-3 ... paired), its
+     * forwarding lcore on CPU 1.
+     */
+    static Running forGuests(BenchEnv env, Backend backend, String name, List<Path> sockets) {
+        if (backend.isJvhost()) {
+            List<JvhostProcess.Port> ports = new ArrayList<>();
+            for (int i = 0; i < sockets.size(); i++) {
+                ports.add(new JvhostProcess.Port("vm" + i, sockets.get(i), "default"));
+            }
+            return jvhost(JvhostProcess.start(env.logDir(), name + "-jvhost", env.javaCommand(), "0-1",
+                    backend.model(), ports, Duration.ofSeconds(60)));
+        }
+        Testpmd.Builder testpmd = Testpmd.builder(env.logDir()).cpuList("0,1").filePrefix(env.filePrefix(name))
+                .forwardMode("io").statsPeriodSeconds(10);
+        for (Path socket : sockets) {
+            testpmd.vhostUser(socket);
+        }
+        return testpmd(testpmd.start());
     }
 
     /** The body when it is JSON, else (a failed request) the text as a JSON string. */

@@ -31,12 +31,13 @@ import java.util.function.ToDoubleFunction;
  * <pre>
  * java -cp integration-tests/target/classes io.jvhost.it.bench.BenchMain
  *      --jvhost-classpath JAR [--quick] [--runs N] [--out DIR] [--project-root DIR] [--command TEXT]
- *      [--only loopback,scaling,guests,offloads,mesh]
+ *      [--only loopback,scaling,guests,offloads,mesh,migration]
  * </pre>
  * The cases: 1. loopback packet rate ({@link PacketRateBench}), 2. scaling with port pairs (the
  * same rig), 3. two TCG guests, TCP stream and request/response ({@link GuestBench}), 4. TCP stream
  * with guest offloads, guest → guest, host → guest and guest → host ({@link OffloadBench}), 5. a mesh
- * of 4 and 8 ports, each spreading its frames over all the others ({@link MeshBench}).
+ * of 4 and 8 ports, each spreading its frames over all the others ({@link MeshBench}), 6. live
+ * migration of an idle and of a pinging guest between two ports ({@link MigrationBench}).
  * Writes {@code DIR/<stamp>/} (report.md, runs.csv, PNG plots, their data and plots.gp), copies it
  * to {@code DIR/latest/} unless {@code --quick}, and keeps every process's log in
  * {@code DIR/tmp/<stamp>/}. DIR defaults to {@code <project>/results}, with {@code --quick} to
@@ -98,7 +99,7 @@ public final class BenchMain {
                         offloadDirections = offloadDirections(value(args, ++i, "--offload-directions"));
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
                         + "; usage: BenchMain --jvhost-classpath CP [--quick] [--runs N] [--out DIR]"
-                        + " [--project-root DIR] [--command TEXT] [--only loopback,scaling,guests,offloads,mesh]"
+                        + " [--project-root DIR] [--command TEXT] [--only " + String.join(",", Results.CASES) + "]"
                         + " [--offload-setups percpu,bridge,jvoff,bridgeoff,dpdktso] [--offload-directions g2g,host]");
             }
         }
@@ -155,6 +156,7 @@ public final class BenchMain {
             bench.guests(image);
             bench.offloads(image);
             bench.mesh();
+            bench.migration(image);
         } finally {
             // Every process was stopped by its measurement; ProcessReaper's shutdown hook covers a crash.
             ProcessReaper.deleteTree(socketDir);
@@ -288,6 +290,50 @@ public final class BenchMain {
             results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
             results.fail(what, e);
             progress(what + ": FAILED " + e);
+            writeFailure(what, e);
+        }
+    }
+
+    /** Case 6: per run each row once per backend, jvhost then testpmd, so drift hits both alike. */
+    private void migration(GuestImage image) {
+        if (plan.migrationRows().isEmpty()) {
+            return;
+        }
+        MigrationBench rig = new MigrationBench(env, image);
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (MigrationBench.Row row : plan.migrationRows()) {
+                for (Backend b : plan.migrationBackends()) {
+                    migrationMeasurement(rig, row, b, run);
+                }
+            }
+        }
+    }
+
+    private void migrationMeasurement(MigrationBench rig, MigrationBench.Row row, Backend b, int run) {
+        String what = String.format(Locale.ROOT, "migration, %s guest, %s%s, run %d/%d", row.param(), b.label(),
+                MigrationBench.sharesSocket(b, row) ? " (destination on the same port)" : "", run, plan.runs());
+        String p = row.param();
+        try {
+            MigrationBench.Result r = rig.measure(b, row, plan.migrationPings(), plan.migrationPingInterval());
+            results.add(Results.MIGRATION, b, p, run, Results.DOWNTIME_MS, r.stats().downtimeMs());
+            results.add(Results.MIGRATION, b, p, run, Results.TOTAL_MS, r.stats().totalTimeMs());
+            results.add(Results.MIGRATION, b, p, run, Results.TRANSFERRED_MIB, r.stats().transferredBytes() / 1048576.0);
+            results.add(Results.MIGRATION, b, p, run, Results.DIRTY_SYNCS, r.stats().dirtySyncCount());
+            String pings = "";
+            if (r.pings() != null) {
+                results.add(Results.MIGRATION, b, p, run, Results.PINGS_SENT, r.pings().transmitted());
+                results.add(Results.MIGRATION, b, p, run, Results.PINGS_LOST,
+                        r.pings().transmitted() - r.pings().received());
+                pings = String.format(Locale.ROOT, ", %d of %d pings lost", r.pings().transmitted() - r.pings().received(),
+                        r.pings().transmitted());
+            }
+            progress(String.format(Locale.ROOT, "%s: downtime %d ms, total %d ms, %.1f MiB, %d dirty syncs%s", what,
+                    r.stats().downtimeMs(), r.stats().totalTimeMs(), r.stats().transferredBytes() / 1048576.0,
+                    r.stats().dirtySyncCount(), pings));
+        } catch (RuntimeException e) {
+            results.add(Results.MIGRATION, b, p, run, Results.DOWNTIME_MS, Double.NaN);
+            results.fail(what, e);
+            progress(what + ": FAILED " + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
             writeFailure(what, e);
         }
     }

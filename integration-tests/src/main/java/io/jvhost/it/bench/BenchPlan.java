@@ -32,6 +32,10 @@ import java.util.List;
  * @param meshPorts        case 5: port counts of the mesh ({@link MeshBench}); 2 is its loopback reference
  * @param meshWarmup       case 5: least traffic before the window
  * @param meshWindow       case 5: measured window
+ * @param migrationRows    case 6: idle and pinging guest ({@link MigrationBench})
+ * @param migrationBackends case 6: backends compared
+ * @param migrationPings   case 6: echo requests the pinging guest sends across its migration
+ * @param migrationPingInterval case 6: seconds between them (busybox {@code ping -i})
  */
 record BenchPlan(boolean quick, int runs, int attempts,
                  List<Integer> frameSizes, List<Backend> loopbackBackends, Duration loopbackWarmup,
@@ -40,7 +44,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                  List<String> guestTests, int guestSeconds, List<Backend> guestBackends,
                  List<Integer> offloadSizes, int offloadSeconds, List<Backend> offloadSetups,
                  List<OffloadBench.Direction> offloadDirections,
-                 List<Integer> meshPorts, Duration meshWarmup, Duration meshWindow) {
+                 List<Integer> meshPorts, Duration meshWarmup, Duration meshWindow,
+                 List<MigrationBench.Row> migrationRows, List<Backend> migrationBackends, int migrationPings,
+                 String migrationPingInterval) {
 
     /** Frame size of case 2 (the RFC's small-packet case). */
     static final int SCALING_FRAME_BYTES = 64;
@@ -61,6 +67,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
         offloadSetups = List.copyOf(offloadSetups);
         offloadDirections = List.copyOf(offloadDirections);
         meshPorts = List.copyOf(meshPorts);
+        migrationRows = List.copyOf(migrationRows);
+        migrationBackends = List.copyOf(migrationBackends);
     }
 
     static BenchPlan full(int runs) {
@@ -74,7 +82,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 List.of(256, 1024, 4096, 16384), 5, List.of(Backend.JVHOST_PER_CPU, Backend.BRIDGE,
                         Backend.JVHOST_OFFLOADS_OFF, Backend.BRIDGE_OFFLOADS_OFF, Backend.DPDK_TSO),
                 List.of(OffloadBench.Direction.values()),
-                List.of(2, 4, 8), Duration.ofSeconds(6), Duration.ofSeconds(8));
+                List.of(2, 4, 8), Duration.ofSeconds(6), Duration.ofSeconds(8),
+                List.of(MigrationBench.Row.values()), List.of(Backend.JVHOST_PER_CPU, Backend.DPDK), 30, "0.5");
     }
 
     /** This plan with the cases not in {@code cases} ({@link Results#LOOPBACK} ...) left out. */
@@ -86,7 +95,9 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 cases.contains(Results.GUESTS) ? guestTests : List.of(), guestSeconds, guestBackends,
                 cases.contains(Results.OFFLOADS) ? offloadSizes : List.of(), offloadSeconds, offloadSetups,
                 offloadDirections,
-                cases.contains(Results.MESH) ? meshPorts : List.of(), meshWarmup, meshWindow);
+                cases.contains(Results.MESH) ? meshPorts : List.of(), meshWarmup, meshWindow,
+                cases.contains(Results.MIGRATION) ? migrationRows : List.of(), migrationBackends, migrationPings,
+                migrationPingInterval);
     }
 
     /**
@@ -99,7 +110,8 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 guestBackends, offloadSizes, offloadSeconds,
                 offloadSetups.stream().filter(setups::contains).toList(),
                 offloadDirections.stream().filter(directions::contains).toList(),
-                meshPorts, meshWarmup, meshWindow);
+                meshPorts, meshWarmup, meshWindow, migrationRows, migrationBackends, migrationPings,
+                migrationPingInterval);
     }
 
     static BenchPlan quick(int runs) {
@@ -112,6 +124,7 @@ record BenchPlan(boolean quick, int runs, int attempts,
                 List.of(1024), 2, List.of(Backend.JVHOST_PER_CPU, Backend.BRIDGE, Backend.JVHOST_OFFLOADS_OFF,
                         Backend.DPDK_TSO),
                 List.of(OffloadBench.Direction.values()),
-                List.of(2, 4), Duration.ofSeconds(2), Duration.ofSeconds(2));
+                List.of(2, 4), Duration.ofSeconds(2), Duration.ofSeconds(2),
+                List.of(MigrationBench.Row.values()), List.of(Backend.JVHOST_PER_CPU, Backend.DPDK), 30, "0.3");
     }
 }

@@ -4,7 +4,6 @@ import io.jvhost.it.harness.GuestImage;
 import io.jvhost.it.harness.GuestRole;
 import io.jvhost.it.harness.IperfResult;
 import io.jvhost.it.harness.QemuGuest;
-import io.jvhost.it.harness.Testpmd;
 import io.jvhost.it.harness.VhostUserNic;
 
 import java.io.IOException;
@@ -61,7 +60,7 @@ final class GuestBench {
         Path serverSocket = env.socketDir().resolve(name + "-0.sock");
         Path clientSocket = env.socketDir().resolve(name + "-1.sock");
         Duration timeout = BOOT.plus(Duration.ofSeconds((long) tests.size() * (seconds + 40)));
-        try (Backends.Running running = startBackend(backend, name, serverSocket, clientSocket);
+        try (Backends.Running running = Backends.forGuests(env, backend, name, List.of(serverSocket, clientSocket));
              QemuGuest server = QemuGuest.builder(name + "-server", env.logDir()).image(image)
                      .role(GuestRole.BENCH_SERVER).ip("192.0.2.1/24")
                      .nic(VhostUserNic.client(serverSocket).withReconnect(1).withMac("52:54:00:00:00:01"))
@@ -80,16 +79,6 @@ final class GuestBench {
             deleteQuietly(serverSocket);
             deleteQuietly(clientSocket);
         }
-    }
-
-    private Backends.Running startBackend(Backend backend, String name, Path serverSocket, Path clientSocket) {
-        if (backend.isJvhost()) {
-            return Backends.jvhost(JvhostProcess.start(env.logDir(), name + "-jvhost", env.javaCommand(), "0-1",
-                    backend.model(), List.of(new JvhostProcess.Port("vm0", serverSocket, "default"),
-                            new JvhostProcess.Port("vm1", clientSocket, "default")), Duration.ofSeconds(60)));
-        }
-        return Backends.testpmd(Testpmd.builder(env.logDir()).cpuList("0,1").filePrefix(env.filePrefix(name))
-                .vhostUser(serverSocket).vhostUser(clientSocket).forwardMode("io").statsPeriodSeconds(10).start());
     }
 
     /** Each test's value from the client's console; NaN where the test failed or printed no result. */
@@ -147,7 +136,7 @@ final class GuestBench {
         return Double.NaN;
     }
 
-    private static void deleteQuietly(Path p) {
+    static void deleteQuietly(Path p) {
         try {
             Files.deleteIfExists(p);
         } catch (IOException e) {

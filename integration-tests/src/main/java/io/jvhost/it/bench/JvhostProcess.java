@@ -1,13 +1,12 @@
 package io.jvhost.it.bench;
 
+import io.jvhost.it.harness.FreePort;
 import io.jvhost.it.harness.HarnessTimeoutException;
 import io.jvhost.it.harness.ProcessReaper;
 import io.jvhost.it.harness.SerialLog;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -82,7 +81,7 @@ final class JvhostProcess implements AutoCloseable {
      */
     static JvhostProcess start(Path workDir, String name, List<String> javaCommand, String cpus, String model,
                                List<Port> ports, Duration timeout) {
-        int management = freePort();
+        int management = FreePort.onLoopback();
         StringBuilder yaml = new StringBuilder()
                 .append("# written by io.jvhost.it.bench for one measurement\n")
                 .append("workers:\n  cpus: \"").append(cpus).append("\"\n  model: ").append(model).append('\n')
@@ -191,14 +190,5 @@ final class JvhostProcess implements AutoCloseable {
     @Override
     public void close() {
         ProcessReaper.terminate(process.toHandle(), Duration.ofSeconds(10));
-    }
-
-    /** A TCP port nobody listens on now; jvhost binds it a moment later (loopback only). */
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("no free TCP port on loopback", e);
-        }
     }
 }

@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
  * Writes one run's {@code report.md} (Markdown tables of medians, jvhost/DPDK ratios next to the
  * absolute numbers), {@code runs.csv} (every sample), the plot data and {@code plots.gp}, and
  * renders the plots with gnuplot ({@code loopback.png}, {@code scaling.png}, {@code guests.png},
- * {@code offloads.png}).
+ * {@code offloads.png}, {@code migration.png}).
  */
 final class Report {
 
@@ -47,6 +47,7 @@ final class Report {
             for (OffloadBench.Direction d : OffloadBench.Direction.values()) {
                 Files.writeString(dir.resolve(offloadDataFile(d)), offloadData(d));
             }
+            Files.writeString(dir.resolve("migration.dat"), migrationData());
             Files.writeString(dir.resolve("plots.gp"), gnuplot());
             problems.addAll(renderPlots(dir));
             Files.writeString(dir.resolve("report.md"), markdown(problems));
@@ -84,6 +85,7 @@ final class Report {
         md.append("## 3. Guests\n\n").append(plan.guestTests().isEmpty() ? NOT_RUN : guestSection());
         md.append("## 4. Offloads: TCP stream\n\n").append(plan.offloadSizes().isEmpty() ? NOT_RUN : offloadSection());
         md.append("## 5. Mesh\n\n").append(plan.meshPorts().isEmpty() ? NOT_RUN : meshSection());
+        md.append("## 6. Migration\n\n").append(plan.migrationRows().isEmpty() ? NOT_RUN : migrationSection());
         if (!plotProblems.isEmpty()) {
             md.append("Plots not rendered: ").append(escape(String.join("; ", plotProblems))).append("\n\n");
         }
@@ -193,6 +195,47 @@ final class Report {
                 cellWithSpread(Results.MESH, b, p, Results.CPU_MS_PER_MPKT, "%.0f"),
                 format("%.2f", results.median(Results.MESH, b, p, Results.CPU_MS_PER_MPKT) / refCpu),
                 cell(Results.MESH, b, p, Results.CORES, "%.2f"), cell(Results.MESH, b, p, Results.SWITCHES, "%.0f"));
+    }
+
+    private String migrationSection() {
+        List<String> head = List.of("guest, backend", "downtime ms", "total ms", "MiB transferred", "dirty syncs",
+                "pings lost");
+        List<List<String>> rows = new ArrayList<>();
+        for (MigrationBench.Row row : plan.migrationRows()) {
+            for (Backend b : plan.migrationBackends()) {
+                rows.add(migrationRow(row, b));
+            }
+        }
+        return "Guest B (TCG, 1 vCPU, 256 MiB memfd, `virtio-net-pci` with `vectors=0`) on the backend's port 1 moves "
+                + "with QMP `migrate` to a second QEMU started with `-incoming tcp:127.0.0.1:PORT` on port 2 "
+                + "(`max-bandwidth` " + (MigrationBench.MAX_BANDWIDTH >> 20) + " MiB/s, QEMU 7.2's default, set for "
+                + "both backends; QEMU's default downtime limit, 300 ms). Numbers are QEMU's `query-migrate`: downtime, "
+                + "total time, RAM transferred, dirty-bitmap syncs (each collects the backend's dirty log). "
+                + "*idle*: B only sleeps. *ping*: B pings guest A (port 0) through the backend, "
+                + plan.migrationPings() + " echo requests " + plan.migrationPingInterval() + " s apart, the migration "
+                + "starting about 1 s after the first; pings lost of " + plan.migrationPings()
+                + " (target: at most 1, downtime within 300 ms). jvhost: one network, the ports of A, B's "
+                + "source and B's destination in it. testpmd: `net_vhost` ports with io forwarding, which pairs "
+                + "ports 0-1, 2-3 and has no MAC learning (`--port-topology` only offers paired, chained and loop), so a "
+                + "B moved to a third port cannot reach A: in the *ping* row testpmd's destination QEMU connects to "
+                + "B's own `net_vhost` socket (DPDK's vhost-user server takes a second connection, and the port's "
+                + "device changes when the source stops and the destination starts); that row moves the guest, not "
+                + "the port.\n\n"
+                + table(head, rows) + '\n' + "![migration](migration.png)\n\n";
+    }
+
+    private List<String> migrationRow(MigrationBench.Row row, Backend b) {
+        String p = row.param();
+        String lost = "–";
+        if (row == MigrationBench.Row.PING) {
+            lost = cellWithSpread(Results.MIGRATION, b, p, Results.PINGS_LOST, "%.0f") + " of "
+                    + cell(Results.MIGRATION, b, p, Results.PINGS_SENT, "%.0f");
+        }
+        return List.of(p + ", " + b.label() + (MigrationBench.sharesSocket(b, row) ? " (same port)" : ""),
+                cellWithSpread(Results.MIGRATION, b, p, Results.DOWNTIME_MS, "%.0f"),
+                cellWithSpread(Results.MIGRATION, b, p, Results.TOTAL_MS, "%.0f"),
+                cellWithSpread(Results.MIGRATION, b, p, Results.TRANSFERRED_MIB, "%.1f"),
+                cellWithSpread(Results.MIGRATION, b, p, Results.DIRTY_SYNCS, "%.0f"), lost);
     }
 
     private String scalingSection() {
@@ -656,6 +699,27 @@ final class Report {
         return sb.toString();
     }
 
+    /** Case 6: one line per row (idle, ping), downtime then total time per backend. */
+    String migrationData() {
+        StringBuilder sb = new StringBuilder("# guest");
+        for (String m : List.of("downtime_ms", "total_ms")) {
+            for (Backend b : plan.migrationBackends()) {
+                sb.append(' ').append(b.tag()).append('_').append(m);
+            }
+        }
+        sb.append('\n');
+        for (MigrationBench.Row row : plan.migrationRows()) {
+            sb.append(row.param());
+            for (String m : List.of(Results.DOWNTIME_MS, Results.TOTAL_MS)) {
+                for (Backend b : plan.migrationBackends()) {
+                    sb.append(' ').append(dat(results.median(Results.MIGRATION, b, row.param(), m)));
+                }
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
     private static String offloadDataFile(OffloadBench.Direction d) {
         return "offloads-" + d.tag() + ".dat";
     }
@@ -716,6 +780,9 @@ final class Report {
         if (!plan.offloadSizes().isEmpty()) {
             gp.append(offloadPlot(subtitle));
         }
+        if (!plan.migrationRows().isEmpty()) {
+            gp.append(migrationPlot(subtitle));
+        }
         return gp.toString();
     }
 
@@ -766,6 +833,18 @@ final class Report {
         return gp.toString();
     }
 
+    private String migrationPlot(String subtitle) {
+        StringBuilder gp = new StringBuilder();
+        List<Backend> mb = plan.migrationBackends();
+        gp.append("\nset terminal pngcairo size 1100,420 font 'DejaVu Sans,10'\nset output 'migration.png'\n");
+        gp.append("set multiplot layout 1,2 title 'Live migration of a TCG guest between two backend ports, ")
+                .append(subtitle).append("'\n");
+        gp.append("set xlabel 'guest'\nset ylabel 'downtime ms'\n").append(histogram("migration.dat", mb, 2));
+        gp.append("set ylabel 'total migration time ms'\n").append(histogram("migration.dat", mb, 2 + mb.size()));
+        gp.append("unset multiplot\n");
+        return gp.toString();
+    }
+
     private static String histogram(String file, List<Backend> backends, int firstColumn) {
         StringBuilder sb = new StringBuilder("plot ");
         for (int i = 0; i < backends.size(); i++) {
@@ -798,6 +877,9 @@ final class Report {
         }
         if (!plan.offloadSizes().isEmpty()) {
             out.add("offloads.png");
+        }
+        if (!plan.migrationRows().isEmpty()) {
+            out.add("migration.png");
         }
         return out;
     }

@@ -22,8 +22,9 @@ final class Results {
     static final String GUESTS = "guests";
     static final String OFFLOADS = "offloads";
     static final String MESH = "mesh";
+    static final String MIGRATION = "migration";
     /** Every case, in the order they run. */
-    static final List<String> CASES = List.of(LOOPBACK, SCALING, GUESTS, OFFLOADS, MESH);
+    static final List<String> CASES = List.of(LOOPBACK, SCALING, GUESTS, OFFLOADS, MESH, MIGRATION);
 
     /** Metric names (columns of runs.csv). */
     static final String MPPS = "mpps";
@@ -35,6 +36,13 @@ final class Results {
     static final String OTHER_CORES = "other_cpu_cores";
     static final String WARMUP = "warmup_s";
     static final String VALUE = "value";
+    /** Case 6: QEMU's query-migrate, and B's pings across the migration. */
+    static final String DOWNTIME_MS = "downtime_ms";
+    static final String TOTAL_MS = "total_ms";
+    static final String TRANSFERRED_MIB = "transferred_mib";
+    static final String DIRTY_SYNCS = "dirty_syncs";
+    static final String PINGS_SENT = "pings_sent";
+    static final String PINGS_LOST = "pings_lost";
 
     /** One number: {@code caseKey}, {@code backend}, {@code param} (frame size, pairs, test) and run. */
     record Sample(String caseKey, Backend backend, String param, int run, String metric, double value) {

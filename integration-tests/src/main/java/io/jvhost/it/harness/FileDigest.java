@@ -13,7 +13,7 @@ public record FileDigest(String sha256, long bytes) {
 
     static final Pattern MARKER = Pattern.compile("^JV-FILE-SHA256 ([0-9a-f]{64}) (\\d+)$");
     /** {@link GuestRole#FILE_SWAP}: the file made and sent. */
-    static final Pattern SENT = Pattern.compile("^JV-SENT-SHA256 ([0-9a-f]{64}) (\\d+)$");
+    public static final Pattern SENT = Pattern.compile("^JV-SENT-SHA256 ([0-9a-f]{64}) (\\d+)$");
     /** {@link GuestRole#FILE_SWAP}: the file received. */
     static final Pattern RECEIVED = Pattern.compile("^JV-RECV-SHA256 ([0-9a-f]{64}) (\\d+)$");
 }

@@ -5,7 +5,7 @@ import java.util.regex.Pattern;
 /** The guest's {@code JV-PING-RESULT <transmitted> <received>} marker. */
 public record PingResult(int transmitted, int received) {
 
-    static final Pattern MARKER = Pattern.compile("^JV-PING-RESULT (\\d+) (\\d+)$");
+    public static final Pattern MARKER = Pattern.compile("^JV-PING-RESULT (\\d+) (\\d+)$");
 
     /** Every echo request got its reply. */
     public boolean lossless() {

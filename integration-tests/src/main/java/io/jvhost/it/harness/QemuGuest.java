@@ -39,6 +39,8 @@ import java.util.regex.Pattern;
 public final class QemuGuest implements AutoCloseable {
 
     public static final Pattern READY = Pattern.compile("^JV-READY$");
+    /** The client, ping and bench roles' peer answered: pinging (or the tests) start now. */
+    public static final Pattern PEER_UP = Pattern.compile("^JV-PEER-UP (\\d+)$");
     public static final Pattern DONE = Pattern.compile("^JV-DONE rc=(\\d+)$");
     public static final Pattern IPERF_BEGIN = Pattern.compile("^JV-IPERF-BEGIN$");
     public static final Pattern IPERF_END = Pattern.compile("^JV-IPERF-END$");
@@ -112,6 +114,20 @@ public final class QemuGuest implements AutoCloseable {
         } catch (HarnessTimeoutException | SerialLog.WriterExitedException e) {
             throw withQemuLog(e);
         }
+    }
+
+    /**
+     * Whether the console has a line {@code pattern} finds now, without waiting (after a migration the
+     * stopped source's console is whole: was a marker printed before the switch-over?).
+     */
+    public boolean printed(Pattern pattern) {
+        serial.refresh();
+        for (String line : serial.lines()) {
+            if (pattern.matcher(line).find()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public List<GuestNic> nics() {

@@ -94,6 +94,57 @@ public final class Qmp implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts migrating this (source) VM to {@code uri}, e.g. {@code tcp:127.0.0.1:PORT} of a QEMU started
+     * with {@code -incoming} on it, capped at {@code maxBandwidth} bytes per second (QEMU 7.2's own
+     * default is 32 MiB/s); the downtime limit stays QEMU's default (300 ms).
+     */
+    public void migrate(String uri, long maxBandwidth) {
+        execute("migrate-set-parameters", Map.of("max-bandwidth", maxBandwidth));
+        execute("migrate", Map.of("uri", uri));
+    }
+
+    /**
+     * Polls {@code query-migrate} every 100 ms until the migration completed.
+     *
+     * @throws IllegalStateException     when it failed or was cancelled, with QEMU's {@code error-desc}
+     * @throws HarnessTimeoutException   when it is still under way after {@code timeout}
+     */
+    public MigrationStats awaitMigration(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            JsonNode info = execute("query-migrate", Map.of());
+            switch (info.path("status").asText()) {
+                case "completed" -> {
+                    return MigrationStats.of(info);
+                }
+                case "failed", "cancelled" -> throw new IllegalStateException("migration " + info.path("status").asText()
+                        + ": " + info.path("error-desc").asText("(no error-desc)") + "; " + info);
+                default -> {
+                    if (System.nanoTime() - deadline > 0) {
+                        throw new HarnessTimeoutException("migration not done after " + timeout + ": " + info);
+                    }
+                    SerialLog.sleep(Duration.ofMillis(100));
+                }
+            }
+        }
+    }
+
+    /** Waits until the VM's run state ({@code query-status}) is {@code status}, e.g. {@code paused}, {@code inmigrate}. */
+    public void awaitStatus(String status, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            String now = execute("query-status", Map.of()).path("status").asText();
+            if (now.equals(status)) {
+                return;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                throw new HarnessTimeoutException("VM never " + status + " in " + timeout + ": " + now);
+            }
+            SerialLog.sleep(Duration.ofMillis(20));
+        }
+    }
+
     private String readLine() throws IOException {
         String line = in.readLine();
         if (line == null) {

@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@code scripts/bench.sh --quick} end to end, with jvhost and the bench from this build's classes:
  * every case runs against jvhost and DPDK (case 4 also the TAP + bridge setup), and the report has
- * a row of positive numbers for each, the four plots are PNGs, nothing is left running (no process,
+ * a row of positive numbers for each, the five plots are PNGs, nothing is left running (no process,
  * no network namespace). Correctness only; the quick setting's numbers
  * mean nothing.
  */
@@ -33,8 +33,8 @@ class BenchSmokeTest {
     private static final String NUMBER = "([0-9]+(?:\\.[0-9]+)?)";
 
     @Test
-    @Timeout(value = 6, unit = TimeUnit.MINUTES)
-    void shouldWriteReportWithNumbersForEveryCaseAndFourPlots(@TempDir Path dir) throws Exception {
+    @Timeout(value = 9, unit = TimeUnit.MINUTES)
+    void shouldWriteReportWithNumbersForEveryCaseAndFivePlots(@TempDir Path dir) throws Exception {
         Path root = GuestImage.findProjectRoot();
         // Surefire may put a manifest-only jar on java.class.path; this property has the real entries.
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
@@ -50,10 +50,10 @@ class BenchSmokeTest {
         String namespacesBefore = NetNamespaceList.now();
         Instant started = Instant.now();
         Process bench = ProcessReaper.start(pb, "scripts/bench.sh --quick");
-        boolean finished = bench.waitFor(7, TimeUnit.MINUTES);
+        boolean finished = bench.waitFor(8, TimeUnit.MINUTES);
         ProcessReaper.terminate(bench.toHandle(), Duration.ofSeconds(10));
         String log = Files.readString(output, StandardCharsets.UTF_8);
-        assertTrue(finished, "bench.sh --quick did not finish in 7 minutes:\n" + log);
+        assertTrue(finished, "bench.sh --quick did not finish in 8 minutes:\n" + log);
         assertEquals(0, bench.exitValue(), "bench.sh exit status; its output:\n" + log);
 
         Path runDir;
@@ -84,6 +84,15 @@ class BenchSmokeTest {
         String mesh = report.substring(report.indexOf("## 5. Mesh"));
         assertPositiveRow(mesh, "| 2 | ", 3);
         assertPositiveRow(mesh, "| 4 | ", 3);
+        // Case 6, migration: downtime, total time, MiB and dirty syncs for each row and backend, and the
+        // pinging guest's pings lost of 30 (a count, maybe 0).
+        String migration = report.substring(report.indexOf("## 6. Migration"));
+        for (String row : List.of("| idle, jvhost per-cpu | ", "| idle, DPDK testpmd | ", "| ping, jvhost per-cpu | ",
+                "| ping, DPDK testpmd (same port) | ")) {
+            assertPositiveRow(migration, row, 4);
+        }
+        assertTrue(Pattern.compile("\\| ping, jvhost per-cpu \\|( [0-9.]+ \\|){4} [0-9]+ of 30 \\|").matcher(migration).find(),
+                migration);
         // Case 1's pair table: the one pair's jvhost/DPDK Mpps, ratio and level, then the median ratio.
         String pairs = report.substring(report.indexOf("Pairs (each jvhost run"));
         assertTrue(Pattern.compile("\\| 64 \\| [0-9.]+/[0-9.]+ \\([0-9.]+, (high|low)\\) \\| [0-9.]+ \\|")
@@ -92,7 +101,7 @@ class BenchSmokeTest {
         assertTrue(report.contains("| DPDK (testpmd) | dpdk-dev "), report);
         assertFalse(report.contains("Failed measurements"), report);
 
-        for (String png : List.of("loopback.png", "scaling.png", "guests.png", "offloads.png")) {
+        for (String png : List.of("loopback.png", "scaling.png", "guests.png", "offloads.png", "migration.png")) {
             byte[] head = new byte[8];
             try (var in = Files.newInputStream(runDir.resolve(png))) {
                 assertEquals(8, in.read(head), png);
@@ -106,6 +115,8 @@ class BenchSmokeTest {
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("guests,dpdk,rr:4,1,value,")), csv.toString());
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("offloads,bridge,h2g/1024,1,value,")), csv.toString());
         assertTrue(csv.stream().anyMatch(l -> l.startsWith("mesh,percpu,4,1,mpps,")), csv.toString());
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("migration,dpdk,idle,1,downtime_ms,")), csv.toString());
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("migration,percpu,ping,1,pings_lost,")), csv.toString());
         assertFalse(Files.exists(dir.resolve("latest")), "a quick run must not replace latest/");
 
         // Every process the bench started is gone: jvhost's config and QEMU's logs are under dir,

@@ -1,11 +1,12 @@
 package io.jvhost.it.qemu;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.jvhost.backend.config.WorkersConfig;
 import io.jvhost.backend.management.PortStatus;
 import io.jvhost.it.harness.FileDigest;
+import io.jvhost.it.harness.FreePort;
 import io.jvhost.it.harness.GuestImage;
 import io.jvhost.it.harness.GuestRole;
+import io.jvhost.it.harness.MigrationStats;
 import io.jvhost.it.harness.PingResult;
 import io.jvhost.it.harness.Qmp;
 import io.jvhost.it.harness.QemuGuest;
@@ -16,9 +17,6 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -80,7 +78,7 @@ class GuestLiveMigrationTest {
         Path b2 = dir.resolve("b2.sock");
         Path sourceQmp = dir.resolve("b-src.qmp");
         Path targetQmp = dir.resolve("b-dst.qmp");
-        int migrationPort = freePort();
+        int migrationPort = FreePort.onLoopback();
         try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU, List.of(
                      JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b1", b1, 1), JvhostDaemon.server("b2", b2, 1)));
              QemuGuest guestA = swapGuest("a", dir, image, a, MAC_A, "192.0.2.1", "192.0.2.2").start();
@@ -109,33 +107,28 @@ class GuestLiveMigrationTest {
             }
             awaitConnected(jvhost, "b2");
             long bytesBefore = jvhost.port("b1").txBytes();
-            qmp.execute("migrate-set-parameters", Map.of("max-bandwidth", MIGRATION_BYTES_PER_SECOND));
             long started = System.nanoTime();
-            qmp.execute("migrate", Map.of("uri", "tcp:127.0.0.1:" + migrationPort));
-            JsonNode done = awaitMigration(qmp, source);
+            qmp.migrate("tcp:127.0.0.1:" + migrationPort, MIGRATION_BYTES_PER_SECOND);
+            MigrationStats done = qmp.awaitMigration(MIGRATION);
             System.out.printf("migration: started %d ms after B's swap began (%d bytes into B by then), done after %d ms%n",
                     (started - swapStarted) / 1_000_000, bytesBefore, (System.nanoTime() - started) / 1_000_000);
-            assertTrue(!printedOnSource(source, "JV-PING-RESULT"), "B's pings ended before the migration; it must overlap them");
+            assertTrue(!source.printed(PingResult.MARKER), "B's pings ended before the migration; it must overlap them");
             if (compareRam) {
-                awaitStatus(qmpTarget, "paused");
+                qmpTarget.awaitStatus("paused", MIGRATION);
                 List<String> differing = RamComparison.differingPages(source.pid(), target.pid());
                 assertEquals(List.of(), differing, "pages of B's RAM that the destination got stale");
                 qmpTarget.execute("cont", Map.of());
             }
             PortStatus b1AtMove = jvhost.port("b1");
             PortStatus b2AtMove = jvhost.port("b2");
-            long downtimeMs = done.path("downtime").asLong(-1);
-            long totalMs = done.path("total-time").asLong(-1);
-            JsonNode ram = done.path("ram");
             assertTrue((b1AtMove.features() & (1L << 26)) != 0, "the source acked VHOST_F_LOG_ALL: " + b1AtMove);
             System.out.printf("live migration through jvhost: downtime %d ms, total %d ms, %d MiB transferred,"
-                            + " %d dirty-bitmap syncs, dirty rate %d pages/s%n", downtimeMs, totalMs,
-                    ram.path("transferred").asLong() >> 20, ram.path("dirty-sync-count").asLong(),
-                    ram.path("dirty-pages-rate").asLong());
+                            + " %d dirty-bitmap syncs, dirty rate %d pages/s%n", done.downtimeMs(), done.totalTimeMs(),
+                    done.transferredBytes() >> 20, done.dirtySyncCount(), done.dirtyPagesRate());
 
             // B goes on on the destination: its markers from now on are in the destination's console.
             FileDigest sentByA = guestA.awaitSentSha256(BOOT);
-            FileDigest sentByB = printedOnSource(source, "JV-SENT-SHA256")
+            FileDigest sentByB = source.printed(FileDigest.SENT)
                     ? source.awaitSentSha256(BOOT) : target.awaitSentSha256(MIGRATION);
             FileDigest receivedByB = target.awaitReceivedSha256(MIGRATION);
             FileDigest receivedByA = guestA.awaitReceivedSha256(MIGRATION);
@@ -180,51 +173,12 @@ class GuestLiveMigrationTest {
                 .nic(VhostUserNic.client(socket).withReconnect(1).withMac(mac));
     }
 
-    /** Polls query-migrate until it completed; fails on failed or cancelled. */
-    private static JsonNode awaitMigration(Qmp qmp, QemuGuest source) {
-        long deadline = System.nanoTime() + MIGRATION.toNanos();
-        while (true) {
-            JsonNode info = qmp.execute("query-migrate", Map.of());
-            String status = info.path("status").asText();
-            switch (status) {
-                case "completed" -> {
-                    return info;
-                }
-                case "failed", "cancelled" -> throw new AssertionError("migration " + status + ": " + info
-                        + "\n" + source.serial().tail(20));
-                default -> {
-                    if (System.nanoTime() - deadline > 0) {
-                        throw new AssertionError("migration not done after " + MIGRATION + ": " + info);
-                    }
-                    SerialLog.sleep(Duration.ofMillis(100));
-                }
-            }
-        }
-    }
-
     /** Waits until jvhost delivered {@code bytes} to the guest on {@code port}. */
     private static void awaitBytesInto(JvhostDaemon jvhost, String port, long bytes) {
         long deadline = System.nanoTime() + BOOT.toNanos();
         while (jvhost.port(port).txBytes() < bytes) {
             if (System.nanoTime() - deadline > 0) {
                 throw new AssertionError("port " + port + " got too little: " + jvhost.port(port));
-            }
-            SerialLog.sleep(Duration.ofMillis(20));
-        }
-    }
-
-    /** Whether the source's console has a line starting with {@code marker} (it is stopped: its log is whole). */
-    private static boolean printedOnSource(QemuGuest source, String marker) {
-        source.serial().refresh();
-        return source.serial().lines().stream().anyMatch(l -> l.startsWith(marker));
-    }
-
-    /** Waits until the VM's run state (query-status) is {@code status}. */
-    private static void awaitStatus(Qmp qmp, String status) {
-        long deadline = System.nanoTime() + MIGRATION.toNanos();
-        while (!qmp.execute("query-status", Map.of()).path("status").asText().equals(status)) {
-            if (System.nanoTime() - deadline > 0) {
-                throw new AssertionError("VM never " + status + ": " + qmp.execute("query-status", Map.of()));
             }
             SerialLog.sleep(Duration.ofMillis(20));
         }
@@ -237,12 +191,6 @@ class GuestLiveMigrationTest {
                 throw new AssertionError("port " + port + " never connected: " + jvhost.port(port));
             }
             SerialLog.sleep(Duration.ofMillis(50));
-        }
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
         }
     }
 }
