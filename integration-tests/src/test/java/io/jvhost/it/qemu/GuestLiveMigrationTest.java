@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -39,6 +40,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * file out arrives whole; at most one ping of 30 is lost either way; and once B runs on the
  * destination jvhost delivers its traffic to b2 (the switch learned the moved MAC from the guest's
  * announcement at once) and nothing to b1 any more.
+ *
+ * <p>Knobs for investigations (system properties {@code jvhost.it.migration.*}; unset, the test runs as
+ * described): {@code startBytes} migrates both cases only once that much of A's file went into B,
+ * {@code fileMiB} and {@code fileMiBOfB} size the files (B done sending gets RX only), {@code pings}
+ * keeps the pings going past a late migration, {@code dumpDir} keeps both versions of each differing
+ * page, {@code keepGoing} lets the destination run on past differing pages.
+ *
+ * <p>QEMU 7.2 under TCG loses guest writes by itself: a migration that starts late in the transfer
+ * leaves, now and then, a page of the guest's page-allocator lists (its per-CPU page lists) stale on
+ * the destination, which then dies with list corruption in {@code rmqueue_bulk}. Its control,
+ * {@link BridgeGuestLiveMigrationTest}, shows the same page stale and the same crash with QEMU's own
+ * virtio-net and no vhost back-end at all. The early starts here met it once in many runs, on a machine
+ * loaded by other guests; the RAM comparison tells it from a stale frame and migrates again.
  */
 class GuestLiveMigrationTest {
 
@@ -47,9 +61,21 @@ class GuestLiveMigrationTest {
     private static final String MAC_A = "52:54:00:00:0a:01";
     private static final String MAC_B = "52:54:00:00:0b:01";
     private static final Pattern SWAP_START = Pattern.compile("^JV-SWAP-START$");
-    private static final int PINGS = 30;
-    private static final int FILE_MIB = 16;
+    /** Pings each way, every half second: they must outlast the migration (a knob for late starts). */
+    private static final int PINGS = Integer.getInteger("jvhost.it.migration.pings", 30);
+    private static final int FILE_MIB = Integer.getInteger("jvhost.it.migration.fileMiB", 16);
+    /** Knob: the size of B's own file (A's stays {@link #FILE_MIB}): a B that is done sending gets RX only. */
+    private static final int FILE_MIB_OF_B = Integer.getInteger("jvhost.it.migration.fileMiBOfB", FILE_MIB);
     private static final long MIGRATION_BYTES_PER_SECOND = 32L << 20;
+    /**
+     * Knob for investigations: when set, both cases migrate only once this many bytes of A's file went
+     * into B (late in the transfer, with RX into B all through the migration); unset, the usual starts.
+     */
+    private static final Long START_BYTES = Long.getLong("jvhost.it.migration.startBytes");
+    /** Knob: where the differing pages of both RAMs go (investigations), or unset. */
+    private static final String DUMP_DIR = System.getProperty("jvhost.it.migration.dumpDir");
+    /** Knob: differing pages are printed and the destination runs on anyway (does it crash?). */
+    private static final boolean KEEP_GOING = Boolean.getBoolean("jvhost.it.migration.keepGoing");
 
     @Test
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
@@ -63,15 +89,32 @@ class GuestLiveMigrationTest {
      * at the switch-over its RAM must equal the source's page for page (the source stays stopped after
      * the migration). A page jvhost wrote after QEMU last sent it, without its bit, differs. The pause
      * takes the comparison's time, so pings are not judged here.
+     *
+     * <p>A difference that looks like frame bytes ({@link RamComparison#framelikePages}) fails at once. One
+     * that does not is QEMU's own lost write of guest kernel data (see the class comment): its destination
+     * may crash, and the whole migration runs once more with fresh guests; a second such loss fails too.
      */
     @Test
-    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    @Timeout(value = 16, unit = TimeUnit.MINUTES)
     void shouldLeaveTheDestinationsRamIdenticalToTheSourcesAtTheSwitchOver(
             @TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir) throws Exception {
-        migrate(dir, true);
+        try {
+            migrate(dir.resolve("1"), true);
+        } catch (QemuLostGuestWrites e) {
+            System.out.println("QEMU lost guest writes on its own, migrating again with fresh guests: " + e.getMessage());
+            migrate(dir.resolve("2"), true);
+        }
+    }
+
+    /** Pages of the guest's own data (not frame-like) differed at the switch-over: QEMU's loss, not jvhost's. */
+    private static final class QemuLostGuestWrites extends AssertionError {
+        QemuLostGuestWrites(List<String> pages) {
+            super("pages of B's RAM stale on the destination, none of them frame-like: " + pages);
+        }
     }
 
     private static void migrate(Path dir, boolean compareRam) throws Exception {
+        Files.createDirectories(dir);
         GuestImage image = GuestImage.get();
         Path a = dir.resolve("a.sock");
         Path b1 = dir.resolve("b1.sock");
@@ -81,18 +124,23 @@ class GuestLiveMigrationTest {
         int migrationPort = FreePort.onLoopback();
         try (JvhostDaemon jvhost = JvhostDaemon.start(WorkersConfig.Model.PER_CPU, List.of(
                      JvhostDaemon.server("a", a, 1), JvhostDaemon.server("b1", b1, 1), JvhostDaemon.server("b2", b2, 1)));
-             QemuGuest guestA = swapGuest("a", dir, image, a, MAC_A, "192.0.2.1", "192.0.2.2").start();
-             QemuGuest source = swapGuest("b-src", dir, image, b1, MAC_B, "192.0.2.2", "192.0.2.1")
+             QemuGuest guestA = swapGuest("a", dir, image, a, MAC_A, "192.0.2.1", "192.0.2.2", FILE_MIB).start();
+             QemuGuest source = swapGuest("b-src", dir, image, b1, MAC_B, "192.0.2.2", "192.0.2.1", FILE_MIB_OF_B)
                      .extraQemuArgs(Qmp.qemuArgs(sourceQmp)).start();
              // The destination: the same machine and device, waiting for the incoming state.
-             QemuGuest target = swapGuest("b-dst", dir, image, b2, MAC_B, "192.0.2.2", "192.0.2.1")
+             QemuGuest target = swapGuest("b-dst", dir, image, b2, MAC_B, "192.0.2.2", "192.0.2.1", FILE_MIB_OF_B)
                      .extraQemuArgs("-incoming", "tcp:127.0.0.1:" + migrationPort)
                      .extraQemuArgs(compareRam ? new String[] {"-S"} : new String[0])
                      .extraQemuArgs(Qmp.qemuArgs(targetQmp)).start();
              Qmp qmp = Qmp.connect(sourceQmp, Duration.ofSeconds(30));
              Qmp qmpTarget = Qmp.connect(targetQmp, Duration.ofSeconds(30))) {
             long swapStarted;
-            if (compareRam) {
+            if (START_BYTES != null) {
+                source.awaitLine(SWAP_START, BOOT);
+                swapStarted = System.nanoTime();
+                guestA.awaitLine(SWAP_START, BOOT);
+                awaitBytesInto(jvhost, "b1", START_BYTES);
+            } else if (compareRam) {
                 // Early, while little comes in: B's RX buffers then wait in its ring from before QEMU first
                 // sent their pages until jvhost fills them, and only the log brings those pages again.
                 source.awaitReady(BOOT);
@@ -116,7 +164,17 @@ class GuestLiveMigrationTest {
             if (compareRam) {
                 qmpTarget.awaitStatus("paused", MIGRATION);
                 List<String> differing = RamComparison.differingPages(source.pid(), target.pid());
-                assertEquals(List.of(), differing, "pages of B's RAM that the destination got stale");
+                System.out.println("differing pages at the switch-over: " + differing);
+                if (DUMP_DIR != null && !differing.isEmpty()) {
+                    RamComparison.dumpDiffering(source.pid(), target.pid(), Path.of(DUMP_DIR));
+                }
+                if (!KEEP_GOING) {
+                    assertEquals(List.of(), RamComparison.framelikePages(source.pid(), target.pid()),
+                            "pages of B's RAM that the destination got stale, with frame bytes in them");
+                    if (!differing.isEmpty()) {
+                        throw new QemuLostGuestWrites(differing);
+                    }
+                }
                 qmpTarget.execute("cont", Map.of());
             }
             PortStatus b1AtMove = jvhost.port("b1");
@@ -156,7 +214,7 @@ class GuestLiveMigrationTest {
             assertEquals(b1AtMove.rxPackets(), b1End.rxPackets(), "nothing sent from the old port after the move");
             assertTrue(b2End.txBytes() - b2AtMove.txBytes() > 64 * 1024,
                     "A's file went on into B through the new port: " + b2AtMove + " -> " + b2End);
-            assertTrue(b2End.rxBytes() - b2AtMove.rxBytes() > 64 * 1024,
+            assertTrue(FILE_MIB_OF_B < FILE_MIB || b2End.rxBytes() - b2AtMove.rxBytes() > 64 * 1024,
                     "B's file went on from the new port: " + b2AtMove + " -> " + b2End);
             assertTrue(b1End.txBytes() + b2End.txBytes() >= (long) FILE_MIB << 20, "A's file reached B in all");
             assertEquals(0, b1End.errors() + b2End.errors() + jvhost.port("a").errors(), "queue errors");
@@ -165,10 +223,10 @@ class GuestLiveMigrationTest {
 
     /** A guest on {@code socket} that swaps files with {@code peer} and pings it {@link #PINGS} times. */
     private static QemuGuest.Builder swapGuest(String name, Path dir, GuestImage image, Path socket, String mac,
-                                               String ip, String peer) {
+                                               String ip, String peer, int fileMiB) {
         return QemuGuest.builder(name, dir).image(image)
                 .role(GuestRole.FILE_SWAP).ip(ip + "/24").peer(peer)
-                .fileSizeMiB(FILE_MIB).filePaceMicros(30_000)
+                .fileSizeMiB(fileMiB).filePaceMicros(30_000)
                 .pingCount(PINGS).pingInterval("0.5").peerWaitSeconds(120)
                 .nic(VhostUserNic.client(socket).withReconnect(1).withMac(mac));
     }
