@@ -15,6 +15,8 @@
 #   --offload-directions D  case 4's boots, a subset of g2g,host (default both)
 #   --no-build   use the jars and classes as they are (JVBENCH_CLASSPATH, JVBENCH_JVHOST_CLASSPATH
 #                override where they are)
+#   JVBENCH_JVHOST_WORKERS    more `workers:` keys for every jvhost, ';'-separated, e.g.
+#                "busy-poll-us: 0" (the configs, linked from the report, show them)
 #   JVBENCH_JVHOST_JAVA_OPTS  extra JVM options for jvhost (as bin/jvhost's JVHOST_JAVA_OPTS), e.g.
 #                "-XX:+UseTransparentHugePages"; the report's command lines show them
 #

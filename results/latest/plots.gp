@@ -8,15 +8,17 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set yrange [0:*]
 
-set terminal pngcairo size 1100,420 font 'DejaVu Sans,10'
-set output 'loopback.png'
-set multiplot layout 1,2 title 'Loopback packet rate through the backend (testpmd front-end, io fwd), medians of 3 runs, 2026-12-01 20:47 UTC'
-set xlabel 'frame bytes'
-set ylabel 'Mpps'
-set key top right
-plot 'loopback.dat' using 2:xtic(1) title 'jvhost per-cpu', '' using 3 title 'DPDK testpmd'
-set ylabel 'Gbit/s'
+set terminal pngcairo size 1600,460 font 'DejaVu Sans,10'
+set output 'offloads.png'
+set multiplot layout 1,3 title 'TCP stream with guest offloads (TCG guests, iperf3), medians of 6 runs, 2026-12-01 23:02 UTC'
+set xlabel 'iperf3 write size (bytes)'
+set ylabel 'Mbit/s'
 set key top left
-plot 'loopback.dat' using 4:xtic(1) title 'jvhost per-cpu', '' using 5 title 'DPDK testpmd'
+set title 'guest → guest'
+plot 'offloads-g2g.dat' using 2:xtic(1) title 'jvhost offloads on', '' using 3 title 'TAP+bridge offloads on'
+set title 'host → guest'
+plot 'offloads-h2g.dat' using 2:xtic(1) title 'jvhost offloads on', '' using 3 title 'TAP+bridge offloads on'
+set title 'guest → host'
+plot 'offloads-g2h.dat' using 2:xtic(1) title 'jvhost offloads on', '' using 3 title 'TAP+bridge offloads on'
+unset title
 unset multiplot
-

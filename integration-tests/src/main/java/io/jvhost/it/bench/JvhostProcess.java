@@ -84,8 +84,15 @@ final class JvhostProcess implements AutoCloseable {
         int management = FreePort.onLoopback();
         StringBuilder yaml = new StringBuilder()
                 .append("# written by io.jvhost.it.bench for one measurement\n")
-                .append("workers:\n  cpus: \"").append(cpus).append("\"\n  model: ").append(model).append('\n')
-                .append("ports:\n");
+                .append("workers:\n  cpus: \"").append(cpus).append("\"\n  model: ").append(model).append('\n');
+        // JVBENCH_JVHOST_WORKERS: more workers keys for every jvhost of the bench, e.g. "busy-poll-us: 0".
+        String extraWorkers = System.getenv("JVBENCH_JVHOST_WORKERS");
+        if (extraWorkers != null && !extraWorkers.isBlank()) {
+            for (String line : extraWorkers.split(";")) {
+                yaml.append("  ").append(line.strip()).append('\n');
+            }
+        }
+        yaml.append("ports:\n");
         for (Port p : ports) {
             yaml.append("  - name: ").append(p.name()).append('\n');
             if (p.socket() != null) {

@@ -743,11 +743,13 @@ final class Report {
     private String offloadPlot(String subtitle) {
         StringBuilder gp = new StringBuilder();
         List<Backend> ob = plan.offloadSetups();
-        gp.append("set terminal pngcairo size 1600,460 font 'DejaVu Sans,10'\nset output 'offloads.png'\n");
-        gp.append("set multiplot layout 1,3 title 'TCP stream with guest offloads (TCG guests, iperf3), ")
-                .append(subtitle).append("'\n");
+        List<OffloadBench.Direction> directions = plan.offloadDirections();
+        gp.append("set terminal pngcairo size ").append(160 + 480 * directions.size())
+                .append(",460 font 'DejaVu Sans,10'\nset output 'offloads.png'\n");
+        gp.append("set multiplot layout 1,").append(directions.size())
+                .append(" title 'TCP stream with guest offloads (TCG guests, iperf3), ").append(subtitle).append("'\n");
         gp.append("set xlabel 'iperf3 write size (bytes)'\nset ylabel 'Mbit/s'\nset key top left\n");
-        for (OffloadBench.Direction d : OffloadBench.Direction.values()) {
+        for (OffloadBench.Direction d : directions) {
             gp.append("set title '").append(d.label()).append("'\n");
             StringBuilder plot = new StringBuilder("plot ");
             for (int i = 0; i < ob.size(); i++) {
