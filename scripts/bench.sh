@@ -9,7 +9,7 @@
 #   --runs N     repetitions of every measurement; tables show medians (default 3; 1 with --quick)
 #   --out DIR    results root (default <repo>/results; with --quick <repo>/results/tmp, which git
 #                ignores): the report goes to DIR/<yyyy-mm-dd-hhmm>/ (…-quick/ for --quick), a full
-#                run is also copied to DIR/latest/, process logs stay in DIR/tmp/<stamp>/
+#                run of every case is also copied to DIR/latest/, process logs stay in DIR/tmp/<stamp>/
 #   --only CASES comma-separated subset of loopback,scaling,guests,offloads,mesh,migration (default: all)
 #   --offload-setups S      case 4's setups, a subset of percpu,bridge,jvoff,bridgeoff,dpdktso (default all)
 #   --offload-directions D  case 4's boots, a subset of g2g,host (default both)

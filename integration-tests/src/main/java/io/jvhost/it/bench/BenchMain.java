@@ -39,7 +39,7 @@ import java.util.function.ToDoubleFunction;
  * of 4 and 8 ports, each spreading its frames over all the others ({@link MeshBench}), 6. live
  * migration of an idle and of a pinging guest between two ports ({@link MigrationBench}).
  * Writes {@code DIR/<stamp>/} (report.md, runs.csv, PNG plots, their data and plots.gp), copies it
- * to {@code DIR/latest/} unless {@code --quick}, and keeps every process's log in
+ * to {@code DIR/latest/} when it ran everything (not {@code --quick}, {@code --only} or {@code --offload-*}), and keeps every process's log in
  * {@code DIR/tmp/<stamp>/}. DIR defaults to {@code <project>/results}, with {@code --quick} to
  * {@code <project>/results/tmp} (not committed). Exit status 0 when every measurement succeeded, 1 when some failed (the
  * report is written anyway, with the failures listed), 2 for a bad command line.
@@ -168,7 +168,11 @@ public final class BenchMain {
                 took.toMinutes() + " min " + took.toSecondsPart() + " s", loadBefore, Machine.loadAverage(), machine,
                 command != null ? command : "BenchMain " + String.join(" ", args), readableCommands(env, jvhostClasspath));
         List<String> plotProblems = new Report(plan, bench.results, header).write(runDir);
-        if (!quick) {
+        // latest/ is the last whole bench: a narrowed run (--only, --offload-*) must not replace it.
+        boolean whole = !quick && only.containsAll(Results.CASES)
+                && offloadSetups.containsAll(List.of(Backend.values()))
+                && offloadDirections.containsAll(List.of(OffloadBench.Direction.values()));
+        if (whole) {
             copyTree(runDir, outRoot.resolve("latest"));
         }
         out.printf("bench: done in %s: %s%n", header.duration(), runDir.resolve("report.md"));
