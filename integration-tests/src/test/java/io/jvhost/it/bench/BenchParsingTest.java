@@ -103,6 +103,29 @@ class BenchParsingTest {
     }
 
     @Test
+    void shouldPairEachJvhostOffloadRunWithTheBridgeRunOfTheSameRun() {
+        BenchPlan plan = BenchPlan.full(3).only(List.of(Results.OFFLOADS))
+                .withOffloads(List.of(Backend.BRIDGE, Backend.JVHOST_PER_CPU), List.of(OffloadBench.Direction.GUEST_TO_GUEST));
+        assertEquals(List.of(Backend.JVHOST_PER_CPU, Backend.BRIDGE), plan.offloadSetups(), "the plan's order: jvhost first");
+        assertEquals(List.of(OffloadBench.Direction.GUEST_TO_GUEST), plan.offloadDirections());
+        Results results = new Results();
+        double[][] jvhostAndBridge = {{100, 200}, {300, 200}, {150, 100}};
+        for (int size : plan.offloadSizes()) {
+            for (int run = 1; run <= 3; run++) {
+                String p = OffloadBench.param(OffloadBench.Direction.GUEST_TO_GUEST, size);
+                results.add(Results.OFFLOADS, Backend.JVHOST_PER_CPU, p, run, Results.VALUE, jvhostAndBridge[run - 1][0]);
+                results.add(Results.OFFLOADS, Backend.BRIDGE, p, run, Results.VALUE, jvhostAndBridge[run - 1][1]);
+            }
+        }
+        String md = new Report(plan, results, new Report.Header("now", "1 s", "0", "0", Map.of(), "test", Map.of()))
+                .markdown(List.of());
+        String runs = md.substring(md.indexOf("Run by run"));
+        // Ratios 0.50, 1.50, 1.50 within the runs: median 1.50; medians of each setup alone would say 150/200.
+        assertTrue(runs.contains("| guest → guest | 4096 | 100/200 (0.50) | 300/200 (1.50) | 150/100 (1.50) | 1.50 |"), runs);
+        assertTrue(!md.contains("| host → guest |"), "only the directions measured: " + md);
+    }
+
+    @Test
     void shouldAddUtimeAndStimeAfterTheCommandName() {
         String stat = "4242 (jvhost-worker (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 56 0 0 20 0 30 0 9 0 0";
 

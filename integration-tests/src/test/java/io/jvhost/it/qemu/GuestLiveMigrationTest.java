@@ -50,7 +50,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <p>QEMU 7.2 under TCG loses guest writes by itself: a migration that starts late in the transfer
  * leaves, now and then, a page of the guest's page-allocator lists (its per-CPU page lists) stale on
  * the destination, which then dies with list corruption in {@code rmqueue_bulk}. Its control,
- * {@link BridgeGuestLiveMigrationTest}, shows the same page stale and the same crash with QEMU's own
+ * {@link BridgeMigrationControl}, shows the same page stale and the same crash with QEMU's own
  * virtio-net and no vhost back-end at all. The early starts here met it once in many runs, on a machine
  * loaded by other guests; the RAM comparison tells it from a stale frame and migrates again.
  */

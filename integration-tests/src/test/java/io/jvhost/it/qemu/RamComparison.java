@@ -40,7 +40,7 @@ final class RamComparison {
      * least {@value #FRAME_RUN} consecutive differing bytes. What a backend writes into guest memory is
      * frames (here the payload of random files, where almost every byte of a stale copy differs), headers
      * and ring entries; QEMU 7.2 under TCG by itself now and then leaves a page of the guest's own kernel
-     * data stale ({@link BridgeGuestLiveMigrationTest}, no vhost back-end at all): pointers and counts,
+     * data stale ({@link BridgeMigrationControl}, no vhost back-end at all): pointers and counts,
      * which differ in a few bytes at a time.
      */
     static List<String> framelikePages(long pidA, long pidB) throws IOException {
