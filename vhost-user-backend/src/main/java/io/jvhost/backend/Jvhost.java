@@ -31,6 +31,7 @@ import io.jvhost.affinity.topology.CpuHotplugMonitor;
 import io.jvhost.backend.device.TapPort;
 import io.jvhost.backend.offload.Offloads;
 import io.jvhost.backend.linux.LinuxException;
+import io.jvhost.backend.linux.SchedulerSlice;
 import io.jvhost.backend.scheduling.PerDeviceScheduler;
 import io.jvhost.backend.scheduling.QueueBalancer;
 import io.jvhost.backend.scheduling.QueueScheduler;
@@ -429,7 +430,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
             for (PortConfig pc : allPorts) {
                 Worker w = new Worker("jvhost-device-" + pc.name(), -1);
                 threads.add(w);
-                DataWorker dw = new DataWorker(w, busyPollNanos(), backpressureNanos());
+                DataWorker dw = dataWorker(w);
                 dataWorkers.add(dw);
                 perPort.put(pc.name(), dw);
             }
@@ -439,7 +440,7 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         int[] cpus = config.workers().cpus().stream().mapToInt(Integer::intValue).toArray();
         pool = WorkerPool.pinned(cpus);
         for (Worker w : pool.workers()) {
-            dataWorkers.add(new DataWorker(w, busyPollNanos(), backpressureNanos()));
+            dataWorkers.add(dataWorker(w));
         }
         initBusySamples();
         WorkersConfig w = config.workers();
@@ -448,6 +449,23 @@ public final class Jvhost implements RunningDaemon, ManagementView, PortControl 
         return new QueueBalancer(topology, dataWorkers.toArray(new DataWorker[0]), placement,
                 REBALANCE_SETTINGS, TimeUnit.MILLISECONDS.toNanos(w.rebalanceIntervalMs()),
                 new CpuHotplugMonitor(CpuTopology.SYSFS_CPU_ROOT));
+    }
+
+    /** A worker thread as the data path uses it, with its scheduler slice asked for ({@code workers.wakeup-slice-us}). */
+    private DataWorker dataWorker(Worker w) {
+        long sliceUs = config.workers().wakeupSliceUs();
+        if (sliceUs > 0) {
+            try {
+                w.call(() -> {
+                    SchedulerSlice.request(TimeUnit.MICROSECONDS.toNanos(sliceUs));
+                    return null;
+                });
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, w.name() + ": scheduler slice of " + sliceUs + " us refused: "
+                        + e.getMessage());
+            }
+        }
+        return new DataWorker(w, busyPollNanos(), backpressureNanos());
     }
 
     private long backpressureNanos() {

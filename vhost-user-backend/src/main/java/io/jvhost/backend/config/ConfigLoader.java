@@ -56,7 +56,7 @@ public final class ConfigLoader {
     static final List<String> ROOT_KEYS = List.of("workers", "topology", "ports", "management");
     static final List<String> WORKERS_KEYS =
             List.of("cpus", "model", "placement", "balance", "rebalance-interval-ms", "busy-poll-us",
-                    "backpressure-timeout-us");
+                    "backpressure-timeout-us", "wakeup-slice-us");
     static final List<String> TOPOLOGY_KEYS = List.of("sockets");
     static final List<String> PORT_KEYS = List.of("name", "socket", "tap", "mode", "queues", "network", "vcpus",
             "offloads", "mtu", "socket-mode", "socket-group", "allowed-uids", "mac", "allowed-macs", "storm-control");
@@ -68,6 +68,9 @@ public final class ConfigLoader {
     static final int MAX_BUSY_POLL_US = 1000;
     /** A guest's transmit watchdog resets its device after 5 s without progress: stay well below. */
     static final int MAX_BACKPRESSURE_TIMEOUT_US = 1_000_000;
+    /** Linux's range for a custom slice is 100 us to 100 ms (0: leave the kernel's default). */
+    static final int MIN_WAKEUP_SLICE_US = 100;
+    static final int MAX_WAKEUP_SLICE_US = 100_000;
     /** sun_path is 108 bytes including the terminating NUL (unix(7)). */
     static final int MAX_SOCKET_PATH_BYTES = UnixServerSocket.MAX_PATH_BYTES;
     /** IFNAMSIZ is 16 including the terminating NUL (netdevice(7)). */
@@ -460,6 +463,7 @@ public final class ConfigLoader {
             long interval = WorkersConfig.DEFAULT_REBALANCE_INTERVAL_MS;
             long busyPoll = WorkersConfig.DEFAULT_BUSY_POLL_US;
             long backpressure = WorkersConfig.DEFAULT_BACKPRESSURE_TIMEOUT_US;
+            long slice = WorkersConfig.DEFAULT_WAKEUP_SLICE_US;
             List<Integer> cpus = onlineCpus;
             if (!node.isMissingOrNull()) {
                 node.requireMapping(WORKERS_KEYS);
@@ -491,11 +495,19 @@ public final class ConfigLoader {
                 if (!node.child("backpressure-timeout-us").isMissing()) {
                     backpressure = node.child("backpressure-timeout-us").integer(0, MAX_BACKPRESSURE_TIMEOUT_US);
                 }
+                ConfigNode sliceNode = node.child("wakeup-slice-us");
+                if (!sliceNode.isMissing()) {
+                    slice = sliceNode.integer(0, MAX_WAKEUP_SLICE_US);
+                    if (slice > 0 && slice < MIN_WAKEUP_SLICE_US) {
+                        throw sliceNode.error("must be 0 (the kernel's default) or " + MIN_WAKEUP_SLICE_US + ".."
+                                + MAX_WAKEUP_SLICE_US + ", got " + slice);
+                    }
+                }
             }
             if (cpus.isEmpty()) {
                 throw node.child("cpus").error("no CPU is online");
             }
-            return new WorkersConfig(cpus, model, placement, balance, interval, busyPoll, backpressure);
+            return new WorkersConfig(cpus, model, placement, balance, interval, busyPoll, backpressure, slice);
         }
 
         private TopologyConfig topology(ConfigNode node) throws ConfigException {

@@ -15,9 +15,13 @@ import java.util.Objects;
  *                            it asks the driver for kicks again, in microseconds (0: kicks back on at once)
  * @param backpressureTimeoutUs how long a frame may wait, uncompleted in its sender's ring, for a receiver
  *                            without buffers before it is dropped, in microseconds (0: dropped at once)
+ * @param wakeupSliceUs       the worker threads' scheduler slice (Linux 6.12+ EEVDF custom slice), in
+ *                            microseconds: a woken worker preempts a thread with a longer slice sooner
+ *                            (0: the kernel's default)
  */
 public record WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance,
-                            long rebalanceIntervalMs, long busyPollUs, long backpressureTimeoutUs) {
+                            long rebalanceIntervalMs, long busyPollUs, long backpressureTimeoutUs,
+                            long wakeupSliceUs) {
 
     public static final long DEFAULT_REBALANCE_INTERVAL_MS = 100;
     public static final long DEFAULT_BUSY_POLL_US = 50;
@@ -26,6 +30,8 @@ public record WorkersConfig(List<Integer> cpus, Model model, Placement placement
      * are 4 ms. A guest's transmit watchdog fires only after seconds.
      */
     public static final long DEFAULT_BACKPRESSURE_TIMEOUT_US = 5000;
+    /** The kernel's floor for a custom slice: a kick's worker gets the CPU about this soon. */
+    public static final long DEFAULT_WAKEUP_SLICE_US = 100;
 
     /** With the default busy-poll window and back-pressure bound. */
     public WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance, long rebalanceIntervalMs) {
@@ -38,6 +44,13 @@ public record WorkersConfig(List<Integer> cpus, Model model, Placement placement
         this(cpus, model, placement, balance, rebalanceIntervalMs, busyPollUs, DEFAULT_BACKPRESSURE_TIMEOUT_US);
     }
 
+    /** With the default wake-up slice. */
+    public WorkersConfig(List<Integer> cpus, Model model, Placement placement, Balance balance, long rebalanceIntervalMs,
+                         long busyPollUs, long backpressureTimeoutUs) {
+        this(cpus, model, placement, balance, rebalanceIntervalMs, busyPollUs, backpressureTimeoutUs,
+                DEFAULT_WAKEUP_SLICE_US);
+    }
+
     public WorkersConfig {
         cpus = List.copyOf(cpus);
         Objects.requireNonNull(model, "model");
@@ -48,6 +61,9 @@ public record WorkersConfig(List<Integer> cpus, Model model, Placement placement
         }
         if (backpressureTimeoutUs < 0) {
             throw new IllegalArgumentException("backpressureTimeoutUs < 0: " + backpressureTimeoutUs);
+        }
+        if (wakeupSliceUs < 0) {
+            throw new IllegalArgumentException("wakeupSliceUs < 0: " + wakeupSliceUs);
         }
     }
 

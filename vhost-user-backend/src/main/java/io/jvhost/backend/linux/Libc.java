@@ -111,6 +111,12 @@ final class Libc {
 
     static native int memfd_create(String name, int flags);
 
+    // <unistd.h> syscall(2), bound with four fixed arguments: sched_getattr and sched_setattr have no libc wrapper
+    static final long SYS_SCHED_SETATTR = 314;
+    static final long SYS_SCHED_GETATTR = 315;
+
+    static native long syscall(long number, long a1, long a2, long a3, long a4);
+
     static native int ftruncate(int fd, long length);
 
     static native int fstat(int fd, long statbuf);

@@ -34,7 +34,7 @@ class ConfigErrorsTest {
                 Arguments.of("workers: {threads: 2}\n" + PORT,
                         "config.yaml: workers.threads: unknown key"
                                 + " (known keys: cpus, model, placement, balance, rebalance-interval-ms, busy-poll-us,"
-                                + " backpressure-timeout-us)"),
+                                + " backpressure-timeout-us, wakeup-slice-us)"),
                 Arguments.of("workers: [0, 1]\n" + PORT, "config.yaml: workers: expected a mapping, got a list"),
                 Arguments.of("ports: [{name: vm0, sockets: vm0.sock}]\n",
                         "config.yaml: ports[0].sockets: unknown key"
@@ -55,6 +55,10 @@ class ConfigErrorsTest {
                         "config.yaml: workers.placement: expected 'socket-affine' or 'round-robin', got 'numa'"),
                 Arguments.of("workers: {balance: 3}\n" + PORT,
                         "config.yaml: workers.balance: expected 'least-loaded' or 'random', got 3"),
+                Arguments.of("workers: {wakeup-slice-us: 50}\n" + PORT,
+                        "config.yaml: workers.wakeup-slice-us: must be 0 (the kernel's default) or 100..100000, got 50"),
+                Arguments.of("workers: {wakeup-slice-us: 100001}\n" + PORT,
+                        "config.yaml: workers.wakeup-slice-us: expected an integer from 0 to 100000, got 100001"),
                 Arguments.of("workers: {busy-poll-us: 1001}\n" + PORT,
                         "config.yaml: workers.busy-poll-us: expected an integer from 0 to 1000, got 1001"),
                 Arguments.of("workers: {busy-poll-us: -1}\n" + PORT,

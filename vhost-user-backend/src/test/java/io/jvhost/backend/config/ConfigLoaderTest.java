@@ -66,6 +66,7 @@ class ConfigLoaderTest {
                   balance: random
                   rebalance-interval-ms: 250
                   busy-poll-us: 0
+                  wakeup-slice-us: 0
                 topology:
                   sockets: [[0, 1], "2-3"]
                 ports:
@@ -92,7 +93,8 @@ class ConfigLoaderTest {
                 """);
 
         JvhostConfig expected = new JvhostConfig(
-                new WorkersConfig(List.of(0, 1), Model.PER_DEVICE, Placement.ROUND_ROBIN, Balance.RANDOM, 250, 0),
+                new WorkersConfig(List.of(0, 1), Model.PER_DEVICE, Placement.ROUND_ROBIN, Balance.RANDOM, 250, 0,
+                        WorkersConfig.DEFAULT_BACKPRESSURE_TIMEOUT_US, 0),
                 new TopologyConfig(List.of(List.of(0, 1), List.of(2, 3))),
                 List.of(
                         new PortConfig("vm0", Path.of("run/vm0.sock"), Mode.CLIENT, 2, "blue", null, List.of(1, 0), true,
