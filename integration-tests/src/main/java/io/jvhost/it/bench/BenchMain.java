@@ -1,6 +1,7 @@
 package io.jvhost.it.bench;
 
 import io.jvhost.it.harness.GuestImage;
+import io.jvhost.it.harness.MigrationStats;
 import io.jvhost.it.harness.ProcessReaper;
 import io.jvhost.it.harness.SerialLog;
 
@@ -106,8 +107,8 @@ public final class BenchMain {
         if (jvhostClasspath == null) {
             throw new IllegalArgumentException("--jvhost-classpath is required (the shaded jvhost jar)");
         }
-        BenchPlan plan = (quick ? BenchPlan.quick(runs < 0 ? 1 : runs) : BenchPlan.full(runs < 0 ? 3 : runs)).only(only)
-                .withOffloads(offloadSetups, offloadDirections);
+        BenchPlan base = quick ? BenchPlan.quick(runs < 0 ? 1 : runs) : BenchPlan.full(runs < 0 ? 3 : runs);
+        BenchPlan plan = base.only(only).withOffloads(offloadSetups, offloadDirections);
         if (projectRoot == null) {
             projectRoot = GuestImage.findProjectRoot();
         }
@@ -168,11 +169,8 @@ public final class BenchMain {
                 took.toMinutes() + " min " + took.toSecondsPart() + " s", loadBefore, Machine.loadAverage(), machine,
                 command != null ? command : "BenchMain " + String.join(" ", args), readableCommands(env, jvhostClasspath));
         List<String> plotProblems = new Report(plan, bench.results, header).write(runDir);
-        // latest/ is the last whole bench: a narrowed run (--only, --offload-*) must not replace it.
-        boolean whole = !quick && only.containsAll(Results.CASES)
-                && offloadSetups.containsAll(List.of(Backend.values()))
-                && offloadDirections.containsAll(List.of(OffloadBench.Direction.values()));
-        if (whole) {
+        // latest/ is the last whole bench: a run narrowed by --only or --offload-* must not replace it.
+        if (!quick && plan.equals(base)) {
             copyTree(runDir, outRoot.resolve("latest"));
         }
         out.printf("bench: done in %s: %s%n", header.duration(), runDir.resolve("report.md"));
@@ -319,21 +317,22 @@ public final class BenchMain {
         String p = row.param();
         try {
             MigrationBench.Result r = rig.measure(b, row, plan.migrationPings(), plan.migrationPingInterval());
-            results.add(Results.MIGRATION, b, p, run, Results.DOWNTIME_MS, r.stats().downtimeMs());
-            results.add(Results.MIGRATION, b, p, run, Results.TOTAL_MS, r.stats().totalTimeMs());
-            results.add(Results.MIGRATION, b, p, run, Results.TRANSFERRED_MIB, r.stats().transferredBytes() / 1048576.0);
-            results.add(Results.MIGRATION, b, p, run, Results.DIRTY_SYNCS, r.stats().dirtySyncCount());
+            MigrationStats stats = r.stats();
+            double mib = stats.transferredBytes() / 1048576.0;
+            results.add(Results.MIGRATION, b, p, run, Results.DOWNTIME_MS, stats.downtimeMs());
+            results.add(Results.MIGRATION, b, p, run, Results.TOTAL_MS, stats.totalTimeMs());
+            results.add(Results.MIGRATION, b, p, run, Results.TRANSFERRED_MIB, mib);
+            results.add(Results.MIGRATION, b, p, run, Results.DIRTY_SYNCS, stats.dirtySyncCount());
             String pings = "";
             if (r.pings() != null) {
-                results.add(Results.MIGRATION, b, p, run, Results.PINGS_SENT, r.pings().transmitted());
-                results.add(Results.MIGRATION, b, p, run, Results.PINGS_LOST,
-                        r.pings().transmitted() - r.pings().received());
-                pings = String.format(Locale.ROOT, ", %d of %d pings lost", r.pings().transmitted() - r.pings().received(),
-                        r.pings().transmitted());
+                int sent = r.pings().transmitted();
+                int lost = sent - r.pings().received();
+                results.add(Results.MIGRATION, b, p, run, Results.PINGS_SENT, sent);
+                results.add(Results.MIGRATION, b, p, run, Results.PINGS_LOST, lost);
+                pings = String.format(Locale.ROOT, ", %d of %d pings lost", lost, sent);
             }
             progress(String.format(Locale.ROOT, "%s: downtime %d ms, total %d ms, %.1f MiB, %d dirty syncs%s", what,
-                    r.stats().downtimeMs(), r.stats().totalTimeMs(), r.stats().transferredBytes() / 1048576.0,
-                    r.stats().dirtySyncCount(), pings));
+                    stats.downtimeMs(), stats.totalTimeMs(), mib, stats.dirtySyncCount(), pings));
         } catch (RuntimeException e) {
             results.add(Results.MIGRATION, b, p, run, Results.DOWNTIME_MS, Double.NaN);
             results.fail(what, e);
@@ -375,17 +374,21 @@ public final class BenchMain {
         boolean pairs = plan.offloadDirections().contains(OffloadBench.Direction.GUEST_TO_GUEST);
         boolean host = plan.offloadDirections().stream().anyMatch(hostDirections::contains);
         for (int run = 1; run <= plan.runs(); run++) {
-            for (Backend setup : pairs ? plan.offloadSetups() : List.<Backend>of()) {
-                String what = String.format(Locale.ROOT, "offloads guest → guest, %s, run %d/%d", setup.label(), run,
-                        plan.runs());
-                offloadMeasurement(what, setup, run, List.of(OffloadBench.Direction.GUEST_TO_GUEST),
-                        () -> rig.measurePair(setup, plan.offloadSizes(), plan.offloadSeconds()));
+            if (pairs) {
+                for (Backend setup : plan.offloadSetups()) {
+                    String what = String.format(Locale.ROOT, "offloads guest → guest, %s, run %d/%d", setup.label(),
+                            run, plan.runs());
+                    offloadMeasurement(what, setup, run, List.of(OffloadBench.Direction.GUEST_TO_GUEST),
+                            () -> rig.measurePair(setup, plan.offloadSizes(), plan.offloadSeconds()));
+                }
             }
-            for (Backend setup : host ? plan.offloadSetups() : List.<Backend>of()) {
-                String what = String.format(Locale.ROOT, "offloads host ↔ guest, %s, run %d/%d", setup.label(), run,
-                        plan.runs());
-                offloadMeasurement(what, setup, run, hostDirections,
-                        () -> rig.measureHost(setup, plan.offloadSizes(), plan.offloadSeconds()));
+            if (host) {
+                for (Backend setup : plan.offloadSetups()) {
+                    String what = String.format(Locale.ROOT, "offloads host ↔ guest, %s, run %d/%d", setup.label(),
+                            run, plan.runs());
+                    offloadMeasurement(what, setup, run, hostDirections,
+                            () -> rig.measureHost(setup, plan.offloadSizes(), plan.offloadSeconds()));
+                }
             }
         }
     }

@@ -96,22 +96,24 @@ final class MigrationBench {
         }
         Path sourceSocket = env.socketDir().resolve(name + "-b1.sock");
         sockets.add(sourceSocket);
-        Path targetSocket = sharesSocket(backend, row) ? sourceSocket : env.socketDir().resolve(name + "-b2.sock");
-        if (!targetSocket.equals(sourceSocket)) {
+        Path targetSocket = sourceSocket;
+        if (!sharesSocket(backend, row)) {
+            targetSocket = env.socketDir().resolve(name + "-b2.sock");
             sockets.add(targetSocket);
         }
+        GuestRole roleOfB = row == Row.PING ? GuestRole.PING : GuestRole.IDLE;
         Path sourceQmp = env.socketDir().resolve(name + "-src.qmp");
         Path targetQmp = env.socketDir().resolve(name + "-dst.qmp");
         int migrationPort = FreePort.onLoopback();
         try (Backends.Running running = Backends.forGuests(env, backend, name, sockets);
              QemuGuest guestA = row == Row.PING ? guest(name + "-a", GuestRole.IDLE, "192.0.2.1", sockets.getFirst(),
                      MAC_A).start() : null;
-             QemuGuest source = guest(name + "-src", row == Row.PING ? GuestRole.PING : GuestRole.IDLE, "192.0.2.2",
-                     sourceSocket, MAC_B).pingCount(pings).pingInterval(interval)
+             QemuGuest source = guest(name + "-src", roleOfB, "192.0.2.2", sourceSocket, MAC_B)
+                     .pingCount(pings).pingInterval(interval)
                      .extraQemuArgs(Qmp.qemuArgs(sourceQmp)).start();
              // The same machine and device, waiting for the incoming state.
-             QemuGuest target = guest(name + "-dst", row == Row.PING ? GuestRole.PING : GuestRole.IDLE, "192.0.2.2",
-                     targetSocket, MAC_B).pingCount(pings).pingInterval(interval)
+             QemuGuest target = guest(name + "-dst", roleOfB, "192.0.2.2", targetSocket, MAC_B)
+                     .pingCount(pings).pingInterval(interval)
                      .extraQemuArgs("-incoming", "tcp:127.0.0.1:" + migrationPort)
                      .extraQemuArgs(Qmp.qemuArgs(targetQmp)).start();
              Qmp qmp = Qmp.connect(sourceQmp, Duration.ofSeconds(30));

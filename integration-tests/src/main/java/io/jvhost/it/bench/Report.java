@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.DoubleFunction;
 
 /**
  * Writes one run's {@code report.md} (Markdown tables of medians, jvhost/DPDK ratios next to the
@@ -130,30 +131,41 @@ final class Report {
         List<List<String>> rows = new ArrayList<>();
         for (int size : plan.frameSizes()) {
             String p = Integer.toString(size);
-            double[] dpdk = results.values(Results.LOOPBACK, Backend.DPDK, p, Results.MPPS);
             double best = 0;
-            for (double v : dpdk) {
+            for (double v : results.values(Results.LOOPBACK, Backend.DPDK, p, Results.MPPS)) {
                 best = Math.max(best, v);
             }
+            double high = LEVEL_SPLIT * best;
             List<String> row = new ArrayList<>(List.of(p));
-            List<Double> ratios = new ArrayList<>();
-            for (int run = 1; run <= plan.runs(); run++) {
-                double j = results.value(Results.LOOPBACK, Backend.JVHOST_PER_CPU, p, run, Results.MPPS);
-                double d = results.value(Results.LOOPBACK, Backend.DPDK, p, run, Results.MPPS);
-                double ratio = j / d;
-                if (!Double.isNaN(ratio) && !Double.isInfinite(ratio)) {
-                    ratios.add(ratio);
-                }
-                row.add(format("%.2f", j) + "/" + format("%.2f", d) + " (" + format("%.2f", ratio) + ", "
-                        + (Double.isNaN(d) ? "–" : d >= LEVEL_SPLIT * best ? "high" : "low") + ")");
-            }
-            row.add(format("%.2f", Results.median(ratios.stream().mapToDouble(Double::doubleValue).toArray())));
+            addPairCells(row, Results.LOOPBACK, p, Results.MPPS, Backend.JVHOST_PER_CPU, Backend.DPDK, "%.2f",
+                    d -> ", " + (Double.isNaN(d) ? "–" : d >= high ? "high" : "low"));
             rows.add(row);
         }
         return "Pairs (each jvhost run directly followed by a DPDK run, a fresh front-end each; target: median ratio "
                 + "at least 1.0). Level: *high* when the pair's DPDK rate is at least "
                 + Math.round(LEVEL_SPLIT * 100) + " % of the best DPDK rate at that size in this bench, else *low*:\n\n"
                 + table(head, rows) + '\n';
+    }
+
+    /**
+     * Appends to {@code row} one cell per run, {@code a/b (ratio…)} with {@code b}'s value's {@code note} after
+     * the ratio, then the median of the runs' ratios: runs of {@code a} and {@code b} that directly followed
+     * each other meet the same machine, where medians of each alone can pit a high level against a low one.
+     */
+    private void addPairCells(List<String> row, String caseKey, String param, String metric, Backend a, Backend b,
+                              String valueFormat, DoubleFunction<String> note) {
+        List<Double> ratios = new ArrayList<>();
+        for (int run = 1; run <= plan.runs(); run++) {
+            double x = results.value(caseKey, a, param, run, metric);
+            double y = results.value(caseKey, b, param, run, metric);
+            double ratio = x / y;
+            if (Double.isFinite(ratio)) {
+                ratios.add(ratio);
+            }
+            row.add(format(valueFormat, x) + "/" + format(valueFormat, y) + " (" + format("%.2f", ratio) + note.apply(y)
+                    + ")");
+        }
+        row.add(format("%.2f", Results.median(ratios.stream().mapToDouble(Double::doubleValue).toArray())));
     }
 
     /** Below this share of the best DPDK rate a pair ran at the machine's low level. */
@@ -359,17 +371,8 @@ final class Report {
             for (int size : plan.offloadSizes()) {
                 String p = OffloadBench.param(d, size);
                 List<String> row = new ArrayList<>(List.of(d.label(), Integer.toString(size)));
-                List<Double> ratios = new ArrayList<>();
-                for (int run = 1; run <= plan.runs(); run++) {
-                    double j = results.value(Results.OFFLOADS, Backend.JVHOST_PER_CPU, p, run, Results.VALUE);
-                    double b = results.value(Results.OFFLOADS, Backend.BRIDGE, p, run, Results.VALUE);
-                    double ratio = j / b;
-                    if (!Double.isNaN(ratio) && !Double.isInfinite(ratio)) {
-                        ratios.add(ratio);
-                    }
-                    row.add(format("%.0f", j) + "/" + format("%.0f", b) + " (" + format("%.2f", ratio) + ")");
-                }
-                row.add(format("%.2f", Results.median(ratios.stream().mapToDouble(Double::doubleValue).toArray())));
+                addPairCells(row, Results.OFFLOADS, p, Results.VALUE, Backend.JVHOST_PER_CPU, Backend.BRIDGE, "%.0f",
+                        b -> "");
                 rows.add(row);
             }
         }
@@ -701,8 +704,9 @@ final class Report {
 
     /** Case 6: one line per row (idle, ping), downtime then total time per backend. */
     String migrationData() {
+        List<String> metrics = List.of(Results.DOWNTIME_MS, Results.TOTAL_MS);
         StringBuilder sb = new StringBuilder("# guest");
-        for (String m : List.of("downtime_ms", "total_ms")) {
+        for (String m : metrics) {
             for (Backend b : plan.migrationBackends()) {
                 sb.append(' ').append(b.tag()).append('_').append(m);
             }
@@ -710,7 +714,7 @@ final class Report {
         sb.append('\n');
         for (MigrationBench.Row row : plan.migrationRows()) {
             sb.append(row.param());
-            for (String m : List.of(Results.DOWNTIME_MS, Results.TOTAL_MS)) {
+            for (String m : metrics) {
                 for (Backend b : plan.migrationBackends()) {
                     sb.append(' ').append(dat(results.median(Results.MIGRATION, b, row.param(), m)));
                 }

@@ -90,7 +90,7 @@ class GuestLiveMigrationTest {
      * the migration). A page jvhost wrote after QEMU last sent it, without its bit, differs. The pause
      * takes the comparison's time, so pings are not judged here.
      *
-     * <p>A difference that looks like frame bytes ({@link RamComparison#framelikePages}) fails at once. One
+     * <p>A difference that looks like frame bytes ({@link RamComparison.Differences#framelike}) fails at once. One
      * that does not is QEMU's own lost write of guest kernel data (see the class comment): its destination
      * may crash, and the whole migration runs once more with fresh guests; a second such loss fails too.
      */
@@ -163,13 +163,14 @@ class GuestLiveMigrationTest {
             assertTrue(!source.printed(PingResult.MARKER), "B's pings ended before the migration; it must overlap them");
             if (compareRam) {
                 qmpTarget.awaitStatus("paused", MIGRATION);
-                List<String> differing = RamComparison.differingPages(source.pid(), target.pid());
+                RamComparison.Differences differences = RamComparison.compare(source.pid(), target.pid());
+                List<String> differing = differences.pages();
                 System.out.println("differing pages at the switch-over: " + differing);
                 if (DUMP_DIR != null && !differing.isEmpty()) {
                     RamComparison.dumpDiffering(source.pid(), target.pid(), Path.of(DUMP_DIR));
                 }
                 if (!KEEP_GOING) {
-                    assertEquals(List.of(), RamComparison.framelikePages(source.pid(), target.pid()),
+                    assertEquals(List.of(), differences.framelike(),
                             "pages of B's RAM that the destination got stale, with frame bytes in them");
                     if (!differing.isEmpty()) {
                         throw new QemuLostGuestWrites(differing);

@@ -26,34 +26,29 @@ final class RamComparison {
     }
 
     /**
-     * The pages that differ, each as {@code "0xGPA[first..last] N bytes, run R"} (the byte range that
-     * differs, how many bytes in it differ, the longest run of consecutive differing bytes; for
-     * {@code memory-backend-memfd} below 4 GiB the file offset is the guest-physical address), with a
-     * last {@code "... N pages in all"} entry when more than {@value #MAX_LISTED} differ.
+     * What differs between two stopped QEMUs' guest RAM, from one pass over it.
+     *
+     * @param pages     the pages that differ, each as {@code "0xGPA[first..last] N bytes, run R"} (the byte range
+     *                  that differs, how many bytes in it differ, the longest run of consecutive differing bytes;
+     *                  for {@code memory-backend-memfd} below 4 GiB the file offset is the guest-physical address),
+     *                  with a last {@code "... N pages in all"} entry when more than {@value #MAX_LISTED} differ
+     * @param framelike those of them whose difference looks like frame bytes, a run of at least
+     *                  {@value #FRAME_RUN} consecutive differing bytes, listed the same way. What a backend writes
+     *                  into guest memory is frames (here the payload of random files, where almost every byte of a
+     *                  stale copy differs), headers and ring entries; QEMU 7.2 under TCG by itself now and then
+     *                  leaves a page of the guest's own kernel data stale ({@link BridgeMigrationControl}, no vhost
+     *                  back-end at all): pointers and counts, which differ in a few bytes at a time.
      */
-    static List<String> differingPages(long pidA, long pidB) throws IOException {
-        return list(pidA, pidB, run -> true);
-    }
-
-    /**
-     * The differing pages, as {@link #differingPages}, whose difference looks like frame bytes: a run of at
-     * least {@value #FRAME_RUN} consecutive differing bytes. What a backend writes into guest memory is
-     * frames (here the payload of random files, where almost every byte of a stale copy differs), headers
-     * and ring entries; QEMU 7.2 under TCG by itself now and then leaves a page of the guest's own kernel
-     * data stale ({@link BridgeMigrationControl}, no vhost back-end at all): pointers and counts,
-     * which differ in a few bytes at a time.
-     */
-    static List<String> framelikePages(long pidA, long pidB) throws IOException {
-        return list(pidA, pidB, run -> run >= FRAME_RUN);
+    record Differences(List<String> pages, List<String> framelike) {
     }
 
     /** Consecutive differing bytes from which a page's difference counts as frame bytes. */
     static final int FRAME_RUN = 32;
 
-    private static List<String> list(long pidA, long pidB, java.util.function.IntPredicate byLongestRun)
-            throws IOException {
-        List<String> out = new ArrayList<>();
-        int[] count = {0};
+    /** Compares the guest RAM of {@code pidA} and {@code pidB} (both stopped). */
+    static Differences compare(long pidA, long pidB) throws IOException {
+        Listing pages = new Listing();
+        Listing framelike = new Listing();
         walkDiffering(pidA, pidB, (gpa, pageA, pageB, first) -> {
             int last = pageA.limit() - 1;
             while (pageA.get(last) == pageB.get(last)) {
@@ -70,17 +65,32 @@ final class RamComparison {
                     run = 0;
                 }
             }
-            if (!byLongestRun.test(longest)) {
-                return;
-            }
-            if (count[0]++ < MAX_LISTED) {
-                out.add(String.format("0x%x[%d..%d] %d bytes, run %d", gpa, first, last, differing, longest));
+            String page = String.format("0x%x[%d..%d] %d bytes, run %d", gpa, first, last, differing, longest);
+            pages.add(page);
+            if (longest >= FRAME_RUN) {
+                framelike.add(page);
             }
         });
-        if (count[0] > MAX_LISTED) {
-            out.add("... " + count[0] + " pages in all");
+        return new Differences(pages.done(), framelike.done());
+    }
+
+    /** Up to {@value #MAX_LISTED} entries, then only counted. */
+    private static final class Listing {
+        private final List<String> entries = new ArrayList<>();
+        private int count;
+
+        void add(String entry) {
+            if (count++ < MAX_LISTED) {
+                entries.add(entry);
+            }
         }
-        return out;
+
+        List<String> done() {
+            if (count > MAX_LISTED) {
+                entries.add("... " + count + " pages in all");
+            }
+            return List.copyOf(entries);
+        }
     }
 
     /**
@@ -102,15 +112,14 @@ final class RamComparison {
         void found(long gpa, ByteBuffer pageA, ByteBuffer pageB, int first) throws IOException;
     }
 
-    /** Calls {@code visitor} for every page that differs (sizes must match); returns how many did. */
-    private static int walkDiffering(long pidA, long pidB, DifferingPage visitor) throws IOException {
+    /** Calls {@code visitor} for every page that differs (sizes must match). */
+    private static void walkDiffering(long pidA, long pidB, DifferingPage visitor) throws IOException {
         try (FileChannel a = FileChannel.open(memfd(pidA)); FileChannel b = FileChannel.open(memfd(pidB))) {
             if (a.size() != b.size()) {
                 throw new IOException("RAM sizes differ: " + a.size() + " and " + b.size());
             }
             ByteBuffer bufferA = ByteBuffer.allocateDirect(CHUNK);
             ByteBuffer bufferB = ByteBuffer.allocateDirect(CHUNK);
-            int count = 0;
             for (long offset = 0; offset < a.size(); offset += CHUNK) {
                 read(a, bufferA, offset);
                 read(b, bufferB, offset);
@@ -119,12 +128,10 @@ final class RamComparison {
                     ByteBuffer pageB = bufferB.slice(p, pageA.limit());
                     int first = pageA.mismatch(pageB);
                     if (first >= 0) {
-                        count++;
                         visitor.found(offset + p, pageA, pageB, first);
                     }
                 }
             }
-            return count;
         }
     }
 

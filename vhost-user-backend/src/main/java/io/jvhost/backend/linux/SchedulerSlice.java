@@ -19,6 +19,7 @@ public final class SchedulerSlice {
     private static final long POLICY = 4;
     private static final long RUNTIME = 24;
     private static final int SCHED_OTHER = 0;
+    private static final int EINVAL = 22;
 
     private SchedulerSlice() {
     }
@@ -33,11 +34,10 @@ public final class SchedulerSlice {
             throw new IllegalArgumentException("slice must be positive: " + nanos);
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment attr = arena.allocate(SIZE, 8);
-            Errors.check("sched_getattr", Libc.syscall(Libc.SYS_SCHED_GETATTR, 0, attr.address(), SIZE, 0));
-            if (attr.get(ValueLayout.JAVA_INT, POLICY) != SCHED_OTHER) {
-                throw Errors.newException("sched_setattr (policy " + attr.get(ValueLayout.JAVA_INT, POLICY)
-                        + " is not SCHED_OTHER)", 22);
+            MemorySegment attr = attributes(arena);
+            int policy = attr.get(ValueLayout.JAVA_INT, POLICY);
+            if (policy != SCHED_OTHER) {
+                throw Errors.newException("sched_setattr (policy " + policy + " is not SCHED_OTHER)", EINVAL);
             }
             attr.set(ValueLayout.JAVA_INT, 0, SIZE);
             attr.set(ValueLayout.JAVA_LONG, RUNTIME, nanos);
@@ -48,9 +48,14 @@ public final class SchedulerSlice {
     /** The calling thread's {@code sched_runtime} now (its slice where the kernel has custom slices; else 0). */
     public static long current() throws LinuxException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment attr = arena.allocate(SIZE, 8);
-            Errors.check("sched_getattr", Libc.syscall(Libc.SYS_SCHED_GETATTR, 0, attr.address(), SIZE, 0));
-            return attr.get(ValueLayout.JAVA_LONG, RUNTIME);
+            return attributes(arena).get(ValueLayout.JAVA_LONG, RUNTIME);
         }
+    }
+
+    /** The calling thread's {@code sched_attr}, read with {@code sched_getattr} into {@code arena}. */
+    private static MemorySegment attributes(Arena arena) throws LinuxException {
+        MemorySegment attr = arena.allocate(SIZE, 8);
+        Errors.check("sched_getattr", Libc.syscall(Libc.SYS_SCHED_GETATTR, 0, attr.address(), SIZE, 0));
+        return attr;
     }
 }
