@@ -12,6 +12,7 @@ import io.jvhost.it.harness.Qmp;
 import io.jvhost.it.harness.QemuGuest;
 import io.jvhost.it.harness.SerialLog;
 import io.jvhost.it.harness.VhostUserNic;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.CleanupMode;
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -47,12 +49,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * keeps the pings going past a late migration, {@code dumpDir} keeps both versions of each differing
  * page, {@code keepGoing} lets the destination run on past differing pages.
  *
- * <p>QEMU 7.2 under TCG loses guest writes by itself: a migration that starts late in the transfer
- * leaves, now and then, a page of the guest's page-allocator lists (its per-CPU page lists) stale on
- * the destination, which then dies with list corruption in {@code rmqueue_bulk}. Its control,
- * {@link BridgeMigrationControl}, shows the same page stale and the same crash with QEMU's own
- * virtio-net and no vhost back-end at all. The early starts here met it once in many runs, on a machine
- * loaded by other guests; the RAM comparison tells it from a stale frame and migrates again.
+ * <p>QEMU 7.2 under TCG loses guest writes by itself: now and then, and on some days in most migrations, a
+ * few pages of the guest's own kernel data (kernel stacks, the page allocator's per-CPU lists) reach the
+ * destination stale, which may then die of list corruption in {@code rmqueue_bulk}. Its control,
+ * {@link BridgeMigrationControl}, shows such pages and the same crash with QEMU's own virtio-net and no vhost
+ * back-end at all. The RAM comparison tells those from what a back-end writes
+ * ({@link RamComparison.BackendWrites}) and puts them back on the destination before it runs.
  */
 class GuestLiveMigrationTest {
 
@@ -74,6 +76,16 @@ class GuestLiveMigrationTest {
     private static final Long START_BYTES = Long.getLong("jvhost.it.migration.startBytes");
     /** Knob: where the differing pages of both RAMs go (investigations), or unset. */
     private static final String DUMP_DIR = System.getProperty("jvhost.it.migration.dumpDir");
+    /**
+     * Kernel command line words of both guests (comma-separated; knob {@code kernelWords}, empty for none).
+     * {@code pti=on}: every kernel entry and exit switches page tables, and without PCID (QEMU's default CPU
+     * model has none) each switch flushes the TLB. Without it QEMU lost guest writes in most migrations here
+     * (kernel stacks, allocator lists, a user buffer of nc's: 6 of 8 migrations on 2026-12-02), with it none
+     * in 11. A guess at why, not checked in QEMU's source: TCG marks a page dirty on the first write through
+     * a TLB entry, and an entry that outlives a dirty-bitmap sync lets later writes through unmarked; kernel
+     * mappings are global on this CPU model (no PTI on an AMD model), so nothing flushes them.
+     */
+    private static final String KERNEL_WORDS = System.getProperty("jvhost.it.migration.kernelWords", "pti=on");
     /** Knob: differing pages are printed and the destination runs on anyway (does it crash?). */
     private static final boolean KEEP_GOING = Boolean.getBoolean("jvhost.it.migration.keepGoing");
 
@@ -90,9 +102,14 @@ class GuestLiveMigrationTest {
      * the migration). A page jvhost wrote after QEMU last sent it, without its bit, differs. The pause
      * takes the comparison's time, so pings are not judged here.
      *
-     * <p>A difference that looks like frame bytes ({@link RamComparison.Differences#framelike}) fails at once. One
-     * that does not is QEMU's own lost write of guest kernel data (see the class comment): its destination
-     * may crash, and the whole migration runs once more with fresh guests; a second such loss fails too.
+     * <p>A differing page that holds only the guest's own kernel data is QEMU's lost write (see the class
+     * comment): its source version is written into the destination's RAM before {@code cont}, so that B
+     * runs on as the source left it and the file and checksum checks that follow stay jvhost's. A page that
+     * holds what a back-end writes (a used ring of B's, frame payload, a frame's header) fails the test,
+     * unless it is the first migration's only such finding: B's own CPU copies file payload too (its socket
+     * reads, its file), and QEMU loses such a page by itself about once in ten migrations here, so the whole
+     * migration runs once more with fresh guests and a second finding fails. A missed log on jvhost's side
+     * stales many pages in every migration (with {@code RxFrameWriter}'s logging removed: 9 pages of payload).
      */
     @Test
     @Timeout(value = 16, unit = TimeUnit.MINUTES)
@@ -100,16 +117,23 @@ class GuestLiveMigrationTest {
             @TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir) throws Exception {
         try {
             migrate(dir.resolve("1"), true);
-        } catch (QemuLostGuestWrites e) {
-            System.out.println("QEMU lost guest writes on its own, migrating again with fresh guests: " + e.getMessage());
+        } catch (StaleBackendLikePage e) {
+            if (e.count > 1) {
+                throw e;
+            }
+            System.out.println("one page like a back-end's write stale, migrating again with fresh guests: "
+                    + e.getMessage());
             migrate(dir.resolve("2"), true);
         }
     }
 
-    /** Pages of the guest's own data (not frame-like) differed at the switch-over: QEMU's loss, not jvhost's. */
-    private static final class QemuLostGuestWrites extends AssertionError {
-        QemuLostGuestWrites(List<String> pages) {
-            super("pages of B's RAM stale on the destination, none of them frame-like: " + pages);
+    /** Pages of B's RAM that hold what a back-end writes differed at the switch-over. */
+    private static final class StaleBackendLikePage extends AssertionError {
+        final int count;
+
+        StaleBackendLikePage(List<String> pages, int count) {
+            super("pages of B's RAM that the destination got stale, with what a back-end writes in them: " + pages);
+            this.count = count;
         }
     }
 
@@ -163,17 +187,19 @@ class GuestLiveMigrationTest {
             assertTrue(!source.printed(PingResult.MARKER), "B's pings ended before the migration; it must overlap them");
             if (compareRam) {
                 qmpTarget.awaitStatus("paused", MIGRATION);
-                RamComparison.Differences differences = RamComparison.compare(source.pid(), target.pid());
-                List<String> differing = differences.pages();
-                System.out.println("differing pages at the switch-over: " + differing);
-                if (DUMP_DIR != null && !differing.isEmpty()) {
+                RamComparison.Differences differences = RamComparison.compare(source.pid(), target.pid(),
+                        new RamComparison.BackendWrites(usedRings(qmp), List.of(macBytes(MAC_A))));
+                System.out.println("differing pages at the switch-over: " + differences.pages());
+                if (DUMP_DIR != null && differences.count() > 0) {
                     RamComparison.dumpDiffering(source.pid(), target.pid(), Path.of(DUMP_DIR));
                 }
                 if (!KEEP_GOING) {
-                    assertEquals(List.of(), differences.framelike(),
-                            "pages of B's RAM that the destination got stale, with frame bytes in them");
-                    if (!differing.isEmpty()) {
-                        throw new QemuLostGuestWrites(differing);
+                    if (!differences.backendLike().isEmpty()) {
+                        throw new StaleBackendLikePage(differences.backendLike(), differences.backendLikeCount());
+                    }
+                    if (differences.count() > 0) {
+                        System.out.println("QEMU lost " + differences.count() + " pages of B's kernel data by itself;"
+                                + " restored on the destination: " + RamComparison.restore(source.pid(), target.pid()));
                     }
                 }
                 qmpTarget.execute("cont", Map.of());
@@ -222,10 +248,44 @@ class GuestLiveMigrationTest {
         }
     }
 
+    /** B's used rings, as the source QEMU has them ({@code x-query-virtio-queue-status}): {gpa, length} each. */
+    private static List<long[]> usedRings(Qmp qmp) {
+        List<long[]> rings = new ArrayList<>();
+        for (JsonNode device : qmp.execute("x-query-virtio", Map.of())) {
+            String path = device.path("path").asText();
+            for (int queue = 0; queue < 2; queue++) {
+                JsonNode status = qmp.execute("x-query-virtio-queue-status", Map.of("path", path, "queue", queue));
+                long used = status.path("vring-used").asLong();
+                long num = status.path("vring-num").asLong();
+                // flags, idx, num elements of 8 bytes, avail_event (virtio 1.x, 2.7.8)
+                rings.add(new long[] {used, 4 + 8 * num + 2});
+            }
+        }
+        if (rings.isEmpty() || rings.stream().anyMatch(r -> r[0] == 0)) {
+            throw new AssertionError("the source QEMU shows no used ring for B: " + rings.size() + " queues");
+        }
+        return rings;
+    }
+
+    private static byte[] macBytes(String mac) {
+        String[] octets = mac.split(":");
+        byte[] out = new byte[6];
+        for (int i = 0; i < 6; i++) {
+            out[i] = (byte) Integer.parseInt(octets[i], 16);
+        }
+        return out;
+    }
+
     /** A guest on {@code socket} that swaps files with {@code peer} and pings it {@link #PINGS} times. */
     private static QemuGuest.Builder swapGuest(String name, Path dir, GuestImage image, Path socket, String mac,
                                                String ip, String peer, int fileMiB) {
-        return QemuGuest.builder(name, dir).image(image)
+        QemuGuest.Builder b = QemuGuest.builder(name, dir).image(image);
+        for (String word : KERNEL_WORDS.split(",")) {
+            if (!word.isEmpty()) {
+                b.extraKernelArg(word);
+            }
+        }
+        return b
                 .role(GuestRole.FILE_SWAP).ip(ip + "/24").peer(peer)
                 .fileSizeMiB(fileMiB).filePaceMicros(30_000)
                 .pingCount(PINGS).pingInterval("0.5").peerWaitSeconds(120)
