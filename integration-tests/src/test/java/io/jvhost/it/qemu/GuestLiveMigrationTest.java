@@ -81,7 +81,7 @@ class GuestLiveMigrationTest {
      * {@code pti=on}: every kernel entry and exit switches page tables, and without PCID (QEMU's default CPU
      * model has none) each switch flushes the TLB. Without it QEMU lost guest writes in most migrations here
      * (kernel stacks, allocator lists, a user buffer of nc's: 6 of 8 migrations on 2026-12-02), with it none
-     * in 11. A guess at why, not checked in QEMU's source: TCG marks a page dirty on the first write through
+     * in 10. A guess at why, not checked in QEMU's source: TCG marks a page dirty on the first write through
      * a TLB entry, and an entry that outlives a dirty-bitmap sync lets later writes through unmarked; kernel
      * mappings are global on this CPU model (no PTI on an AMD model), so nothing flushes them.
      */
