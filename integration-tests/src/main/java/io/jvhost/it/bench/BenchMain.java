@@ -282,12 +282,14 @@ public final class BenchMain {
             results.add(Results.MESH, b, param, run, Results.MPPS, r.mpps());
             results.add(Results.MESH, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
             results.add(Results.MESH, b, param, run, Results.CORES, r.backendCores());
+            results.add(Results.MESH, b, param, run, Results.WORK_MS_PER_MPKT, r.workMsPerMillion());
+            results.add(Results.MESH, b, param, run, Results.BUSY, r.busyFraction());
             results.add(Results.MESH, b, param, run, Results.SWITCHES, r.switchesPerSecond());
             results.add(Results.MESH, b, param, run, Results.OTHER_CORES, r.otherCores());
             results.add(Results.MESH, b, param, run, Results.WARMUP, r.warmupSeconds());
-            progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.2f cores, %.0f ctx sw/s;"
-                    + " warm-up %.0f s; other load %.2f cores", what, r.mpps(), r.cpuMsPerMillion(),
-                    r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
+            progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.0f work ms/Mpkt (busy %.2f),"
+                    + " %.2f cores, %.0f ctx sw/s; warm-up %.0f s; other load %.2f cores", what, r.mpps(),
+                    r.cpuMsPerMillion(), r.workMsPerMillion(), r.busyFraction(), r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
         } catch (RuntimeException e) {
             results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
             results.fail(what, e);

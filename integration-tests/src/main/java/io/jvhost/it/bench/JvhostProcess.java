@@ -1,5 +1,8 @@
 package io.jvhost.it.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
 import io.jvhost.it.harness.FreePort;
 import io.jvhost.it.harness.HarnessTimeoutException;
 import io.jvhost.it.harness.ProcessReaper;
@@ -56,6 +59,8 @@ final class JvhostProcess implements AutoCloseable {
             return new Port(name, socket, tap, network, true);
         }
     }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Process process;
     private final List<String> commandLine;
@@ -190,6 +195,24 @@ final class JvhostProcess implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return "(interrupted)";
+        }
+    }
+
+    /**
+     * The time jvhost's workers spent working since start, summed ({@code busy_seconds} of
+     * {@code /api/workers}: their queues' kicks and polls that moved frames; polls that found nothing are
+     * not in it). Over a window it is the CPU forwarding took, apart from busy polling an empty ring.
+     */
+    double workersBusySeconds() {
+        String body = get("/api/workers");
+        try {
+            double sum = 0;
+            for (JsonNode worker : JSON.readTree(body)) {
+                sum += worker.path("busy_seconds").asDouble();
+            }
+            return sum;
+        } catch (IOException e) {
+            throw new UncheckedIOException("/api/workers: " + body, e);
         }
     }
 

@@ -34,12 +34,15 @@ final class MeshBench {
      *
      * @param mpps              frames per second the generator received (all ports), millions
      * @param cpuMsPerMillion   jvhost's CPU time (ms) per million frames forwarded
+     * @param workMsPerMillion  jvhost's workers' busy time (ms) per million frames: the CPU forwarding took,
+     *                          without the polls that found an empty ring ({@link JvhostProcess#workersBusySeconds})
+     * @param busyFraction      that busy time over the window (the rest: empty polls and the loop itself)
      * @param backendCores      jvhost's CPU use in cores
      * @param switchesPerSecond jvhost's context switches per second
      * @param otherCores        CPU the rest of the machine used, besides jvhost and the generator's JVM
      * @param warmupSeconds     how long the warm-up took
      */
-    record Result(double mpps, double cpuMsPerMillion, double backendCores, double switchesPerSecond,
+    record Result(double mpps, double cpuMsPerMillion, double workMsPerMillion, double busyFraction, double backendCores, double switchesPerSecond,
                   double otherCores, double warmupSeconds) {
     }
 
@@ -82,9 +85,11 @@ final class MeshBench {
             long machineBefore = ProcSample.machineBusyTicks();
             ProcSample before = ProcSample.read(jvhost.pid());
             ProcSample selfBefore = ProcSample.read(ProcessHandle.current().pid());
+            double busyBefore = jvhost.workersBusySeconds();
             long receivedBefore = generator.received();
             SerialLog.sleep(window);
             long receivedAfter = generator.received();
+            double busy = jvhost.workersBusySeconds() - busyBefore;
             ProcSample after = ProcSample.read(jvhost.pid());
             ProcSample selfAfter = ProcSample.read(ProcessHandle.current().pid());
             long machineAfter = ProcSample.machineBusyTicks();
@@ -101,7 +106,7 @@ final class MeshBench {
             double machineCores = (machineAfter - machineBefore) / (double) ProcSample.CLOCK_TICKS_PER_SECOND / d.seconds();
             double otherCores = Math.max(0, machineCores - d.cpuSeconds() / d.seconds() - self.cpuSeconds() / self.seconds());
             return new Result(frames / d.seconds() / 1e6, d.cpuSeconds() * 1000 / (frames / 1e6),
-                    d.cpuSeconds() / d.seconds(), d.switchesPerSecond(), otherCores, warmedUp);
+                    busy * 1000 / (frames / 1e6), busy / d.seconds(), d.cpuSeconds() / d.seconds(), d.switchesPerSecond(), otherCores, warmedUp);
         } catch (IOException e) {
             throw new UncheckedIOException(name + ": the generator failed: " + e.getMessage(), e);
         } finally {

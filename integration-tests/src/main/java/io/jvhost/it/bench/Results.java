@@ -32,6 +32,10 @@ final class Results {
     static final String SWITCHES = "ctx_switches_per_s";
     static final String CPU_MS_PER_MPKT = "cpu_ms_per_mpkt";
     static final String CORES = "cpu_cores";
+    /** The backend's own busy time per million frames (its workers' accounting, empty polls left out). */
+    static final String WORK_MS_PER_MPKT = "work_ms_per_mpkt";
+    /** The backend's busy time over the window, in cores. */
+    static final String BUSY = "busy_cores";
     static final String THREADS = "threads";
     static final String OTHER_CORES = "other_cpu_cores";
     static final String WARMUP = "warmup_s";
