@@ -289,7 +289,8 @@ public final class BenchMain {
             results.add(Results.MESH, b, param, run, Results.WARMUP, r.warmupSeconds());
             progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.0f work ms/Mpkt (busy %.2f),"
                     + " %.2f cores, %.0f ctx sw/s; warm-up %.0f s; other load %.2f cores", what, r.mpps(),
-                    r.cpuMsPerMillion(), r.workMsPerMillion(), r.busyFraction(), r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
+                    r.cpuMsPerMillion(), r.workMsPerMillion(), r.busyFraction(), r.backendCores(),
+                    r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
         } catch (RuntimeException e) {
             results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
             results.fail(what, e);

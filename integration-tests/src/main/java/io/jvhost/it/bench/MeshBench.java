@@ -42,7 +42,8 @@ final class MeshBench {
      * @param otherCores        CPU the rest of the machine used, besides jvhost and the generator's JVM
      * @param warmupSeconds     how long the warm-up took
      */
-    record Result(double mpps, double cpuMsPerMillion, double workMsPerMillion, double busyFraction, double backendCores, double switchesPerSecond,
+    record Result(double mpps, double cpuMsPerMillion, double workMsPerMillion, double busyFraction,
+                  double backendCores, double switchesPerSecond,
                   double otherCores, double warmupSeconds) {
     }
 
@@ -106,7 +107,8 @@ final class MeshBench {
             double machineCores = (machineAfter - machineBefore) / (double) ProcSample.CLOCK_TICKS_PER_SECOND / d.seconds();
             double otherCores = Math.max(0, machineCores - d.cpuSeconds() / d.seconds() - self.cpuSeconds() / self.seconds());
             return new Result(frames / d.seconds() / 1e6, d.cpuSeconds() * 1000 / (frames / 1e6),
-                    busy * 1000 / (frames / 1e6), busy / d.seconds(), d.cpuSeconds() / d.seconds(), d.switchesPerSecond(), otherCores, warmedUp);
+                    busy * 1000 / (frames / 1e6), busy / d.seconds(), d.cpuSeconds() / d.seconds(),
+                    d.switchesPerSecond(), otherCores, warmedUp);
         } catch (IOException e) {
             throw new UncheckedIOException(name + ": the generator failed: " + e.getMessage(), e);
         } finally {

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -65,8 +66,7 @@ class WorkerSliceTest {
         }
         assertFalse(slices.isEmpty(), "no thread named " + prefix + "*");
         assertEquals(expected, slices.size(), "threads named " + prefix + "*: " + slices);
-        long wanted = WorkersConfig.DEFAULT_WAKEUP_SLICE_US * 1000;
-        assertEquals(List.of(slices.stream().map(s -> wanted).toArray()), List.of(slices.toArray()),
+        assertEquals(Collections.nCopies(slices.size(), WorkersConfig.DEFAULT_WAKEUP_SLICE_US * 1000), slices,
                 "every worker's slice, ns");
     }
 }

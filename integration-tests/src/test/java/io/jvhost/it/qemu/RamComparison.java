@@ -1,6 +1,9 @@
 package io.jvhost.it.qemu;
 
+import io.jvhost.backend.switching.MacAddress;
+
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -32,11 +35,16 @@ final class RamComparison {
      *                    that differs, how many bytes in it differ, the longest run of consecutive differing bytes;
      *                    for {@code memory-backend-memfd} below 4 GiB the file offset is the guest-physical address),
      *                    with a last {@code "... N pages in all"} entry when more than {@value #MAX_LISTED} differ
-     * @param backendLike those of them that hold what a back-end writes ({@link BackendWrites}), listed the same way
-     * @param count            how many pages differ
+     * @param backendLike      those of them that hold what a back-end writes ({@link BackendWrites}), listed the
+     *                         same way
      * @param backendLikeCount how many of them hold what a back-end writes
+     * @param gpas             every differing page's address, for {@link #restore}
      */
-    record Differences(List<String> pages, List<String> backendLike, int count, int backendLikeCount) {
+    record Differences(List<String> pages, List<String> backendLike, int backendLikeCount, List<Long> gpas) {
+        /** How many pages differ. */
+        int count() {
+            return gpas.size();
+        }
     }
 
     /**
@@ -48,9 +56,9 @@ final class RamComparison {
      * Ethernet header with the sender's MAC; any destination: unicast, broadcast, IPv6 multicast).
      *
      * @param usedRings the used rings' guest-physical ranges, each {@code {gpa, length}}
-     * @param senders   the MACs of the guests whose frames reach this one (6 bytes each)
+     * @param senders   the MACs of the guests whose frames reach this one ({@link MacAddress#parse})
      */
-    record BackendWrites(List<long[]> usedRings, List<byte[]> senders) {
+    record BackendWrites(List<long[]> usedRings, List<Long> senders) {
     }
 
     /** A run of this many differing bytes or more is a frame's payload when its bytes are random enough. */
@@ -62,12 +70,15 @@ final class RamComparison {
     static final double PAYLOAD_ENTROPY = 5.0;
     /** How far before or after the differing bytes a sender's MAC may be and still be in the frame's header. */
     private static final int HEADER_REACH = 32;
+    private static final int MAC_LENGTH = 6;
 
     /** Compares the guest RAM of {@code source} and {@code target} (both stopped). */
     static Differences compare(long source, long target, BackendWrites backend) throws IOException {
         Listing pages = new Listing();
         Listing backendLike = new Listing();
+        List<Long> gpas = new ArrayList<>();
         walkDiffering(source, target, (gpa, pageA, pageB, first) -> {
+            gpas.add(gpa);
             int last = pageA.limit() - 1;
             while (pageA.get(last) == pageB.get(last)) {
                 last--;
@@ -88,11 +99,12 @@ final class RamComparison {
                 }
             }
             String page = String.format("0x%x[%d..%d] %d bytes, run %d", gpa, first, last, differing, longest);
+            double runEntropy = longest >= PAYLOAD_RUN ? entropy(pageA, longestEnd - longest, longestEnd) : 0;
             String why = null;
             if (inUsedRing(backend, gpa, pageA.limit())) {
                 why = "a used ring";
-            } else if (longest >= PAYLOAD_RUN && entropy(pageA, longestEnd - longest, longestEnd) >= PAYLOAD_ENTROPY) {
-                why = String.format("payload, %.1f bits per byte", entropy(pageA, longestEnd - longest, longestEnd));
+            } else if (runEntropy >= PAYLOAD_ENTROPY) {
+                why = String.format("payload, %.1f bits per byte", runEntropy);
             } else if (frameHeaderNear(pageA, first, last, backend.senders())) {
                 why = "a frame's header";
             }
@@ -101,7 +113,7 @@ final class RamComparison {
                 backendLike.add(page + " (" + why + ")");
             }
         });
-        return new Differences(pages.done(), backendLike.done(), pages.count, backendLike.count);
+        return new Differences(pages.done(), backendLike.done(), backendLike.count, List.copyOf(gpas));
     }
 
     private static boolean inUsedRing(BackendWrites backend, long gpa, int length) {
@@ -129,38 +141,33 @@ final class RamComparison {
         return bits;
     }
 
-    private static boolean frameHeaderNear(ByteBuffer page, int first, int last, List<byte[]> senders) {
-        int from = Math.max(0, first - HEADER_REACH);
-        for (byte[] header : senders) {
-            int to = Math.min(last + HEADER_REACH, page.limit() - header.length);
-            for (int i = from; i <= to; i++) {
-                if (page.slice(i, header.length).equals(ByteBuffer.wrap(header))) {
-                    return true;
-                }
+    private static boolean frameHeaderNear(ByteBuffer page, int first, int last, List<Long> senders) {
+        MemorySegment bytes = MemorySegment.ofBuffer(page);
+        int to = Math.min(last + HEADER_REACH, page.limit() - MAC_LENGTH);
+        for (int i = Math.max(0, first - HEADER_REACH); i <= to; i++) {
+            if (senders.contains(MacAddress.read(bytes, i))) {
+                return true;
             }
         }
         return false;
     }
 
     /**
-     * Writes the source's version of every differing page into the target's RAM: QEMU's own lost writes put
-     * back, so that the destination does not run on with a stale kernel page. Both must be stopped.
-     *
-     * @return how many pages were written
+     * Writes the source's version of the pages {@code differences} found into the target's RAM: QEMU's own
+     * lost writes put back, so that the destination does not run on with a stale kernel page. Both must be
+     * stopped (as they were for {@link #compare}).
      */
-    static int restore(long source, long target) throws IOException {
-        int[] written = {0};
-        try (FileChannel out = FileChannel.open(memfd(target), StandardOpenOption.WRITE)) {
-            walkDiffering(source, target, (gpa, pageA, pageB, first) -> {
-                ByteBuffer view = pageA.duplicate();
-                long at = gpa;
-                while (view.hasRemaining()) {
-                    at += out.write(view, at);
+    static void restore(long source, long target, Differences differences) throws IOException {
+        try (FileChannel in = FileChannel.open(memfd(source));
+             FileChannel out = FileChannel.open(memfd(target), StandardOpenOption.WRITE)) {
+            ByteBuffer page = ByteBuffer.allocateDirect(PAGE);
+            for (long gpa : differences.gpas()) {
+                read(in, page, gpa);
+                while (page.hasRemaining()) {
+                    out.write(page, gpa + page.position());
                 }
-                written[0]++;
-            });
+            }
         }
-        return written[0];
     }
 
     /** Up to {@value #MAX_LISTED} entries, then only counted. */
