@@ -256,46 +256,66 @@ public final class BenchMain {
     }
 
     /**
-     * Case 5: per run every port count once, the 2-port loopback first and right after it the same with
-     * dirty-page logging on, so drift hits them alike.
+     * Case 5: per run one jvhost and one generator with the most ports, in phases: {@link MeshBench#ROUNDS}
+     * rounds of the 2-port loopback and every mesh, the loopback once more, then the loopback with
+     * dirty-page logging on. The machine's speed level changes from one process to the next and, more
+     * slowly, within one, so a mesh is compared with the loopbacks right before and after it.
      */
     private void mesh() {
         MeshBench rig = new MeshBench(env);
-        for (int run = 1; run <= plan.runs(); run++) {
-            for (int ports : plan.meshPorts()) {
-                meshMeasurement(rig, ports, false, run);
-                if (ports == plan.meshPorts().getFirst()) {
-                    meshMeasurement(rig, ports, true, run);
-                }
+        List<Integer> counts = plan.meshPorts();
+        int reference = counts.getFirst();
+        List<MeshBench.Phase> phases = new ArrayList<>();
+        List<String> params = new ArrayList<>();
+        List<Integer> rounds = new ArrayList<>();
+        for (int round = 1; round <= MeshBench.ROUNDS; round++) {
+            for (int ports : counts) {
+                phases.add(new MeshBench.Phase(ports, false));
+                params.add(Report.meshParam(ports, false));
+                rounds.add(round);
             }
         }
-    }
-
-    private void meshMeasurement(MeshBench rig, int ports, boolean dirtyLog, int run) {
-        String what = String.format(Locale.ROOT, "mesh %d ports%s, run %d/%d", ports, dirtyLog ? ", LOG_ALL on" : "",
-                run, plan.runs());
-        String param = Report.meshParam(ports, dirtyLog);
+        phases.add(new MeshBench.Phase(reference, false));
+        params.add(Report.meshParam(reference, false));
+        rounds.add(MeshBench.ROUNDS + 1);
+        phases.add(new MeshBench.Phase(reference, true));
+        params.add(Report.meshParam(reference, true));
+        rounds.add(MeshBench.ROUNDS);
+        int most = counts.stream().mapToInt(Integer::intValue).max().orElseThrow();
         Backend b = Backend.JVHOST_PER_CPU;
-        try {
-            MeshBench.Result r = whenQuiet(what, () -> rig.measure(ports, BenchPlan.MESH_FRAME_BYTES, dirtyLog,
-                    plan.meshWarmup(), plan.maxWarmup(), plan.meshWindow()), MeshBench.Result::otherCores, x -> "");
-            results.add(Results.MESH, b, param, run, Results.MPPS, r.mpps());
-            results.add(Results.MESH, b, param, run, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
-            results.add(Results.MESH, b, param, run, Results.CORES, r.backendCores());
-            results.add(Results.MESH, b, param, run, Results.WORK_MS_PER_MPKT, r.workMsPerMillion());
-            results.add(Results.MESH, b, param, run, Results.BUSY, r.busyFraction());
-            results.add(Results.MESH, b, param, run, Results.SWITCHES, r.switchesPerSecond());
-            results.add(Results.MESH, b, param, run, Results.OTHER_CORES, r.otherCores());
-            results.add(Results.MESH, b, param, run, Results.WARMUP, r.warmupSeconds());
-            progress(String.format(Locale.ROOT, "%s: %.3f Mpps, %.0f CPU ms/Mpkt, %.0f work ms/Mpkt (busy %.2f),"
-                    + " %.2f cores, %.0f ctx sw/s; warm-up %.0f s; other load %.2f cores", what, r.mpps(),
-                    r.cpuMsPerMillion(), r.workMsPerMillion(), r.busyFraction(), r.backendCores(),
-                    r.switchesPerSecond(), r.warmupSeconds(), r.otherCores()));
-        } catch (RuntimeException e) {
-            results.add(Results.MESH, b, param, run, Results.MPPS, Double.NaN);
-            results.fail(what, e);
-            progress(what + ": FAILED " + e);
-            writeFailure(what, e);
+        for (int run = 1; run <= plan.runs(); run++) {
+            String what = String.format(Locale.ROOT, "mesh of %d ports, run %d/%d", most, run, plan.runs());
+            try {
+                List<MeshBench.Result> rs = whenQuiet(what, () -> rig.measure(most, phases, BenchPlan.MESH_FRAME_BYTES,
+                                plan.meshWarmup(), plan.maxWarmup(), plan.meshWindow()),
+                        l -> l.stream().mapToDouble(MeshBench.Result::otherCores).max().orElse(0), x -> "");
+                for (int i = 0; i < rs.size(); i++) {
+                    MeshBench.Result r = rs.get(i);
+                    String param = params.get(i);
+                    int sample = Report.meshSample(run, rounds.get(i));
+                    results.add(Results.MESH, b, param, sample, Results.MPPS, r.mpps());
+                    results.add(Results.MESH, b, param, sample, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
+                    results.add(Results.MESH, b, param, sample, Results.CORES, r.backendCores());
+                    results.add(Results.MESH, b, param, sample, Results.WORK_MS_PER_MPKT, r.workMsPerMillion());
+                    results.add(Results.MESH, b, param, sample, Results.BUSY, r.busyFraction());
+                    results.add(Results.MESH, b, param, sample, Results.SWITCHES, r.switchesPerSecond());
+                    results.add(Results.MESH, b, param, sample, Results.OTHER_CORES, r.otherCores());
+                    results.add(Results.MESH, b, param, sample, Results.WARMUP, r.warmupSeconds());
+                    progress(String.format(Locale.ROOT, "%s, round %d, %s: %.3f Mpps, %.0f CPU ms/Mpkt, %.0f work ms/Mpkt"
+                            + " (busy %.2f), %.2f cores, %.0f ctx sw/s; warm-up %.0f s; other load %.2f cores", what,
+                            rounds.get(i), Report.meshLabel(param), r.mpps(), r.cpuMsPerMillion(), r.workMsPerMillion(),
+                            r.busyFraction(), r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(),
+                            r.otherCores()));
+                }
+            } catch (RuntimeException e) {
+                for (int i = 0; i < params.size(); i++) {
+                    results.add(Results.MESH, b, params.get(i), Report.meshSample(run, rounds.get(i)), Results.MPPS,
+                            Double.NaN);
+                }
+                results.fail(what, e);
+                progress(what + ": FAILED " + e);
+                writeFailure(what, e);
+            }
         }
     }
 

@@ -18,9 +18,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * Case 5, mesh: {@code N} ports in one network, each port's frames spread round-robin over all the
  * other ports ({@link MeshGenerator}, our own front-end: testpmd addresses one peer per port), so a TX
  * batch holds interleaved destinations and every receiver's used ring and interrupt are shared by
- * several senders. With {@code N = 2} it is a loopback through the same generator, the reference the
- * mesh is compared with in the same run; run again with dirty-page logging on (LOG_ALL on every port, as
- * while guests migrate) it shows what logging costs. jvhost is confined to {@link BenchEnv#BACKEND_CPU}
+ * several senders. With 2 ports sending it is a loopback through the same generator, the reference the
+ * mesh is compared with. One run is one jvhost and one generator with all the ports, measured in phases
+ * that differ in how many of them send (the loopback before and after the mesh, then the loopback with
+ * dirty-page logging on, as while guests migrate), so every ratio within a run compares measurements
+ * at the machine's same speed level. jvhost is confined to {@link BenchEnv#BACKEND_CPU}
  * ({@code taskset}, {@code workers.cpus}), the generator's thread is pinned to {@link BenchEnv#LOAD_CPU}.
  *
  * <p>Thread safety: one bench thread (plus the generator thread it starts and stops).
@@ -28,6 +30,10 @@ import java.util.concurrent.atomic.AtomicReference;
 final class MeshBench {
 
     private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
+    /** Least traffic after a change of phase: the rings' frames for the last phase's ports drain at once. */
+    private static final Duration PHASE_WARMUP = Duration.ofSeconds(2);
+    /** Rounds of the loopback and every mesh in one run ({@link BenchMain}: then the loopback once more). */
+    static final int ROUNDS = 3;
 
     /**
      * One measurement.
@@ -47,6 +53,14 @@ final class MeshBench {
                   double otherCores, double warmupSeconds) {
     }
 
+    /**
+     * A phase of a run: {@code senders} ports send to each other ({@link MeshGenerator#activate});
+     * {@code dirtyLog}: the back-end's dirty-page logging is on (LOG_ALL for every port, as while a guest
+     * migrates; once on it stays on, so such phases come last).
+     */
+    record Phase(int senders, boolean dirtyLog) {
+    }
+
     private final BenchEnv env;
 
     MeshBench(BenchEnv env) {
@@ -54,12 +68,25 @@ final class MeshBench {
     }
 
     /**
-     * @param dirtyLog with the back-end's dirty-page logging on for every port (LOG_ALL, as while a guest
-     *                 migrates): what logging costs the data path
+     * One jvhost and one generator of {@code ports} ports, measured in {@code phases} in turn, so the
+     * 2-port loopback and the mesh are measured in the same processes over the same front-end memory, at
+     * the machine's same speed level (set anew with each fresh front-end memory: separate processes for
+     * the loopback and the mesh would compare two draws of it).
+     *
+     * @param minWarmup least traffic before the first phase (jvhost's JIT), with every port sending; each
+     *                  phase then warms up for at least {@link #PHASE_WARMUP}
+     * @return one result per phase, in order
      */
-    Result measure(int ports, int frameBytes, boolean dirtyLog, Duration minWarmup, Duration maxWarmup,
-                   Duration window) {
-        String name = env.nextName("mesh-" + ports + "p-" + frameBytes + "b" + (dirtyLog ? "-log" : ""));
+    List<Result> measure(int ports, List<Phase> phases, int frameBytes, Duration minWarmup, Duration maxWarmup,
+                         Duration window) {
+        boolean logging = false;
+        for (Phase phase : phases) {
+            if (logging && !phase.dirtyLog()) {
+                throw new IllegalArgumentException("dirty-page logging stays on once on: " + phases);
+            }
+            logging |= phase.dirtyLog();
+        }
+        String name = env.nextName("mesh-" + ports + "p-" + frameBytes + "b");
         List<Path> sockets = new ArrayList<>();
         List<JvhostProcess.Port> config = new ArrayList<>();
         for (int i = 0; i < ports; i++) {
@@ -72,8 +99,12 @@ final class MeshBench {
         Thread driver = null;
         try (JvhostProcess jvhost = JvhostProcess.start(env.logDir(), name + "-jvhost", env.javaCommand(),
                 Integer.toString(BenchEnv.BACKEND_CPU), "per-cpu", config, START_TIMEOUT);
-             MeshGenerator generator = new MeshGenerator(sockets, frameBytes, dirtyLog)) {
+             MeshGenerator generator = new MeshGenerator(sockets, frameBytes)) {
             env.remember("mesh, jvhost backend", jvhost.commandLine());
+            // jvhost's warm-up with every port sending: its JIT sees every phase's shape before the first
+            // window (a first window right after the start measured a loopback 30 % dearer than the same
+            // loopback after the meshes).
+            generator.activate(ports);
             driver = Thread.ofPlatform().name("mesh-generator").start(() -> {
                 Affinity.setAffinity(BenchEnv.LOAD_CPU);
                 try {
@@ -82,33 +113,19 @@ final class MeshBench {
                     failure.set(t);
                 }
             });
-            double warmedUp = warmUp(jvhost, generator, failure, minWarmup, maxWarmup);
-            long machineBefore = ProcSample.machineBusyTicks();
-            ProcSample before = ProcSample.read(jvhost.pid());
-            ProcSample selfBefore = ProcSample.read(ProcessHandle.current().pid());
-            double busyBefore = jvhost.workersBusySeconds();
-            long receivedBefore = generator.received();
-            SerialLog.sleep(window);
-            long receivedAfter = generator.received();
-            double busy = jvhost.workersBusySeconds() - busyBefore;
-            ProcSample after = ProcSample.read(jvhost.pid());
-            ProcSample selfAfter = ProcSample.read(ProcessHandle.current().pid());
-            long machineAfter = ProcSample.machineBusyTicks();
-            check(jvhost, failure, name);
-            if (dirtyLog && generator.dirtyPages() == 0) {
-                throw new IllegalStateException(name + ": LOG_ALL on, yet jvhost logged no page written");
+            window(jvhost, generator, failure, false, name + ", warm-up", minWarmup, maxWarmup, Duration.ofSeconds(1));
+            List<Result> results = new ArrayList<>();
+            boolean loggingOn = false;
+            for (Phase phase : phases) {
+                generator.activate(phase.senders());
+                if (phase.dirtyLog() && !loggingOn) {
+                    generator.startDirtyLog();
+                    loggingOn = true;
+                }
+                String what = name + ", " + phase.senders() + " ports sending" + (phase.dirtyLog() ? ", LOG_ALL on" : "");
+                results.add(window(jvhost, generator, failure, phase.dirtyLog(), what, PHASE_WARMUP, maxWarmup, window));
             }
-            ProcSample.Delta d = before.until(after);
-            ProcSample.Delta self = selfBefore.until(selfAfter);
-            double frames = receivedAfter - receivedBefore;
-            if (frames == 0) {
-                throw new IllegalStateException(name + ": no frame arrived in the window");
-            }
-            double machineCores = (machineAfter - machineBefore) / (double) ProcSample.CLOCK_TICKS_PER_SECOND / d.seconds();
-            double otherCores = Math.max(0, machineCores - d.cpuSeconds() / d.seconds() - self.cpuSeconds() / self.seconds());
-            return new Result(frames / d.seconds() / 1e6, d.cpuSeconds() * 1000 / (frames / 1e6),
-                    busy * 1000 / (frames / 1e6), busy / d.seconds(), d.cpuSeconds() / d.seconds(),
-                    d.switchesPerSecond(), otherCores, warmedUp);
+            return results;
         } catch (IOException e) {
             throw new UncheckedIOException(name + ": the generator failed: " + e.getMessage(), e);
         } finally {
@@ -128,6 +145,39 @@ final class MeshBench {
                 }
             }
         }
+    }
+
+    /** Warms up (the rate steady again after a change of phase), then measures one window. */
+    private static Result window(JvhostProcess jvhost, MeshGenerator generator, AtomicReference<Throwable> failure,
+                                 boolean dirtyLog, String name, Duration minWarmup, Duration maxWarmup,
+                                 Duration window) throws IOException {
+        double warmedUp = warmUp(jvhost, generator, failure, minWarmup, maxWarmup);
+        long machineBefore = ProcSample.machineBusyTicks();
+        ProcSample before = ProcSample.read(jvhost.pid());
+        ProcSample selfBefore = ProcSample.read(ProcessHandle.current().pid());
+        double busyBefore = jvhost.workersBusySeconds();
+        long receivedBefore = generator.received();
+        SerialLog.sleep(window);
+        long receivedAfter = generator.received();
+        double busy = jvhost.workersBusySeconds() - busyBefore;
+        ProcSample after = ProcSample.read(jvhost.pid());
+        ProcSample selfAfter = ProcSample.read(ProcessHandle.current().pid());
+        long machineAfter = ProcSample.machineBusyTicks();
+        check(jvhost, failure, name);
+        if (dirtyLog && generator.dirtyPages() == 0) {
+            throw new IllegalStateException(name + ": LOG_ALL on, yet jvhost logged no page written");
+        }
+        ProcSample.Delta d = before.until(after);
+        ProcSample.Delta self = selfBefore.until(selfAfter);
+        double frames = receivedAfter - receivedBefore;
+        if (frames == 0) {
+            throw new IllegalStateException(name + ": no frame arrived in the window");
+        }
+        double machineCores = (machineAfter - machineBefore) / (double) ProcSample.CLOCK_TICKS_PER_SECOND / d.seconds();
+        double otherCores = Math.max(0, machineCores - d.cpuSeconds() / d.seconds() - self.cpuSeconds() / self.seconds());
+        return new Result(frames / d.seconds() / 1e6, d.cpuSeconds() * 1000 / (frames / 1e6),
+                busy * 1000 / (frames / 1e6), busy / d.seconds(), d.cpuSeconds() / d.seconds(),
+                d.switchesPerSecond(), otherCores, warmedUp);
     }
 
     /**

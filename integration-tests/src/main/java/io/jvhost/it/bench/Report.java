@@ -176,46 +176,94 @@ final class Report {
         return ports + (dirtyLog ? "+log" : "");
     }
 
+    /**
+     * The sample index of round {@code round} of run {@code run} of the mesh case: its runs hold
+     * {@link MeshBench#ROUNDS} rounds and a last loopback each.
+     */
+    static int meshSample(int run, int round) {
+        return (run - 1) * (MeshBench.ROUNDS + 1) + round;
+    }
+
+    /** A mesh parameter as the table says it. */
+    static String meshLabel(String param) {
+        if (param.endsWith("+log")) {
+            return param.substring(0, param.length() - "+log".length()) + " ports, LOG_ALL on";
+        }
+        return param + " ports";
+    }
+
     private String meshSection() {
-        List<String> head = List.of("ports", "jvhost Mpps", "CPU ms/Mpkt", "CPU per frame / 2 ports",
-                "work ms/Mpkt", "work per frame / 2 ports", "busy", "cores", "ctx sw/s");
+        List<String> head = List.of("ports sending", "jvhost Mpps", "CPU ms/Mpkt", "CPU per frame / loopback",
+                "work ms/Mpkt", "work per frame / loopback", "work ratio per round", "busy", "cores", "ctx sw/s");
         int first = plan.meshPorts().getFirst();
-        String reference = meshParam(first, false);
-        double refCpu = results.median(Results.MESH, Backend.JVHOST_PER_CPU, reference, Results.CPU_MS_PER_MPKT);
-        double refWork = results.median(Results.MESH, Backend.JVHOST_PER_CPU, reference, Results.WORK_MS_PER_MPKT);
         List<List<String>> rows = new ArrayList<>();
         for (int ports : plan.meshPorts()) {
-            rows.add(meshRow(ports + "", meshParam(ports, false), refCpu, refWork));
-            if (ports == first) {
-                rows.add(meshRow(ports + ", LOG_ALL on", meshParam(ports, true), refCpu, refWork));
-            }
+            rows.add(meshRow(first, meshParam(ports, false)));
         }
+        rows.add(meshRow(first, meshParam(first, true)));
+        int most = plan.meshPorts().stream().mapToInt(Integer::intValue).max().orElseThrow();
         return BenchPlan.MESH_FRAME_BYTES + "-byte frames; N ports in one network, each port's frames spread round-robin "
-                + "over all the other ports (our own front-end, `io.jvhost.it.frontend.MeshGenerator`: every port's "
-                + "TX ring kept full of prebuilt frames, its RX ring of buffers, one thread pinned to CPU 0), jvhost "
-                + "per-cpu confined to CPU 1. With " + first + " ports it is a loopback through the same generator: the "
-                + "reference (target: the mesh's CPU per frame within 1.2× of it). *LOG_ALL on*: the same loopback "
-                + "with dirty-page logging on for every port, as while guests migrate (SET_LOG_BASE, LOG_ALL, the used "
-                + "rings logged; target: under 15 % of the rate). "
+                + "over all the other sending ports (our own front-end, `io.jvhost.it.frontend.MeshGenerator`: every "
+                + "sending port's TX ring kept full of prebuilt frames, every port's RX ring of buffers, one thread "
+                + "pinned to CPU 0), jvhost per-cpu confined to CPU 1. A run is one jvhost and one generator with "
+                + most + " ports, warmed up with all of them sending, then measured in phases that differ in how many "
+                + "ports send: " + MeshBench.ROUNDS + " rounds of " + first + " (a loopback through the same generator, "
+                + "the reference) and each mesh, " + first + " once more, then " + first + " with dirty-page logging "
+                + "on for every port, as while guests migrate (SET_LOG_BASE, LOG_ALL, the used rings logged; target: "
+                + "under 15 % of the rate). The machine's speed level changes from one process to the next and, more "
+                + "slowly, within one, so a mesh's ratio is taken per round, against the mean of the loopbacks right "
+                + "before and after it (the logging row's against the loopback before it), and the table gives the "
+                + "median of the rounds' ratios (target: the mesh's CPU per frame within 1.2× of the loopback's). "
                 + "CPU per frame is jvhost's utime+stime over the window divided by the frames the generator received; "
                 + "jvhost polls its rings all the time here (cores ≈ 1), so it is the inverse of the rate and grows "
                 + "when the generator is the slower side. *Work* is the workers' own busy time (`busy_seconds` of "
                 + "`/api/workers`: kicks and polls that moved frames, not the polls that found an empty ring) per "
                 + "frame, and *busy* that time over the window (the rest went to polls that found nothing and to the "
-                + "loop itself; much below the 2-port loopback's, jvhost waited for the generator). "
-                + "Window " + seconds(plan.meshWindow()) + " after " + warmup(Results.MESH, plan.meshWarmup()) + ".\n\n"
+                + "loop itself; much below the loopback's, jvhost waited for the generator). "
+                + "Window " + seconds(plan.meshWindow()) + " per phase.\n\n"
                 + table(head, rows) + '\n' + otherLoad(Results.MESH);
     }
 
-    private List<String> meshRow(String label, String p, double refCpu, double refWork) {
+    private List<String> meshRow(int reference, String p) {
         Backend b = Backend.JVHOST_PER_CPU;
-        return List.of(label, cellWithSpread(Results.MESH, b, p, Results.MPPS, "%.2f"),
+        boolean isReference = p.equals(meshParam(reference, false));
+        double[] cpu = meshRatios(reference, p, Results.CPU_MS_PER_MPKT);
+        double[] work = meshRatios(reference, p, Results.WORK_MS_PER_MPKT);
+        StringBuilder perRound = new StringBuilder();
+        for (double r : work) {
+            perRound.append(perRound.isEmpty() ? "" : " ").append(format("%.2f", r));
+        }
+        return List.of(meshLabel(p).replace(" ports", ""), cellWithSpread(Results.MESH, b, p, Results.MPPS, "%.2f"),
                 cellWithSpread(Results.MESH, b, p, Results.CPU_MS_PER_MPKT, "%.0f"),
-                format("%.2f", results.median(Results.MESH, b, p, Results.CPU_MS_PER_MPKT) / refCpu),
+                isReference ? "1" : format("%.2f", Results.median(cpu)),
                 cellWithSpread(Results.MESH, b, p, Results.WORK_MS_PER_MPKT, "%.0f"),
-                format("%.2f", results.median(Results.MESH, b, p, Results.WORK_MS_PER_MPKT) / refWork),
+                isReference ? "1" : format("%.2f", Results.median(work)),
+                isReference || perRound.isEmpty() ? "–" : perRound.toString(),
                 cell(Results.MESH, b, p, Results.BUSY, "%.2f"),
                 cell(Results.MESH, b, p, Results.CORES, "%.2f"), cell(Results.MESH, b, p, Results.SWITCHES, "%.0f"));
+    }
+
+    /**
+     * Per round of every run: {@code metric} of {@code param} over the mean of the loopbacks right before
+     * and after it (logging on: over the loopback before it); rounds that failed are left out.
+     */
+    private double[] meshRatios(int reference, String param, String metric) {
+        Backend b = Backend.JVHOST_PER_CPU;
+        String loopback = meshParam(reference, false);
+        boolean logging = param.equals(meshParam(reference, true));
+        List<Double> ratios = new ArrayList<>();
+        for (int run = 1; run <= plan.runs(); run++) {
+            for (int round = 1; round <= MeshBench.ROUNDS; round++) {
+                double value = results.value(Results.MESH, b, param, meshSample(run, round), metric);
+                double after = results.value(Results.MESH, b, loopback, meshSample(run, round + 1), metric);
+                double before = results.value(Results.MESH, b, loopback, meshSample(run, round), metric);
+                double ratio = logging ? value / after : value / ((before + after) / 2);
+                if (Double.isFinite(ratio)) {
+                    ratios.add(ratio);
+                }
+            }
+        }
+        return ratios.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
     private String migrationSection() {

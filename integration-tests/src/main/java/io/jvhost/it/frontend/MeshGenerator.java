@@ -38,20 +38,15 @@ public final class MeshGenerator implements AutoCloseable {
     private final List<VhostUserFrontend.DirtyLogFile> logs = new ArrayList<>();
     private final AtomicLong received = new AtomicLong();
     private final AtomicLong sent = new AtomicLong();
-
-    /** {@link #MeshGenerator(List, int, boolean)} without dirty-page logging. */
-    public MeshGenerator(List<Path> sockets, int frameBytes) throws IOException {
-        this(sockets, frameBytes, false);
-    }
+    /** Ports {@code 0..active-1} send, to each other only; every port's RX ring is kept full. */
+    private volatile int active;
 
     /**
      * Connects to every socket and prebuilds the frames.
      *
      * @param frameBytes Ethernet frame length (without the virtio-net header), 60..1514
-     * @param dirtyLog   turn the back-end's dirty-page logging on for every port, as a migration does
-     *                   ({@link VhostUserFrontend#startDirtyLog})
      */
-    public MeshGenerator(List<Path> sockets, int frameBytes, boolean dirtyLog) throws IOException {
+    public MeshGenerator(List<Path> sockets, int frameBytes) throws IOException {
         if (sockets.size() < 2) {
             throw new IllegalArgumentException("a mesh needs at least two ports: " + sockets.size());
         }
@@ -63,15 +58,13 @@ public final class MeshGenerator implements AutoCloseable {
         rxBufferSize = 2048;
         templateGpa = new long[n][n];
         nextDestination = new int[n];
+        active = n;
         try {
             for (Path socket : sockets) {
                 // RX buffers are the generator's own (streamed): the front-end posts none.
                 VhostUserFrontend port = VhostUserFrontend.connect(socket, VhostUserFrontend.Options.defaults()
                         .withRxBuffers(0, rxBufferSize));
                 ports.add(port);
-                if (dirtyLog) {
-                    logs.add(port.startDirtyLog());
-                }
             }
             for (int p = 0; p < n; p++) {
                 GuestRam ram = ports.get(p).ram();
@@ -95,6 +88,31 @@ public final class MeshGenerator implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             close();
             throw e;
+        }
+    }
+
+    /**
+     * From now on only ports {@code 0..count-1} send, each spreading its frames over the others of
+     * them; the rest only take back their RX buffers. The frames already on a TX ring still go where
+     * they were addressed. So one backend process and one front-end memory measure a loopback
+     * ({@code count} 2) and the mesh in turn: both at the machine's same speed level, which is set
+     * anew with each fresh front-end memory.
+     */
+    public void activate(int count) {
+        if (count < 2 || count > ports.size()) {
+            throw new IllegalArgumentException("active ports must be 2.." + ports.size() + ": " + count);
+        }
+        active = count;
+    }
+
+    /**
+     * Turns the back-end's dirty-page logging on for every port, as a migration does while the guest
+     * runs ({@link VhostUserFrontend#startDirtyLog}); it stays on. Any thread: the control sockets are
+     * not the rings {@link #run} drives.
+     */
+    public void startDirtyLog() throws IOException {
+        for (VhostUserFrontend port : ports) {
+            logs.add(port.startDirtyLog());
         }
     }
 
@@ -124,25 +142,30 @@ public final class MeshGenerator implements AutoCloseable {
     public void run(AtomicBoolean stop) throws LinuxException {
         int n = ports.size();
         while (!stop.get()) {
+            int senders = active;
             for (int p = 0; p < n; p++) {
                 VhostUserFrontend port = ports.get(p);
-                pumpTx(p, port);
+                if (p < senders) {
+                    pumpTx(p, port, senders);
+                }
                 pumpRx(port);
             }
         }
     }
 
-    private void pumpTx(int p, VhostUserFrontend port) throws LinuxException {
+    private void pumpTx(int p, VhostUserFrontend port, int senders) throws LinuxException {
         DriverVirtqueue tx = port.txRing();
         tx.reclaim();
         int added = 0;
-        int n = ports.size();
         int d = nextDestination[p];
+        if (d >= senders || d == p) {
+            d = (p + 1) % senders;
+        }
         while (tx.freeDescriptors() > 0) {
             tx.addStreamed(templateGpa[p][d], chainLength, false);
-            d = (d + 1) % n;
+            d = (d + 1) % senders;
             if (d == p) {
-                d = (d + 1) % n;
+                d = (d + 1) % senders;
             }
             added++;
         }

@@ -51,7 +51,11 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
         }
     }
 
-    /** RX buffers whose first line is loaded when a sender claims the queue (a TX batch is at most 64). */
+    /**
+     * RX buffers whose first line is kept loaded ahead of the writes: when a sender first claims the queue
+     * in its batch, and again every {@code TOUCH_AHEAD / 2} frames it writes under one claim (only the
+     * buffers not touched yet are: {@link io.jvhost.virtio.ring.SplitVirtqueue#touchAvailable}).
+     */
     private static final int TOUCH_AHEAD = 32;
     /** Spins of a sender for a claim another holds (each a PAUSE): a few microseconds. */
     static final int CLAIM_SPINS = 256;
@@ -70,6 +74,8 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
     /** The sender batch that last loaded the next buffers' first lines ({@link #TOUCH_AHEAD}). */
     private DeliveryContext touchedBy;
     private long touchedBatch;
+    /** Frames still to write under the current claim before the next buffers are touched. */
+    private int untilTouch;
     private final Runnable retryKick = this::retryKick;
     /** A sender waited its whole bound for the claim: whoever holds it is stuck (read without the claim). */
     private volatile boolean claimStuck;
@@ -223,9 +229,10 @@ final class RxQueue extends NetQueue implements DeliveryContext.Claim, DeliveryC
             return;
         }
         try {
-            if (claimed && (touchedBy != context || touchedBatch != context.batch())) {
+            if (claimed ? touchedBy != context || touchedBatch != context.batch() : --untilTouch <= 0) {
                 touchedBy = context;
                 touchedBatch = context.batch();
+                untilTouch = TOUCH_AHEAD / 2;
                 ring.touchAvailable(TOUCH_AHEAD, 0); // overlap the misses on the next buffers
             }
             write(frame, context);

@@ -280,12 +280,38 @@ class SplitVirtqueuePopTest {
         driver.addTx(bytes(20, 7)); // byte 12 is 19
         driver.publishAvail();
 
-        assertEquals(15 + 19, queue.touchAvailable(8, 12));
         assertEquals(15, queue.touchAvailable(1, 12), "at most max chains");
-        assertEquals(0, queue.touchAvailable(8, 20), "nothing past a buffer's end");
+        assertEquals(19, queue.touchAvailable(8, 12), "only what the last call did not touch");
+        assertEquals(0, queue.touchAvailable(8, 12), "nothing twice");
         assertEquals(2, queue.pendingCount(), "touching pops nothing");
         assertEquals(RingStatus.OK, queue.pop(chain));
         assertFalse(queue.isBroken());
+
+        driver.addTx(bytes(20, 5)); // byte 12 is 17
+        driver.publishAvail();
+        assertEquals(17, queue.touchAvailable(8, 12), "a new entry past the touched ones");
+        queue.rewind(1);
+        assertEquals(0, queue.touchAvailable(8, 12), "a chain given back was touched already");
+    }
+
+    @Test
+    void shouldTouchNothingPastABuffersEnd() {
+        driver.configure(queue, 0);
+        driver.addTx(bytes(20, 3));
+        driver.publishAvail();
+
+        assertEquals(0, queue.touchAvailable(8, 20));
+    }
+
+    @Test
+    void shouldTouchAgainAfterAReconfigure() {
+        driver.configure(queue, 0);
+        driver.addTx(bytes(20, 3));
+        driver.publishAvail();
+        assertEquals(15, queue.touchAvailable(8, 12));
+
+        driver.configure(queue, 0); // the same ring again, from avail index 0
+        assertEquals(15, queue.touchAvailable(8, 12), "a configure forgets what was touched");
     }
 
     @Test
