@@ -268,22 +268,20 @@ public final class BenchMain {
         }
         MeshBench rig = new MeshBench(env);
         int reference = counts.getFirst();
-        List<MeshBench.Phase> phases = new ArrayList<>();
-        List<String> params = new ArrayList<>();
-        List<Integer> rounds = new ArrayList<>();
-        for (int round = 1; round <= MeshBench.ROUNDS; round++) {
-            for (int ports : counts) {
-                phases.add(new MeshBench.Phase(ports, false));
-                params.add(Report.meshParam(ports, false));
-                rounds.add(round);
+        record Planned(MeshBench.Phase phase, int round) {
+            String param() {
+                return Report.meshParam(phase.senders(), phase.dirtyLog());
             }
         }
-        phases.add(new MeshBench.Phase(reference, false));
-        params.add(Report.meshParam(reference, false));
-        rounds.add(MeshBench.ROUNDS + 1);
-        phases.add(new MeshBench.Phase(reference, true));
-        params.add(Report.meshParam(reference, true));
-        rounds.add(MeshBench.ROUNDS);
+        List<Planned> schedule = new ArrayList<>();
+        for (int round = 1; round <= MeshBench.ROUNDS; round++) {
+            for (int ports : counts) {
+                schedule.add(new Planned(new MeshBench.Phase(ports, false), round));
+            }
+        }
+        schedule.add(new Planned(new MeshBench.Phase(reference, false), MeshBench.ROUNDS + 1));
+        schedule.add(new Planned(new MeshBench.Phase(reference, true), MeshBench.ROUNDS));
+        List<MeshBench.Phase> phases = schedule.stream().map(Planned::phase).toList();
         int most = counts.stream().mapToInt(Integer::intValue).max().orElseThrow();
         Backend b = Backend.JVHOST_PER_CPU;
         for (int run = 1; run <= plan.runs(); run++) {
@@ -294,8 +292,9 @@ public final class BenchMain {
                         l -> l.stream().mapToDouble(MeshBench.Result::otherCores).max().orElse(0), x -> "");
                 for (int i = 0; i < rs.size(); i++) {
                     MeshBench.Result r = rs.get(i);
-                    String param = params.get(i);
-                    int sample = Report.meshSample(run, rounds.get(i));
+                    Planned p = schedule.get(i);
+                    String param = p.param();
+                    int sample = Report.meshSample(run, p.round());
                     results.add(Results.MESH, b, param, sample, Results.MPPS, r.mpps());
                     results.add(Results.MESH, b, param, sample, Results.CPU_MS_PER_MPKT, r.cpuMsPerMillion());
                     results.add(Results.MESH, b, param, sample, Results.CORES, r.backendCores());
@@ -304,16 +303,15 @@ public final class BenchMain {
                     results.add(Results.MESH, b, param, sample, Results.SWITCHES, r.switchesPerSecond());
                     results.add(Results.MESH, b, param, sample, Results.OTHER_CORES, r.otherCores());
                     results.add(Results.MESH, b, param, sample, Results.WARMUP, r.warmupSeconds());
-                    progress(String.format(Locale.ROOT, "%s, round %d, %s: %.3f Mpps, %.0f CPU ms/Mpkt, %.0f work ms/Mpkt"
-                            + " (busy %.2f), %.2f cores, %.0f ctx sw/s; warm-up %.0f s; other load %.2f cores", what,
-                            rounds.get(i), Report.meshLabel(param), r.mpps(), r.cpuMsPerMillion(), r.workMsPerMillion(),
-                            r.busyFraction(), r.backendCores(), r.switchesPerSecond(), r.warmupSeconds(),
-                            r.otherCores()));
+                    progress(String.format(Locale.ROOT, "%s, round %d, ports sending %s: %.3f Mpps, %.0f CPU ms/Mpkt,"
+                            + " %.0f work ms/Mpkt (busy %.2f), %.2f cores, %.0f ctx sw/s; warm-up %.0f s; other load"
+                            + " %.2f cores", what, p.round(), Report.meshLabel(param), r.mpps(), r.cpuMsPerMillion(),
+                            r.workMsPerMillion(), r.busyFraction(), r.backendCores(), r.switchesPerSecond(),
+                            r.warmupSeconds(), r.otherCores()));
                 }
             } catch (RuntimeException e) {
-                for (int i = 0; i < params.size(); i++) {
-                    results.add(Results.MESH, b, params.get(i), Report.meshSample(run, rounds.get(i)), Results.MPPS,
-                            Double.NaN);
+                for (Planned p : schedule) {
+                    results.add(Results.MESH, b, p.param(), Report.meshSample(run, p.round()), Results.MPPS, Double.NaN);
                 }
                 results.fail(what, e);
                 progress(what + ": FAILED " + e);

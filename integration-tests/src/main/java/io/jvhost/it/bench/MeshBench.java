@@ -113,7 +113,7 @@ final class MeshBench {
                     failure.set(t);
                 }
             });
-            window(jvhost, generator, failure, false, name + ", warm-up", minWarmup, maxWarmup, Duration.ofSeconds(1));
+            warmUp(jvhost, generator, failure, minWarmup, maxWarmup);
             List<Result> results = new ArrayList<>();
             boolean loggingOn = false;
             for (Phase phase : phases) {

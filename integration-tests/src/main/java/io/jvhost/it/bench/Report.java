@@ -184,12 +184,9 @@ final class Report {
         return (run - 1) * (MeshBench.ROUNDS + 1) + round;
     }
 
-    /** A mesh parameter as the table says it. */
+    /** A mesh parameter as the table says it: the ports sending, and whether logging was on. */
     static String meshLabel(String param) {
-        if (param.endsWith("+log")) {
-            return param.substring(0, param.length() - "+log".length()) + " ports, LOG_ALL on";
-        }
-        return param + " ports";
+        return param.endsWith("+log") ? param.substring(0, param.length() - "+log".length()) + ", LOG_ALL on" : param;
     }
 
     private String meshSection() {
@@ -233,7 +230,7 @@ final class Report {
         for (double r : work) {
             perRound.append(perRound.isEmpty() ? "" : " ").append(format("%.2f", r));
         }
-        return List.of(meshLabel(p).replace(" ports", ""), cellWithSpread(Results.MESH, b, p, Results.MPPS, "%.2f"),
+        return List.of(meshLabel(p), cellWithSpread(Results.MESH, b, p, Results.MPPS, "%.2f"),
                 cellWithSpread(Results.MESH, b, p, Results.CPU_MS_PER_MPKT, "%.0f"),
                 isReference ? "1" : format("%.2f", Results.median(cpu)),
                 cellWithSpread(Results.MESH, b, p, Results.WORK_MS_PER_MPKT, "%.0f"),

@@ -95,8 +95,8 @@ public final class MeshGenerator implements AutoCloseable {
      * From now on only ports {@code 0..count-1} send, each spreading its frames over the others of
      * them; the rest only take back their RX buffers. The frames already on a TX ring still go where
      * they were addressed. So one backend process and one front-end memory measure a loopback
-     * ({@code count} 2) and the mesh in turn: both at the machine's same speed level, which is set
-     * anew with each fresh front-end memory.
+     * ({@code count} 2) and the mesh in turn, close enough in time to see the machine's same speed
+     * level (which drifts, within a process too).
      */
     public void activate(int count) {
         if (count < 2 || count > ports.size()) {
@@ -158,15 +158,15 @@ public final class MeshGenerator implements AutoCloseable {
         tx.reclaim();
         int added = 0;
         int d = nextDestination[p];
-        if (d >= senders || d == p) {
-            d = (p + 1) % senders;
+        if (d >= senders) {
+            d = p; // fewer ports send now: start over after this one
+        }
+        if (d == p) {
+            d = after(d, p, senders);
         }
         while (tx.freeDescriptors() > 0) {
             tx.addStreamed(templateGpa[p][d], chainLength, false);
-            d = (d + 1) % senders;
-            if (d == p) {
-                d = (d + 1) % senders;
-            }
+            d = after(d, p, senders);
             added++;
         }
         nextDestination[p] = d;
@@ -174,6 +174,12 @@ public final class MeshGenerator implements AutoCloseable {
             sent.addAndGet(added);
             port.flushTx();
         }
+    }
+
+    /** The sending port after {@code d} in round-robin order, skipping {@code p} itself. */
+    private static int after(int d, int p, int senders) {
+        int next = (d + 1) % senders;
+        return next == p ? (next + 1) % senders : next;
     }
 
     private void pumpRx(VhostUserFrontend port) throws LinuxException {

@@ -296,22 +296,25 @@ class SplitVirtqueuePopTest {
 
     @Test
     void shouldTouchNothingPastABuffersEnd() {
-        driver.configure(queue, 0);
-        driver.addTx(bytes(20, 3));
-        driver.publishAvail();
+        configureWithOneFrame();
 
         assertEquals(0, queue.touchAvailable(8, 20));
     }
 
     @Test
     void shouldTouchAgainAfterAReconfigure() {
-        driver.configure(queue, 0);
-        driver.addTx(bytes(20, 3));
-        driver.publishAvail();
+        configureWithOneFrame();
         assertEquals(15, queue.touchAvailable(8, 12));
 
         driver.configure(queue, 0); // the same ring again, from avail index 0
         assertEquals(15, queue.touchAvailable(8, 12), "a configure forgets what was touched");
+    }
+
+    /** The queue configured from avail index 0, with one 20-byte frame available (byte 12 is 15). */
+    private void configureWithOneFrame() {
+        driver.configure(queue, 0);
+        driver.addTx(bytes(20, 3));
+        driver.publishAvail();
     }
 
     @Test
